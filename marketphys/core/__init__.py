@@ -1,0 +1,1 @@
+"""The physics core: grid, frames, fields, producers, walls, integrator, learner, ledger, engine."""

@@ -1,0 +1,210 @@
+"""The engine: one ``step(frame) -> Forecast`` per Δt, wiring producers, walls, fields,
+rollout, ledger and learner together (seed section 8).
+
+Per frame, in this order: validate -> resolve the ledger with this frame's spot and
+learn from origins that completed -> compose fields -> roll out H steps -> record the
+forecast. A forecast made at t therefore depends on frames ≤ t only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from marketphys.core.fields import Fields
+from marketphys.core.frame import FrameError, MarketFrame
+from marketphys.core.grid import Grid
+from marketphys.core.integrator import IntegratorConfig, RolloutStats, ensemble_bands
+from marketphys.core.learner import GaussNewtonLearner
+from marketphys.core.ledger import Ledger, LedgerEntry
+from marketphys.core.producers import (FIELD_TARGETS, Producer, check_field_output, check_wall_output)
+from marketphys.core.theta import Theta, ThetaBounds
+from marketphys.core.walls import WallSet, obstacle_field
+
+MODES = ("replay", "live", "test")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    grid: Grid = field(default_factory=Grid)
+    integrator: IntegratorConfig = field(default_factory=IntegratorConfig)
+    mode: str = "replay"
+    seed: int = 0
+    n_paths: int = 0
+    quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
+    learn: bool = True
+    huber_delta: float = 4.0
+    forgetting: float = 0.999
+    damping: float = 0.1
+    prior_strength: float = 1.0
+    alpha: tuple[float, ...] | None = None
+    bounds: ThetaBounds = field(default_factory=ThetaBounds)
+    max_v0_gap_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"EngineConfig.mode must be one of {MODES}, got {self.mode!r}")
+        if self.n_paths < 0:
+            raise ValueError(f"EngineConfig.n_paths must be >= 0, got {self.n_paths!r}")
+        if self.grid.half_width_ticks < 1:
+            raise ValueError("EngineConfig.grid is too small")
+
+    @property
+    def dt_ns(self) -> int:
+        return int(round(self.integrator.dt * 1e9))
+
+    def to_dict(self) -> dict:
+        return {"grid": self.grid.to_dict(), "integrator": self.integrator.to_dict(), "mode": self.mode,
+                "seed": self.seed, "n_paths": self.n_paths, "quantiles": list(self.quantiles), "learn": self.learn,
+                "huber_delta": self.huber_delta, "forgetting": self.forgetting, "damping": self.damping,
+                "prior_strength": self.prior_strength, "alpha": None if self.alpha is None else list(self.alpha),
+                "bounds": self.bounds.to_dict()}
+
+
+@dataclass
+class Forecast:
+    """What one step emits: x̂(t+1..t+H) in ticks and as prices, with bands and diagnostics."""
+
+    origin_ts_ns: int
+    spot: float
+    tick_size: float
+    x_hat: np.ndarray
+    v0: float
+    a0: float
+    theta: np.ndarray
+    jac: np.ndarray
+    bands: dict[float, np.ndarray] | None
+    stats: dict
+    dt: float = 0.5
+
+    @property
+    def prices(self) -> np.ndarray:
+        return self.spot + self.x_hat * self.tick_size
+
+    @property
+    def horizons_s(self) -> np.ndarray:
+        return np.arange(1, self.x_hat.shape[0] + 1) * self.dt
+
+    def band_prices(self) -> dict[float, np.ndarray] | None:
+        if self.bands is None:
+            return None
+        return {q: self.spot + b * self.tick_size for q, b in self.bands.items()}
+
+
+class Engine:
+    """State: producers (with their own state), walls, learner, ledger, counters."""
+
+    def __init__(self, producers: Sequence[Producer] = (), config: EngineConfig | None = None, theta0=None):
+        self.config = config or EngineConfig()
+        names = [p.name for p in producers]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"producer names must be unique; duplicated: {sorted(dup)}")
+        for p in producers:
+            if getattr(p, "target", None) not in (*FIELD_TARGETS, "walls"):
+                raise ValueError(f"producer {p!r} has target {getattr(p, 'target', None)!r}; expected one of {(*FIELD_TARGETS, 'walls')}")
+        self.producers = list(producers)
+        self.theta0 = Theta() if theta0 is None else (theta0 if isinstance(theta0, Theta) else Theta(np.asarray(theta0)))
+        self.reset()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def reset(self) -> None:
+        c = self.config
+        for p in self.producers:
+            p.reset()
+        self.learner = GaussNewtonLearner(self.theta0, bounds=c.bounds, cfg=c.integrator, alpha=c.alpha,
+                                          huber_delta=c.huber_delta, forgetting=c.forgetting, damping=c.damping,
+                                          prior_strength=c.prior_strength, learn=c.learn)
+        self.ledger = Ledger(c.integrator.horizons, c.dt_ns)
+        self.walls = WallSet()
+        self.fields: Fields | None = None
+        self.last_frame: MarketFrame | None = None
+        self.last_forecast: Forecast | None = None
+        self.n_frames = 0
+        self.rejected: dict[str, int] = {}
+        self.last_rejection: str | None = None
+        self.stats = RolloutStats()
+
+    @property
+    def theta(self) -> Theta:
+        return self.learner.theta_named
+
+    # -- the loop ----------------------------------------------------------------------
+    def check_frame(self, frame: MarketFrame) -> None:
+        frame.validate(self.config.grid.size)
+        if self.last_frame is not None and frame.ts_ns <= self.last_frame.ts_ns:
+            raise FrameError(f"MarketFrame.ts_ns must increase: got {frame.ts_ns} after {self.last_frame.ts_ns}")
+
+    def step(self, frame: MarketFrame) -> Forecast | None:
+        """Advance one frame; returns the forecast (None when live mode skips a bad frame)."""
+        try:
+            self.check_frame(frame)
+        except FrameError as err:
+            if self.config.mode != "live":
+                raise
+            key = type(err).__name__ + (": ts" if "increase" in str(err) else ": value")
+            self.rejected[key] = self.rejected.get(key, 0) + 1
+            self.last_rejection = str(err)
+            return None
+
+        for entry in self.ledger.resolve(frame.ts_ns, frame.spot):
+            if entry.mask.any():
+                self.learner.learn_one(entry.x_hat, entry.jac, entry.theta, entry.actual, entry.mask)
+
+        fields = self.compose(frame)
+        v0 = self.initial_velocity(frame)
+        res = self.learner.predict_one(fields, v0)
+        self.stats.add(res.stats)
+        bands = None
+        if self.config.n_paths:
+            bands, st = ensemble_bands(fields, self.learner.theta, v0, self.config.integrator, self.config.n_paths,
+                                       self.config.seed, self.config.quantiles, stream=self.n_frames)
+            self.stats.add(st)
+        theta = self.learner.theta.copy()
+        fc = Forecast(origin_ts_ns=int(frame.ts_ns), spot=float(frame.spot), tick_size=float(frame.tick_size),
+                      x_hat=res.x[0].copy(), v0=float(v0), a0=float(res.a0[0]), theta=theta, jac=res.jac[0].copy(),
+                      bands=bands, stats=res.stats.to_dict(), dt=self.config.integrator.dt)
+        self.ledger.add(LedgerEntry(fc.origin_ts_ns, fc.spot, fc.tick_size, fc.x_hat, fc.jac, theta, self.config.dt_ns))
+        self.fields, self.last_frame, self.last_forecast = fields, frame, fc
+        self.n_frames += 1
+        return fc
+
+    def run(self, frames) -> list[Forecast]:
+        return [fc for fc in (self.step(f) for f in frames) if fc is not None]
+
+    # -- pieces --------------------------------------------------------------------------
+    def compose(self, frame: MarketFrame) -> Fields:
+        """Sum producer contributions per field, evolve walls, and build O from the wall set."""
+        grid = self.config.grid
+        acc = {t: grid.zeros() for t in FIELD_TARGETS}
+        updates: dict[str, dict] = {}
+        for p in self.producers:
+            out = p.produce(frame, grid)
+            if p.target == "walls":
+                for wid, u in check_wall_output(p, out, frame).items():
+                    if wid in updates:
+                        merged = dict(updates[wid])
+                        merged["reinforcement"] = merged.get("reinforcement", 0.0) + u.get("reinforcement", 0.0)
+                        updates[wid] = merged
+                    else:
+                        updates[wid] = dict(u)
+            else:
+                acc[p.target] += check_field_output(p, out, grid, frame)
+        self.walls.step(updates)
+        c, s, w = self.walls.arrays(frame.spot, frame.tick_size)
+        O = acc["O"] + (obstacle_field(grid, c, s, w) if c.size else 0.0)
+        return Fields.from_arrays(grid, U=acc["U"], C=acc["C"], G=acc["G"], O=O, D=acc["D"])
+
+    def initial_velocity(self, frame: MarketFrame) -> float:
+        """v0 in ticks/s: the frame's ``velocity`` scalar if given, else the last tick's motion."""
+        if "velocity" in frame.scalars:
+            return float(frame.scalars["velocity"])
+        prev = self.last_frame
+        if prev is None:
+            return 0.0
+        gap = (frame.ts_ns - prev.ts_ns) / 1e9
+        if gap <= 0 or gap > self.config.max_v0_gap_s:
+            return 0.0
+        return (frame.spot - prev.spot) / frame.tick_size / gap

@@ -41,6 +41,17 @@ def _sc(side):
     return S_BID if side == 1 else S_ASK
 
 
+@nb.njit(cache=True, inline="always")
+def _tick_up(u):
+    """Next valid price above u (units of 0.05; 0.25 steps from 5.00 = 100 units)."""
+    return u + 1 if u < 100 else u + 5
+
+
+@nb.njit(cache=True, inline="always")
+def _tick_down(u):
+    return u - 1 if u <= 100 else u - 5
+
+
 @nb.njit(cache=True)
 def _free_slot(sd, i):
     for j in range(sd.shape[1]):
@@ -95,10 +106,9 @@ def _generate(F_w, t0, win_ns, strike, is_call, exp_ns, smile, inst_ids, wall_id
             K = strike[i]
             vol = smile_scalar(K, F, smile[i, 0], smile[i, 1], smile[i, 2])
             theo = black76_scalar(F, K, T, vol, rate, is_call[i])
-            tick_u = 1 if theo < 5.0 else 5
             theo_u = theo / 0.05
-            bid_u = int(np.floor(theo_u / tick_u)) * tick_u
-            ask_u = bid_u + tick_u
+            bid_u = int(np.floor(theo_u)) if theo_u < 100.0 else int(np.floor(theo_u / 5.0)) * 5
+            ask_u = _tick_up(bid_u)
             if ask_u < 1:
                 ask_u = 1
             n0 = n
@@ -185,7 +195,9 @@ def _generate(F_w, t0, win_ns, strike, is_call, exp_ns, smile, inst_ids, wall_id
                         continue
                     u = np.random.random()
                     depth = 0 if u < 0.35 else (1 if u < 0.65 else (2 if u < 0.85 else 3))
-                    price = sp[i, jm] - depth * tick_u if side == 1 else sp[i, jm] + depth * tick_u
+                    price = sp[i, jm]
+                    for _ in range(depth):
+                        price = _tick_down(price) if side == 1 else _tick_up(price)
                     if price < 1:
                         continue
                     j = _free_slot(sd, i)

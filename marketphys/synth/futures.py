@@ -168,7 +168,7 @@ def _trade_partial(ev, n, o, lv, free, st, live, pos, s, L, q, price, ts, tr, in
 def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_c, wall_w, wall_s, base, nl,
               n_levels, lam_add, kappa, lam_mod, lam_trade, inst, seed, cap_ev, cap_ord):
     np.random.seed(seed)
-    ev = np.zeros((cap_ev, N_COLS), np.int64)
+    ev = np.zeros((N_COLS, cap_ev), np.int64)
     n = 0
     o = np.zeros((cap_ord, 6), np.int64)
     lv = np.zeros((2, nl, 4), np.int64)
@@ -382,7 +382,7 @@ def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_
 
 @dataclass
 class FuturesTape:
-    events: np.ndarray     # (n, 9) int64 rows, see marketphys.synth.events
+    events: np.ndarray     # (9, n) int64 fields x records, see marketphys.synth.events
     book_mid_ticks: np.ndarray  # (W+1,) book mid (ticks) at each window boundary
     counts: dict
 
@@ -414,4 +414,4 @@ def generate_futures(cfg: SynthConfig, med: Medium, sub_ticks: np.ndarray, instr
             break
         cap = int(n * 1.1) + 1000
     names = ("moves", "levels_traded", "levels_pulled", "trades", "stale_pulls", "failed_allocs")
-    return FuturesTape(ev[:n], mids, {k: int(v) for k, v in zip(names, counts)})
+    return FuturesTape(ev[:, :n], mids, {k: int(v) for k, v in zip(names, counts)})

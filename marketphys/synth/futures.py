@@ -10,8 +10,9 @@ size reduction keeps the order's place. The generator:
   the levels in the way are either traded through (``T`` aggressor, ``F`` per resting
   order, then ``C`` per filled order) or pulled (``C``), pulls being likelier in vacuums;
 * runs background flow as Poisson processes: adds (depth thinner in vacuums, thicker at
-  gamma walls), cancels (hazard per order, higher in vacuums), size-reducing modifies and
-  small trades whose side follows the order-flow imbalance;
+  gamma walls), cancels (hazard per order, higher in vacuums), modifies (size reductions
+  that keep queue priority, and price moves away from the touch that lose it) and small
+  trades whose side follows the order-flow imbalance;
 * cancels stale orders far from the touch.
 
 Records of one matching event share ts_event/ts_recv and the last carries F_LAST.
@@ -358,6 +359,18 @@ def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_
                         s = o[slot, 2]
                         n = emit(ev, n, ts, tr, inst, o[slot, 0], (base + L) * TICK_INT, o[slot, 3], F_LAST, A_CANCEL, _side_char(s))
                         _book_remove(o, lv, free, st, live, pos, slot)
+                    elif np.random.random() < 0.3:
+                        # price modify away from the touch: the order moves and loses its place
+                        L = o[slot, 1]
+                        s = o[slot, 2]
+                        oid = o[slot, 0]
+                        size = o[slot, 3]
+                        step = 1 + np.random.randint(0, 2)
+                        L2 = L - step if s == 0 else L + step
+                        if 0 <= L2 < nl:
+                            _book_remove(o, lv, free, st, live, pos, slot)
+                            _book_add(o, lv, free, st, live, pos, s, L2, size, oid)
+                            n = emit(ev, n, ts, tr, inst, oid, (base + L2) * TICK_INT, size, F_LAST, A_MODIFY, _side_char(s))
                     else:
                         size = o[slot, 3]
                         if size > 1:

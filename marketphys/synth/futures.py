@@ -420,7 +420,8 @@ def generate_futures(cfg: SynthConfig, med: Medium, sub_ticks: np.ndarray, instr
     for _ in range(4):
         ev, n, mids, counts = _generate(
             np.ascontiguousarray(sub_ticks), cfg.substeps, cfg.start_ns, h_ns, np.ascontiguousarray(med.ofi),
-            med.vacuum_ticks, cfg.vacuum_width_ticks, np.ascontiguousarray(med.vacuum_amp), max(cfg.vacuum_depth[1], 1e-9),
+            med.vacuum_ticks, cfg.vacuum_width_ticks, np.ascontiguousarray(med.vacuum_amp),
+            max(cfg.vacuum_depth[0], 1e-9),  # any active vacuum at full depth empties its level
             med.wall_ticks, cfg.wall_width_ticks, np.ascontiguousarray(med.wall_strength), base, N_LEVELS_ARRAY,
             cfg.book_levels, lam_add, kappa, lam_mod, lam_trade, instrument_id, int(cfg.seed) % (2**32 - 1), cap, 1 << 16)
         if n <= cap:

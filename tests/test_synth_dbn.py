@@ -119,3 +119,16 @@ def test_reader_rejects_a_file_that_is_not_mbo(tmp_path, synth_sample):
     res, _ = synth_sample
     with pytest.raises(ValueError, match="not MBO records"):
         D.read_mbo_array(res.files["definition"])
+
+
+def test_compiled_packer_matches_the_numpy_reference():
+    rng = np.random.default_rng(3)
+    n = 1001
+    ev = np.stack([rng.integers(0, 2**62, n), rng.integers(0, 2**62, n), rng.integers(0, 2**32, n),
+                   rng.integers(0, 2**63, n), rng.integers(-2**62, 2**62, n), rng.integers(0, 2**32, n),
+                   rng.choice([0, 32, 128, 160], n), rng.choice([65, 67, 77, 84, 70, 82], n), rng.choice([65, 66, 78], n)])
+    order = rng.permutation(n)
+    for o in (None, order):
+        ref = D.to_mbo_records(ev, o)
+        got = D.pack_mbo(ev, o)
+        assert got.dtype == D.MBO_DTYPE and got.tobytes() == ref.tobytes()

@@ -15,6 +15,9 @@ import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
+import sys
+
+import numba as nb
 import numpy as np
 import zstandard
 
@@ -26,6 +29,8 @@ MBO_DTYPE = np.dtype([
     ("action", "S1"), ("side", "S1"), ("ts_recv", "<u8"), ("ts_in_delta", "<i4"), ("sequence", "<u4"),
 ])
 assert MBO_DTYPE.itemsize == 56
+MBO_DTYPE_WORDS = MBO_DTYPE.itemsize // 4
+"""The record header's ``length`` field: the record size in 4-byte words."""
 RTYPE_MBO = 0xA0
 PUBLISHER_GLBX = 1
 DATASET = "GLBX.MDP3"
@@ -78,6 +83,39 @@ def to_mbo_records(ev: np.ndarray, order: np.ndarray | None = None, channel_id: 
     return rec
 
 
+@nb.njit(cache=True)
+def _pack_words(ev, order, use_order, channel_id):
+    """One pass: gather each record (optionally in ``order``) into its seven little-endian u64 words."""
+    n = ev.shape[1]
+    out = np.empty((n, 7), np.uint64)
+    seq = np.uint64(1)
+    for r in range(n):
+        i = order[r] if use_order else r
+        head = np.uint64(MBO_DTYPE_WORDS) | (np.uint64(RTYPE_MBO) << np.uint64(8)) | \
+            (np.uint64(PUBLISHER_GLBX) << np.uint64(16)) | (np.uint64(ev[2, i] & 0xFFFFFFFF) << np.uint64(32))
+        out[r, 0] = head
+        out[r, 1] = np.uint64(ev[0, i])
+        out[r, 2] = np.uint64(ev[3, i])
+        out[r, 3] = np.uint64(ev[4, i])
+        out[r, 4] = np.uint64(ev[5, i] & 0xFFFFFFFF) | (np.uint64(ev[6, i] & 0xFF) << np.uint64(32)) | \
+            (np.uint64(channel_id) << np.uint64(40)) | (np.uint64(ev[7, i] & 0xFF) << np.uint64(48)) | \
+            (np.uint64(ev[8, i] & 0xFF) << np.uint64(56))
+        out[r, 5] = np.uint64(ev[1, i])
+        out[r, 6] = seq << np.uint64(32)  # ts_in_delta 0, sequence in the high half
+        if ev[6, i] & 128:
+            seq += np.uint64(1)
+    return out
+
+
+def pack_mbo(ev: np.ndarray, order: np.ndarray | None = None, channel_id: int = 0) -> np.ndarray:
+    """Compiled equivalent of :func:`to_mbo_records` (same bytes, tested), for whole sessions."""
+    if sys.byteorder != "little":  # pragma: no cover - every supported platform is little endian
+        return to_mbo_records(ev, order, channel_id)
+    words = _pack_words(np.ascontiguousarray(ev, np.int64), np.zeros(1, np.int64) if order is None else order,
+                        order is not None, channel_id)
+    return words.view(MBO_DTYPE).reshape(-1)
+
+
 def metadata_bytes(schema: str, start_ns: int, end_ns: int, symbols: dict[str, int], date: str) -> bytes:
     """The DBN v3 header, encoded by databento_dbn (raw symbols mapped to instrument ids for the day)."""
     import databento_dbn as dbn
@@ -124,7 +162,7 @@ def mbo_chunks(records: np.ndarray):
 def write_mbo(path: Path, ev: np.ndarray, symbols: dict[str, int], start_ns: int, end_ns: int, date: str,
               progress=None) -> int:
     """Sort, convert and write MBO rows; returns the record count."""
-    rec = to_mbo_records(ev, recv_order(ev))
+    rec = pack_mbo(ev, recv_order(ev))
     write_dbn_zst(path, metadata_bytes("mbo", start_ns, end_ns, symbols, date), mbo_chunks(rec),
                   None if progress is None else (lambda nbytes: progress(nbytes // MBO_DTYPE.itemsize)))
     return int(rec.shape[0])

@@ -94,6 +94,8 @@ def _mark(t, dirty_stamp, dirty_list, st):
 @njit(cache=True)
 def _level_add(side, t, q, depth, st):
     depth[side, t] += q
+    if depth[side, t] <= 0:
+        return
     if side == 0:
         if st[BB] < 0 or t > st[BB]:
             st[BB] = t

@@ -142,7 +142,8 @@ def test_fill_then_cancel_is_fill_not_pull():
 
 def test_real_es_book_top_of_book_after_snapshot(conformance_dir):
     recs = np.concatenate(list(bronze.iter_mbo(conformance_dir / ES_FILE)))
-    snap_end = int(np.flatnonzero((recs["flags"] & F_SNAPSHOT) & (recs["flags"] & F_LAST))[0])
+    both = F_SNAPSHOT | F_LAST
+    snap_end = int(np.flatnonzero((recs["flags"] & both) == both)[0])
     assert snap_end > 10_000  # the real start-of-day snapshot
     batches, book = run_book(recs)
     snaps, _ = flatten(batches)

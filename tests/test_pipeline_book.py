@@ -54,7 +54,8 @@ def make_stream(ops):
 
 
 def run_book(msgs, chunk=None, **kw):
-    book = FuturesBook(7, TICK, windows_per_batch=3, **kw)  # tiny batches exercise resume paths
+    iid = int(msgs["instrument_id"][0]) if len(msgs) else 7
+    book = FuturesBook(iid, TICK, windows_per_batch=3, **kw)  # tiny batches exercise resume paths
     batches = []
     step = chunk or max(len(msgs), 1)
     for i in range(0, len(msgs), step):

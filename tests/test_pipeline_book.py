@@ -91,6 +91,8 @@ def compare(msgs, batches):
             exp = {}
             keys = set(w["depth"]) | set(w["flows"]) | set(prev[0]) | set(prev[1])
             for side, px in keys:
+                if abs(px - spot) > 400 * TICK:  # the wall surface covers ±400 ticks
+                    continue
                 d = w["depth"].get((side, px), 0)
                 d1 = d - prev[0].get((side, px), 0)
                 d1p = prev[0].get((side, px), 0) - prev[1].get((side, px), 0)

@@ -18,6 +18,7 @@ options surfaces between their 1 s windows (``FrameAssembler``) and never looks 
 from __future__ import annotations
 
 import asyncio
+from contextlib import aclosing
 import queue
 import threading
 import time
@@ -81,61 +82,97 @@ async def raw_messages(url: str, **params) -> AsyncIterator[str | bytes]:
         raise StreamError(f"cannot connect to {url}: {err}") from None
 
 
-async def batches(url: str, *, limit: int | None = None, **params) -> AsyncIterator[Batch]:
-    """Reassemble the stream into batches, checking the framing; stops at stream_end or after ``limit`` batches."""
-    batch: Batch | None = None
-    header: dict | None = None
-    n = 0
-    async for m in raw_messages(url, **params):
+class Reassembler:
+    """Turns protocol messages back into batches, checking framing; ``feed`` returns a Batch when one completes."""
+
+    def __init__(self) -> None:
+        self.batch: Batch | None = None
+        self.header: dict | None = None
+        self.ended: dict | None = None
+
+    def feed(self, m: str | bytes) -> Batch | None:
+        if self.ended is not None:
+            raise StreamError("message after stream_end")
         if isinstance(m, bytes):
-            if batch is None or header is None:
+            b, h = self.batch, self.header
+            if b is None or h is None:
                 raise StreamError("binary frame without a preceding surface_header")
             t = P.decode_ipc(m)
-            if t.num_rows != header["rows"]:
-                raise StreamError(f"{header['surface']}: header says {header['rows']} rows, payload has {t.num_rows}")
-            batch.tables[header["surface"]] = t
-            header = None
-            continue
-        msg = json.loads(m)
+            if t.num_rows != h["rows"]:
+                raise StreamError(f"{h['surface']}: header says {h['rows']} rows, payload has {t.num_rows}")
+            b.tables[h["surface"]] = t
+            self.header = None
+            return None
+        try:
+            msg = json.loads(m)
+        except ValueError:
+            raise StreamError(f"text frame is not JSON: {m[:80]!r}") from None
         kind = msg.get("type")
-        if header is not None:
-            raise StreamError(f"expected a binary payload after the {header['surface']} header, got {kind!r}")
+        if self.header is not None:
+            raise StreamError(f"expected a binary payload after the {self.header['surface']} header, got {kind!r}")
         if kind == "error":
             raise StreamError(f"server error ({msg.get('field')}): {msg.get('message')}")
         if kind == "stream_end":
-            return
+            if self.batch is not None:
+                raise StreamError("stream_end inside a batch")
+            self.ended = msg
+            return None
         if kind == "batch_start":
-            if batch is not None:
+            if self.batch is not None:
                 raise StreamError("batch_start before the previous batch_end")
-            batch = Batch(int(msg["window_end_ts_ns"]), list(msg["surfaces"]), {}, dropped=int(msg.get("dropped", 0)))
+            self.batch = Batch(int(msg["window_end_ts_ns"]), list(msg["surfaces"]), {}, dropped=int(msg.get("dropped", 0)))
         elif kind == "surface_header":
-            if batch is None or msg["window_end_ts_ns"] != batch.ts or msg["surface"] not in batch.surfaces:
+            b = self.batch
+            if b is None or msg.get("window_end_ts_ns") != b.ts or msg.get("surface") not in b.surfaces:
                 raise StreamError(f"surface_header out of place: {msg}")
-            header = msg
-            batch.headers[msg["surface"]] = msg
+            if msg["surface"] in b.headers:
+                raise StreamError(f"surface {msg['surface']!r} sent twice in the batch at {b.ts}")
+            expected = b.surfaces[len(b.headers)]
+            if msg["surface"] != expected:
+                raise StreamError(f"surface_header order: got {msg['surface']!r}, batch_start lists {expected!r} next")
+            self.header = msg
+            b.headers[msg["surface"]] = msg
         elif kind == "batch_end":
-            if batch is None or msg["window_end_ts_ns"] != batch.ts or set(batch.tables) != set(batch.surfaces):
-                raise StreamError(f"batch_end out of place or batch incomplete: {msg}")
-            batch.received_ns = time.time_ns()
-            yield batch
-            batch = None
-            n += 1
-            if limit is not None and n >= limit:
-                return
+            b = self.batch
+            if b is None or msg.get("window_end_ts_ns") != b.ts:
+                raise StreamError(f"batch_end out of place: {msg}")
+            if set(b.tables) != set(b.surfaces):
+                raise StreamError(f"batch {b.ts} ended without {sorted(set(b.surfaces) - set(b.tables))}")
+            b.received_ns = time.time_ns()
+            self.batch = None
+            return b
         else:
             raise StreamError(f"unknown message type {kind!r}")
+        return None
+
+
+async def batches(url: str, *, limit: int | None = None, **params) -> AsyncIterator[Batch]:
+    """Reassemble the stream into batches, checking the framing; stops at stream_end or after ``limit`` batches."""
+    r = Reassembler()
+    n = 0
+    async with aclosing(raw_messages(url, **params)) as messages:
+        async for m in messages:
+            b = r.feed(m)
+            if r.ended is not None:
+                return
+            if b is not None:
+                yield b
+                n += 1
+                if limit is not None and n >= limit:
+                    return
 
 
 async def frames(url: str, *, limit: int | None = None, assemble: AssembleConfig | None = None,
                  assembler: FrameAssembler | None = None, **params):
     """MarketFrames from the stream (one per futures window with a valid book)."""
     asm = assembler or FrameAssembler(assemble)
-    async for b in batches(url, **params):
-        f = asm.push(b.ts, b.tables)
-        if f is not None:
-            yield f
-            if limit is not None and asm.frames >= limit:
-                return
+    async with aclosing(batches(url, **params)) as bs:
+        async for b in bs:
+            f = asm.push(b.ts, b.tables)
+            if f is not None:
+                yield f
+                if limit is not None and asm.frames >= limit:
+                    return
 
 
 # ----------------------------------------------------------------------------- sync wrapper

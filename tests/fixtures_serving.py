@@ -67,18 +67,19 @@ def ensure_contracts() -> dict[str, Contract]:
     return by_surface()
 
 
-def _rel_ticks(surface: str, contract: Contract) -> np.ndarray | None:
+def _rel_ticks(surface: str, level_ticks: int) -> np.ndarray | None:
     if surface in ("gex", "gex_flow"):
         return np.arange(-240, 241, 20)
     if surface == "bucket_radar":
         return np.arange(-40, 41, 2)
     if surface in ("wall", "vacuum"):
-        return np.arange(-20, 21)
+        return np.arange(-level_ticks, level_ticks + 1)
     return None
 
 
-def _window_table(surface: str, contract: Contract, ts: int, mid: float, rng: np.random.Generator) -> pa.Table:
-    rel = _rel_ticks(surface, contract)
+def _window_table(surface: str, contract: Contract, ts: int, mid: float, rng: np.random.Generator,
+                  level_ticks: int = 20) -> pa.Table:
+    rel = _rel_ticks(surface, level_ticks)
     sides = None
     if surface == "wall":
         rel, sides = np.concatenate([rel, rel]), np.array(["A"] * len(rel) + ["B"] * len(rel))
@@ -134,8 +135,11 @@ def mid_path(n: int, seed: int = 0) -> np.ndarray:
 
 
 def build_fixture_lake(lake, date: str = "2024-03-15", seconds: float = 10.0, *, surfaces=None, parts: int = 1,
-                       seed: int = 0, start: str = "14:30:00", part_offset: int = 0) -> dict:
-    """Write ``seconds`` of every served surface for one date; returns {'ts': futures window ends, 'mid': mids}."""
+                       seed: int = 0, start: str = "14:30:00", part_offset: int = 0, level_ticks: int = 20) -> dict:
+    """Write ``seconds`` of every served surface for one date; returns {'ts': futures window ends, 'mid': mids}.
+
+    ``level_ticks`` sets the wall/vacuum range (the pipeline's real range is ±400 ticks).
+    """
     contracts = ensure_contracts()
     surfaces = list(surfaces or FIXTURE_CONTRACTS)
     ts = session_times(date, seconds, start)
@@ -149,6 +153,6 @@ def build_fixture_lake(lake, date: str = "2024-03-15", seconds: float = 10.0, *,
             sel = [i for i in idx if (i + 1) % step == 0]
             if not sel:
                 continue
-            tables = [_window_table(s, c, int(ts[i]), float(mid[i]), rng) for i in sel]
+            tables = [_window_table(s, c, int(ts[i]), float(mid[i]), rng, level_ticks) for i in sel]
             lakemod.write_partition(lake, c.name, "ES", date, pa.concat_tables(tables), part=part_offset + p)
     return {"ts": ts, "mid": mid, "date": date}

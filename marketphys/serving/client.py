@@ -61,6 +61,19 @@ def stream_url(url: str, surfaces=None, date=None, speed=None, mode=None, token=
     return urlunsplit((parts.scheme, parts.netloc, parts.path or P.PATH, query, ""))
 
 
+async def _close_draining(ws, timeout: float = 5.0) -> None:
+    """Close, reading (and discarding) frames still queued: with reading paused behind unread
+    frames, the server's close frame would otherwise not be seen until the close timeout."""
+    closer = asyncio.ensure_future(ws.close())
+    try:
+        async with asyncio.timeout(timeout):
+            async for _ in ws:
+                pass
+    except Exception:
+        pass
+    await asyncio.gather(closer, return_exceptions=True)
+
+
 async def raw_messages(url: str, **params) -> AsyncIterator[str | bytes]:
     """Every message as received (for verification); raises StreamError on a refused handshake."""
     import websockets
@@ -68,9 +81,12 @@ async def raw_messages(url: str, **params) -> AsyncIterator[str | bytes]:
 
     full = stream_url(url, **params)
     try:
-        async with websockets.connect(full, max_size=None, open_timeout=10) as ws:
+        ws = await websockets.connect(full, max_size=None, open_timeout=10)
+        try:
             async for m in ws:
                 yield m
+        finally:
+            await _close_draining(ws)
     except InvalidStatus as err:
         body = err.response.body.decode("utf-8", "replace") if err.response.body else ""
         try:

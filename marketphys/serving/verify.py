@@ -45,7 +45,10 @@ def fetch_meta(ws_url: str, token: str | None = None) -> dict:
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    r = httpx.get(http_base(ws_url) + "/v1/meta", headers=headers, timeout=10)
+    try:
+        r = httpx.get(http_base(ws_url) + "/v1/meta", headers=headers, timeout=10)
+    except httpx.HTTPError as err:
+        raise StreamError(f"cannot reach {http_base(ws_url)}/v1/meta: {err}") from None
     if r.status_code != 200:
         raise StreamError(f"GET /v1/meta -> HTTP {r.status_code}: {r.text[:200]}")
     return r.json()

@@ -130,8 +130,8 @@ def test_derivatives_per_strike_follow_recentring():
     d.step(0, k, np.zeros(25))
     r = d.step(1, k, np.arange(25.0))
     assert r[:, 0].tolist() == list(np.arange(25.0))
-    r2 = d.step(2, k + 5, np.arange(25.0))                # grid moved up one strike
-    assert r2[:24, 0].tolist() == [1.0] * 24 and r2[24, 0] == 0.0      # strike 125 is new: zero
-    assert r2[0, 1] == 0.0                                               # d2 = d1 - previous d1 = 1 - 1
+    r2 = d.step(2, k + 5, np.arange(25.0))                # grid moved up one strike: row j is strike 5(j+1)
+    assert r2[:24, 0].tolist() == [-1.0] * 24 and r2[24, 0] == 0.0     # (j) - (j+1); strike 125 is new: zero
+    assert r2[0, 1] == -2.0                                              # d2 = -1 - previous d1 of strike 5 (= 1)
     r3 = d.step(5, k + 5, np.zeros(25))                   # windows 3-4 missing: continuity broken
     assert (r3 == 0).all()

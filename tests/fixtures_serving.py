@@ -67,11 +67,15 @@ def ensure_contracts() -> dict[str, Contract]:
     return by_surface()
 
 
+def contract_rows(surface: str) -> int | None:
+    return by_surface()[surface].rows_per_window
+
+
 def _rel_ticks(surface: str, level_ticks: int) -> np.ndarray | None:
     if surface in ("gex", "gex_flow"):
         return np.arange(-240, 241, 20)
     if surface == "bucket_radar":
-        return np.arange(-40, 41, 2)
+        return np.arange(-400, 401, 2) if contract_rows(surface) else np.arange(-40, 41, 2)
     if surface in ("wall", "vacuum"):
         return np.arange(-level_ticks, level_ticks + 1)
     return None
@@ -101,6 +105,12 @@ def _window_table(surface: str, contract: Contract, ts: int, mid: float, rng: np
             v = np.full(n, strike_anchor if surface in ("gex", "gex_flow") else spot_int, np.int64)
         elif name == "strike_price_int":
             v = strike_anchor + rel.astype(np.int64) * TICK_INT
+        elif name == "tick_int":
+            v = np.full(n, TICK_INT, np.int64)
+        elif name == "price_int":
+            v = spot_int + rel.astype(np.int64) * TICK_INT
+        elif name == "bucket":
+            v = rel // 2
         elif name == "book_valid":
             v = np.ones(n, bool)
         elif name.endswith("_price_int"):
@@ -119,6 +129,12 @@ def _window_table(surface: str, contract: Contract, ts: int, mid: float, rng: np
         else:
             raise TypeError(f"fixture lake cannot fill column {name!r} of type {typ}")
         cols[name] = pa.array(v).cast(typ)
+    if {"gex_call_abs", "gex_put_abs", "gex_abs", "gex"} <= cols.keys():  # the gex identities the contract checks
+        call, put = rng.uniform(0, 1e9, n), rng.uniform(0, 1e9, n)
+        cols["gex_call_abs"], cols["gex_put_abs"] = pa.array(call), pa.array(put)
+        cols["gex_abs"], cols["gex"] = pa.array(call + put), pa.array(call - put)
+        if "gex_imbalance_ratio" in cols:
+            cols["gex_imbalance_ratio"] = pa.array((call - put) / (call + put))
     return contract.validate(pa.table(cols))
 
 

@@ -134,13 +134,13 @@ def test_live_mode_feeds_a_running_engine_from_the_server(tmp_path):
     with ServerThread(ServeConfig(tmp_path, port=0, speed=None)) as s:
         live = LiveClient(s.url, surfaces="snap,wall,vacuum,physics,gex,bucket_radar,gex_flow")
         frames = list(live.frames())
-        engine = Engine([*v1_producers(), StrikeWallProducer()], EngineConfig(mode="live"))
+        engine = Engine([*v1_producers(), StrikeWallProducer("flow_abs_norm")], EngineConfig(mode="live"))
         feed = live.start_feed(engine).wait(20)
     assert len(frames) == 10 and len(feed.forecasts) == 10 and engine.n_frames == 10
     assert [fc.origin_ts_ns for fc in feed.forecasts] == [f.ts_ns for f in frames]
-    assert "flow_abs_norm" in frames[1].strikes and "gex_abs_norm" in frames[1].strikes
+    assert {"flow_abs_norm", "gex_abs", "d1_gex_abs"} <= set(frames[1].strikes) and "strike_points" not in frames[1].strikes
     assert any(k.startswith("strike_walls@") for k in engine.walls.walls)  # gex walls reached the physics
     assert engine.ledger is not None and engine.rejected == {}
     # the same frames replayed offline give the same forecasts: live = replay
-    offline = Engine([*v1_producers(), StrikeWallProducer()], EngineConfig(mode="replay")).run(frames)
+    offline = Engine([*v1_producers(), StrikeWallProducer("flow_abs_norm")], EngineConfig(mode="replay")).run(frames)
     np.testing.assert_array_equal([fc.x_hat for fc in offline], [fc.x_hat for fc in feed.forecasts])

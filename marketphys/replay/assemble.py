@@ -35,7 +35,8 @@ from marketphys.core.frame import FrameError, MarketFrame
 from marketphys.core.grid import Grid
 
 TS = "window_end_ts_ns"
-KEY_COLUMNS = frozenset({TS, "rel_ticks", "side", "strike_price_int", "spot_ref_price_int", "book_valid"})
+KEY_COLUMNS = frozenset({TS, "rel_ticks", "side", "strike_price_int", "strike_points", "spot_ref_price_int", "book_valid",
+                         "tick_int", "bucket", "instrument_id", "price_int"})
 OPTION_SURFACES = ("gex", "gex_flow")
 PRICE_SCALE = 1e-9
 

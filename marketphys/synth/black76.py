@@ -10,13 +10,18 @@ import math
 
 import numba as nb
 import numpy as np
-from scipy.special import ndtr
 
 YEAR_NS = 365.0 * 86400.0 * 1e9
 VOL_FLOOR = 0.05
 OPT_UNIT = 0.05
 """Option prices are kept in units of 0.05 (the small tick); the large tick is 0.25 = 5 units."""
 BIG_TICK_FROM = 5.0
+
+
+@nb.vectorize(["float64(float64)"], cache=True)
+def ndtr(x):
+    """Standard normal CDF (array ufunc; keeps scipy out of the runtime dependencies)."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
 def smile_vol(strike, forward, atm, skew, curv):

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
+import numba as nb
 
 from marketphys.core.fields import Fields
 from marketphys.core.grid import Grid
@@ -127,13 +127,24 @@ def draw_vacuums(cfg: SynthConfig, walls: list[WallSpec], rng: np.random.Generat
     return out
 
 
+@nb.njit(cache=True)
+def ar1(eps: np.ndarray, rho: float, gain: float) -> np.ndarray:
+    """y[n] = rho·y[n-1] + gain·eps[n], y[-1] = 0."""
+    y = np.empty_like(eps)
+    prev = 0.0
+    for i in range(eps.shape[0]):
+        prev = rho * prev + gain * eps[i]
+        y[i] = prev
+    return y
+
+
 def ofi_series(cfg: SynthConfig) -> np.ndarray:
     """Order-flow imbalance per window: a unit-variance AR(1) (OU) with memory ``ofi_tau_s``."""
     w = np.arange(cfg.n_windows, dtype=np.uint32)
     eps = normal(cfg.seed, OFI_LANE, 0, w)
     rho = float(np.exp(-0.5 / cfg.ofi_tau_s))
     eps[0] = eps[0] / np.sqrt(1.0 - rho * rho)  # start in the stationary law
-    return lfilter([np.sqrt(1.0 - rho * rho)], [1.0, -rho], eps)
+    return ar1(eps, rho, float(np.sqrt(1.0 - rho * rho)))
 
 
 def fields_on_grid(spot_ticks: float, grid: Grid, wall_c: np.ndarray, wall_s: np.ndarray, wall_w: float,

@@ -1,7 +1,7 @@
 """The latent mid: the engine's own dynamics integrated through the ground-truth medium.
 
 Per window w the fields are sampled on the engine grid centred on the latent mid at the
-window start, then ``substeps`` semi-implicit Euler steps run exactly as in
+window start, then ``substeps`` semi-implicit Euler steps (drag implicit) run exactly as in
 :func:`marketphys.core.integrator.rollout` (same interpolation, caps, and Philox noise
 ``normal(seed, lane 0, step k, stream w)``). So one window of this path equals one
 ``rollout(fields_w, θ, v_w, horizons=1, seed=seed, stream=w)`` — tested.
@@ -90,14 +90,20 @@ def _integrate(spot0, v0, n, dx, theta, wall_c, wall_w, wall_s, vac_c, vac_w, va
             f_u = -(dU[i0] * (1.0 - t) + dU[i0 + 1] * t)
             gam = G[i0] * (1.0 - t) + G[i0 + 1] * t
             f_o = -(dO[i0] * (1.0 - t) + dO[i0 + 1] * t)
-            a = wU * f_u + wC * (c - v) + wG * (-gam * v) + wO * f_o + b
-            if not np.isfinite(a):
+            # drag taken implicitly, exactly as core.integrator.rollout does
+            A = wU * f_u + wC * c + wO * f_o + b
+            kappa = wC + wG * gam
+            if not (np.isfinite(A) and np.isfinite(kappa)):
                 guards[2] += 1
-                a = 0.0
+                A = 0.0
+                kappa = 0.0
+            v_new = (v + h * A) / (1.0 + h * kappa)
+            a = (v_new - v) / h
             if abs(a) > a_max:
                 guards[0] += 1
                 a = min(max(a, -a_max), a_max)
-            v = v + a * h
+                v_new = v + h * a
+            v = v_new
             if abs(v) > v_max:
                 guards[1] += 1
                 v = min(max(v, -v_max), v_max)

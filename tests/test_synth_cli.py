@@ -46,3 +46,10 @@ def test_cli_rejects_bad_settings_with_one_line(tmp_path, capsys, argv, needle):
 def test_config_errors_name_the_field_and_value(kwargs, field):
     with pytest.raises(SynthError, match=rf"SynthConfig\.{field} .*got {field}="):
         SynthConfig(**kwargs)
+
+
+def test_cli_refuses_an_output_path_that_is_a_file(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["synth", "--minutes", "0.5", "--out", str(f), "--quiet"]) == 2
+    assert "not a directory" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from marketphys.synth.config import RTH_MINUTES, SynthConfig, SynthError
 
@@ -29,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
                           walls_enabled=not args.no_walls)
     except SynthError as err:
         raise SynthCliError(str(err)) from None
-    res = generate_session(cfg, args.out, progress=not args.quiet)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise SynthCliError(f"--out {args.out!r} exists and is not a directory")
+    res = generate_session(cfg, out, progress=not args.quiet)
     print(res.summary())
     return 0

@@ -7,7 +7,7 @@ generators), so the ground truth written beside the DBN files can record it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -60,7 +60,6 @@ class SynthConfig:
     option_rate_scale: float = 1.0    # scales all options flow
     rate: float = 0.05                # Black-76 discount rate
     walls_enabled: bool = True
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         def bad(name, why):

@@ -9,7 +9,10 @@ from fixtures_synth import futures_records, options_records, replay, synth_sampl
 from marketphys.synth import SynthConfig
 from marketphys.synth.config import TICK_INT
 from marketphys.synth.futures import generate_futures
-from marketphys.synth.dbn import sort_events, to_mbo_records
+from marketphys.synth.config import TICK
+from marketphys.synth.dbn import recv_order, sort_events, to_mbo_records
+from marketphys.synth.instruments import build_instruments
+from marketphys.synth.options import generate_options
 from marketphys.synth.medium import build_medium
 from marketphys.synth.path import simulate_path
 
@@ -98,3 +101,20 @@ def test_oracle_catches_a_corrupted_stream(futures_records):
     i = fills[0]
     r2[[i, i + 1]] = r2[[i + 1, i]]
     assert any("FIFO" in e for e in replay(r2).errors)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), open_ticks=st.integers(4000, 24000))
+def test_property_options_book_consistent_for_any_seed(seed, open_ticks):
+    """Any seed and price level (cheap and expensive premiums, both ticks): a consistent, uncrossed book."""
+    cfg = SynthConfig(minutes=0.2, seed=seed, open_price=open_ticks * 0.25)
+    med = build_medium(cfg)
+    path = simulate_path(cfg, med)
+    ins = build_instruments(cfg, med)
+    fut = generate_futures(cfg, med, path.sub_ticks, 5602)
+    tape = generate_options(cfg, med, ins, fut.book_mid_ticks * TICK)
+    rec = to_mbo_records(tape.events, recv_order(tape.events))
+    book = replay(rec)
+    assert book.errors == []
+    p = rec["price"].astype(np.int64)
+    assert (p % 50_000_000 == 0).all() and (p[p >= 5_000_000_000] % 250_000_000 == 0).all()

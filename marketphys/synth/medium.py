@@ -25,6 +25,7 @@ import numba as nb
 from marketphys.core.fields import Fields
 from marketphys.core.grid import Grid
 from marketphys.core.rng import normal
+from marketphys.core.walls import obstacle_field
 from marketphys.synth.config import STRIKE_STEP, TICK, SynthConfig
 
 VACUUM_VISCOSITY_CUT = 0.6
@@ -152,8 +153,8 @@ def fields_on_grid(spot_ticks: float, grid: Grid, wall_c: np.ndarray, wall_s: np
                    drift: float, diffusion: float) -> dict[str, np.ndarray]:
     """The canonical fields on the engine grid centred on ``spot_ticks`` (absolute ticks)."""
     p = spot_ticks + grid.x
-    zw = (p[:, None] - np.asarray(wall_c)[None, :]) / wall_w
-    O = (np.asarray(wall_s)[None, :] * np.exp(-0.5 * zw * zw)).sum(axis=1)
+    wall_c = np.asarray(wall_c, dtype=np.float64)
+    O = obstacle_field(grid, wall_c - spot_ticks, np.asarray(wall_s, np.float64), np.full(wall_c.shape, float(wall_w)))
     zv = (p[:, None] - np.asarray(vac_c)[None, :]) / vac_w
     vac = (np.asarray(vac_a)[None, :] * np.exp(-0.5 * zv * zv)).sum(axis=1)
     G = viscosity * np.maximum(1.0 - VACUUM_VISCOSITY_CUT * vac / vac_ref, VISCOSITY_FLOOR)

@@ -132,3 +132,10 @@ def test_compiled_packer_matches_the_numpy_reference():
         ref = D.to_mbo_records(ev, o)
         got = D.pack_mbo(ev, o)
         assert got.dtype == D.MBO_DTYPE and got.tobytes() == ref.tobytes()
+    # chunked packing (sequence carried across chunks) gives the same bytes
+    old = D.CHUNK_RECORDS
+    try:
+        D.CHUNK_RECORDS = 97
+        assert b"".join(D.packed_chunks(ev, order)) == D.to_mbo_records(ev, order).tobytes()
+    finally:
+        D.CHUNK_RECORDS = old

@@ -84,11 +84,11 @@ def to_mbo_records(ev: np.ndarray, order: np.ndarray | None = None, channel_id: 
 
 
 @nb.njit(cache=True)
-def _pack_words(ev, order, use_order, channel_id):
+def _pack_words(ev, order, use_order, channel_id, seq0):
     """One pass: gather each record (optionally in ``order``) into its seven little-endian u64 words."""
-    n = ev.shape[1]
+    n = order.shape[0] if use_order else ev.shape[1]
     out = np.empty((n, 7), np.uint64)
-    seq = np.uint64(1)
+    seq = np.uint64(seq0)
     for r in range(n):
         i = order[r] if use_order else r
         head = np.uint64(MBO_DTYPE_WORDS) | (np.uint64(RTYPE_MBO) << np.uint64(8)) | \
@@ -107,13 +107,28 @@ def _pack_words(ev, order, use_order, channel_id):
     return out
 
 
-def pack_mbo(ev: np.ndarray, order: np.ndarray | None = None, channel_id: int = 0) -> np.ndarray:
-    """Compiled equivalent of :func:`to_mbo_records` (same bytes, tested), for whole sessions."""
+def pack_mbo(ev: np.ndarray, order: np.ndarray | None = None, channel_id: int = 0, seq0: int = 1) -> np.ndarray:
+    """Compiled equivalent of :func:`to_mbo_records` (same bytes, tested), for whole sessions.
+
+    ``order`` may be a slice of the full order; ``seq0`` is then the sequence of its first record.
+    """
     if sys.byteorder != "little":  # pragma: no cover - every supported platform is little endian
         return to_mbo_records(ev, order, channel_id)
-    words = _pack_words(np.ascontiguousarray(ev, np.int64), np.zeros(1, np.int64) if order is None else order,
-                        order is not None, channel_id)
+    words = _pack_words(ev, np.zeros(1, np.int64) if order is None else order, order is not None, channel_id, seq0)
     return words.view(MBO_DTYPE).reshape(-1)
+
+
+def packed_chunks(ev: np.ndarray, order: np.ndarray | None, channel_id: int = 0):
+    """Record bytes in chunks of CHUNK_RECORDS, so a whole session never sits packed in memory at once."""
+    ev = np.ascontiguousarray(ev, np.int64)
+    n = ev.shape[1]
+    if order is None:
+        order = np.arange(n, dtype=np.int64)
+    seq = 1
+    for i in range(0, n, CHUNK_RECORDS):
+        part = order[i:i + CHUNK_RECORDS]
+        yield pack_mbo(ev, part, channel_id, seq).tobytes()
+        seq += int(np.count_nonzero(ev[E.FLAGS][part] & E.F_LAST))
 
 
 def metadata_bytes(schema: str, start_ns: int, end_ns: int, symbols: dict[str, int], date: str) -> bytes:
@@ -154,18 +169,12 @@ def write_dbn_zst(path: Path, header: bytes, body_chunks, progress=None) -> int:
     return path.stat().st_size
 
 
-def mbo_chunks(records: np.ndarray):
-    for i in range(0, records.shape[0], CHUNK_RECORDS):
-        yield records[i:i + CHUNK_RECORDS].tobytes()
-
-
 def write_mbo(path: Path, ev: np.ndarray, symbols: dict[str, int], start_ns: int, end_ns: int, date: str,
               progress=None) -> int:
     """Sort, convert and write MBO rows; returns the record count."""
-    rec = pack_mbo(ev, recv_order(ev))
-    write_dbn_zst(path, metadata_bytes("mbo", start_ns, end_ns, symbols, date), mbo_chunks(rec),
+    write_dbn_zst(path, metadata_bytes("mbo", start_ns, end_ns, symbols, date), packed_chunks(ev, recv_order(ev)),
                   None if progress is None else (lambda nbytes: progress(nbytes // MBO_DTYPE.itemsize)))
-    return int(rec.shape[0])
+    return int(ev.shape[1])
 
 
 def write_records(path: Path, schema: str, records: list, symbols: dict[str, int], start_ns: int, end_ns: int,

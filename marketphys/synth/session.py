@@ -94,9 +94,11 @@ def generate_session(cfg: SynthConfig, out_dir: str | Path, progress: bool = Tru
     records = {}
     stage("write futures")
     records["futures_mbo"] = D.write_mbo(names["futures_mbo"], fut.events, fut_sym, s0, s1, date)
+    fut.events = None  # written: let the memory go before the (larger) options pass
     bar.update()
     stage("write options")
     records["options_mbo"] = D.write_mbo(names["options_mbo"], opt.events, opt_sym, s0, s1, date)
+    opt.events = None
     bar.update()
     stage("definitions + statistics")
     before = s0 - 3600 * 10**9  # published before the open, like CME's overnight definitions/OI

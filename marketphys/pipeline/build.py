@@ -240,6 +240,10 @@ register_stage("bronze.statistics", {"statistics"}, _bronze_records("statistics"
 register_stage("bronze.future_option_mbo", {"option_mbo"}, _bronze_option_mbo)
 register_stage("silver.future_mbo", {"future_mbo"}, _silver_futures)
 
+from .options_stage import register as _register_options  # noqa: E402  (options GEX stage, after futures)
+
+_register_options()
+
 
 # ----------------------------------------------------------------------------- entry points
 

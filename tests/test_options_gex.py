@@ -135,3 +135,16 @@ def test_derivatives_per_strike_follow_recentring():
     assert r2[0, 1] == -2.0                                              # d2 = -1 - previous d1 of strike 5 (= 1)
     r3 = d.step(5, k + 5, np.zeros(25))                   # windows 3-4 missing: continuity broken
     assert (r3 == 0).all()
+
+
+def test_call_and_put_at_a_strike_share_the_out_of_the_money_vol():
+    from marketphys.pipeline.silver_options import otm_iv
+
+    # window 0, strike 100, spot 101: the put is OTM; its vol goes to the call (whose ITM quote failed)
+    iv = otm_iv(np.array([0, 0, 0]), np.array([100, 100, 105]), np.array([1, 1, 1]), np.array([True, False, True]),
+                np.array([False, False, True]), np.array([np.nan, 0.25, 0.3]))
+    assert iv.tolist() == [0.25, 0.25, 0.3]
+    # the OTM side failed: each keeps its own
+    iv = otm_iv(np.array([0, 0]), np.array([100, 100]), np.array([1, 1]), np.array([True, False]),
+                np.array([False, False]), np.array([0.21, np.nan]))
+    assert iv[0] == 0.21 and np.isnan(iv[1])

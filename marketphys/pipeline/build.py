@@ -82,6 +82,7 @@ class Settings:
     keep_bronze_mbo: bool = True
     chunk_records: int = 1 << 20
     progress: bool = True
+    option_rate: float = 0.0   # Black-76 rate for the options stage (0: undiscounted)
 
 
 @dataclass

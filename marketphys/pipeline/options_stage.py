@@ -42,7 +42,7 @@ def _product(defs: pd.DataFrame) -> str:
 
 def build_options_day(mbo_files, definition_files, statistics_files, lake, date: str, write, *,
                       staged_root: Path | None = None, rest_ns: int = 500_000_000, chunk_records: int = 1 << 20,
-                      progress=None, calibration=None) -> dict:
+                      progress=None, calibration=None, rate: float = 0.0) -> dict:
     """Run ``SilverComputeGexSurface1s`` over a day; ``write(dataset, product, table)`` stores each batch.
 
     Returns a summary dict (rows per dataset, messages, windows, IV fallback counts, calibration).
@@ -57,7 +57,7 @@ def build_options_day(mbo_files, definition_files, statistics_files, lake, date:
     oi = OpenInterest(chain, read_open_interest(statistics_files))
     spot = _spot_for(product, date, staged_root, Path(lake))
     calib = calibration if calibration is not None else gold.load_calibration(lake, product)
-    stage = SilverComputeGexSurface1s(chain, oi, spot, rest_ns=rest_ns, calibration=calib)
+    stage = SilverComputeGexSurface1s(chain, oi, spot, rest_ns=rest_ns, calibration=calib, rate=rate)
     infos = sorted((read_info(p) for p in mbo_files), key=lambda i: i.start_ns)
     rows = {ds: 0 for ds in DATASETS}
     collect = calib is None
@@ -102,7 +102,8 @@ def _stage_run(day, staged, settings, ctx) -> dict:
         res = build_options_day([i.path for i in files["option_mbo"]], [i.path for i in files["definition"]],
                                 [i.path for i in files["statistics"]], staged.lake, day.date,
                                 lambda ds, prod, t: staged.write(ds, prod, t), staged_root=staged.root,
-                                chunk_records=settings.chunk_records, progress=bar)
+                                chunk_records=settings.chunk_records, progress=bar,
+                                rate=getattr(settings, "option_rate", 0.0))
     finally:
         if bar is not None:
             bar.close()

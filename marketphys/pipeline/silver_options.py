@@ -26,6 +26,8 @@ Implied-vol fallback (``IvCarry``): an option whose mid cannot be inverted (one-
 or empty book, price at or below intrinsic, above the no-arbitrage bound) uses the last
 implied vol that did invert for that instrument; never inverted yet, it uses the median
 implied vol of the options that did invert in the same window; none did, ``DEFAULT_IV``.
+Before that, each option takes the IV of the out-of-the-money option at its strike and
+expiry (``otm_iv``), so a call and a put at one strike share one vol, as they should.
 """
 
 from __future__ import annotations
@@ -255,6 +257,20 @@ class IvCarry:
         return carried
 
 
+def otm_iv(win, strike, expiry, is_call, strike_above_spot, iv) -> np.ndarray:
+    """Each option gets the implied vol of the out-of-the-money option of its (window, strike,
+    expiry) when that one inverted: its quote carries the time value, while an in-the-money
+    quote is mostly intrinsic value and its tick rounding swamps the vol. Otherwise its own.
+    """
+    otm = is_call == strike_above_spot
+    key = pd.MultiIndex.from_arrays([win, strike, expiry])
+    src = pd.Series(iv[otm], index=key[otm])
+    src = src[np.isfinite(src.to_numpy())]
+    src = src[~src.index.duplicated()]
+    got = src.reindex(key).to_numpy(dtype=float)
+    return np.where(np.isfinite(got), got, iv)
+
+
 @dataclass
 class _Batch:
     """Rows buffered between vectorised pricing passes (bounded by batch_windows)."""
@@ -427,7 +443,8 @@ class SilverComputeGexSurface1s:
         two_sided = (bid > 0) & (ask > 0) & (ask >= bid)
         mid = np.where(two_sided, (bid + ask) / 2e9, np.nan)
         iv_raw, _ = black76.implied_vol(mid, F, K, T, is_call, self.rate)
-        iv = self.iv.fill(ow, pos, iv_raw)
+        share = (ow, c.strike_int[pos], c.expiration_ns[pos], is_call, K >= F)
+        iv = otm_iv(*share, self.iv.fill(ow, pos, otm_iv(*share, iv_raw)))   # fallbacks shared at a strike too
         g = black76.gamma(F, K, T, iv, self.rate)
         self.greeks += len(pos)
         ogex = gex.option_gex(g, oi, c.multiplier[pos], F, is_call)

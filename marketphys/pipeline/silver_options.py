@@ -133,7 +133,7 @@ def spot_from_futures_mbo(chunks: Iterable[np.ndarray], instrument_id: int | Non
             i = books.apply_arrays(cols, i, end)
             if i < len(recs):
                 _spot_row(books, inst, end, ts_out, ref_out, mid_out, ok_out)
-                books.flows.clear()
+                books.clear_flows()
                 end += window_ns * max(1, (int(cols["ts"][i]) - end) // window_ns + 1)
     if end is not None:
         _spot_row(books, inst, end, ts_out, ref_out, mid_out, ok_out)
@@ -159,7 +159,8 @@ class OptionChain:
     is_call: np.ndarray
     expiration_ns: np.ndarray
     multiplier: np.ndarray
-    _pos: dict = field(default_factory=dict, repr=False)
+    _ids_sorted: np.ndarray = field(default=None, repr=False)
+    _ids_order: np.ndarray = field(default=None, repr=False)
 
     @classmethod
     def from_definitions(cls, defs: pd.DataFrame, default_multiplier: float = 50.0) -> "OptionChain":
@@ -179,7 +180,10 @@ class OptionChain:
         mult = np.where(np.isfinite(mult) & (mult > 0), mult, default_multiplier)
         chain = cls(df["instrument_id"].to_numpy(np.int64), df["strike_price_int"].to_numpy(np.int64),
                     df["is_call"].to_numpy(bool), df["expiration_ns"].to_numpy(np.int64), mult)
-        chain._pos = {int(i): j for j, i in enumerate(chain.instrument_id)}
+        if len(np.unique(chain.instrument_id)) != len(chain.instrument_id):
+            raise OptionsInputError("definitions: instrument_id repeated after de-duplication")
+        chain._ids_order = np.argsort(chain.instrument_id, kind="stable")
+        chain._ids_sorted = chain.instrument_id[chain._ids_order]
         return chain
 
     def __len__(self):
@@ -187,7 +191,11 @@ class OptionChain:
 
     def positions(self, instrument_ids: np.ndarray) -> np.ndarray:
         """Row in the chain of each instrument id, -1 for ids that are not options of the chain."""
-        return np.fromiter((self._pos.get(int(i), -1) for i in instrument_ids), np.int64, len(instrument_ids))
+        ids = np.asarray(instrument_ids, np.int64)
+        if not len(ids) or not len(self._ids_sorted):
+            return np.full(len(ids), -1, np.int64)
+        j = np.minimum(np.searchsorted(self._ids_sorted, ids), len(self._ids_sorted) - 1)
+        return np.where(self._ids_sorted[j] == ids, self._ids_order[j], -1)
 
     def on_grid(self, centre_int: int) -> np.ndarray:
         """Chain rows whose strike lies within the 25-row grid around ``centre_int``."""

@@ -131,7 +131,7 @@ def test_calibrate_norms_command_versions_and_reapplies(built, capsys):
     out = capsys.readouterr().out
     c1 = gold.load_calibration(lake, "ES")
     assert c1.version >= 1 and f"version {c1.version}" in out
-    assert {"gex_abs", "flow_abs", "flow_reinforce", "pull_rest_intensity"} <= set(c1.bands)
+    assert {"gex_abs", "flow_abs", "flow_reinforce", "pull_rest_intensity", "wall_strength_log", "vacuum_score"} <= set(c1.bands)
     b = c1.bands["flow_abs"]
     f = _day(lake, GEX_FLOW_DATASET, DAYS[0][0]).to_pandas()
     expect = np.clip((f["flow_abs"] - b.q05) / (b.q95 - b.q05), 0, 1)
@@ -150,3 +150,30 @@ def test_calibrate_norms_bad_input(tmp_path, capsys):
     assert cli_main(["calibrate-norms", "--lake", str(tmp_path), "--from", "2024-05-10", "--to", "2024-05-09"]) == 2
     assert cli_main(["calibrate-norms", "--lake", str(tmp_path)]) == 2
     assert "no dates" in capsys.readouterr().err
+
+
+def test_a_failing_options_stage_leaves_the_lake_as_it_was(built, tmp_path, monkeypatch):
+    raw, _, _ = built
+    from marketphys.pipeline import options_stage
+    from marketphys.pipeline.build import build_day
+
+    lake = tmp_path / "lake"
+    days, _ = plan_days([raw / DAYS[0][0]])
+    real = options_stage.build_options_day
+
+    def half_then_fail(*a, **kw):
+        write = a[5]
+        calls = {"n": 0}
+
+        def counting(ds, prod, t):
+            write(ds, prod, t)
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError("disk full (simulated)")
+        return real(*a[:5], counting, **kw)
+
+    monkeypatch.setattr(options_stage, "build_options_day", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        build_day(days[0], lake, Settings(progress=False))
+    assert not any(p.suffix == ".parquet" for p in lake.rglob("*"))      # nothing half-written is visible
+    assert not list(lake.glob(".staging-*"))

@@ -145,6 +145,8 @@ def read_mbo_array(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: not a DBN stream (starts with {raw[:4]!r})")
     hdr_len = int.from_bytes(raw[4:8], "little")
     body = raw[8 + hdr_len:]
+    if len(body) >= 2 and (body[0] != MBO_DTYPE.itemsize // 4 or body[1] != RTYPE_MBO):
+        raise ValueError(f"{path}: not MBO records (first record has rtype 0x{body[1]:02x}, length {body[0] * 4} bytes)")
     if len(body) % MBO_DTYPE.itemsize:
         raise ValueError(f"{path}: body of {len(body)} bytes is not a whole number of 56-byte MBO records")
     return np.frombuffer(body, dtype=MBO_DTYPE)

@@ -54,7 +54,8 @@ def make_stream(ops):
 
 
 def run_book(msgs, chunk=None, **kw):
-    book = FuturesBook(7, TICK, windows_per_batch=3, **kw)  # tiny batches exercise resume paths
+    iid = int(msgs["instrument_id"][0]) if len(msgs) else 7
+    book = FuturesBook(iid, TICK, windows_per_batch=3, **kw)  # tiny batches exercise resume paths
     batches = []
     step = chunk or max(len(msgs), 1)
     for i in range(0, len(msgs), step):
@@ -90,6 +91,8 @@ def compare(msgs, batches):
             exp = {}
             keys = set(w["depth"]) | set(w["flows"]) | set(prev[0]) | set(prev[1])
             for side, px in keys:
+                if abs(px - spot) > 400 * TICK:  # the wall surface covers ±400 ticks
+                    continue
                 d = w["depth"].get((side, px), 0)
                 d1 = d - prev[0].get((side, px), 0)
                 d1p = prev[0].get((side, px), 0) - prev[1].get((side, px), 0)

@@ -348,7 +348,8 @@ class SilverComputeGexSurface1s:
                 self._close_window()
                 if len(self._batch) >= self.batch_windows:
                     yield self._emit()
-                gap = (int(ts[i]) - self._end) // self.window_ns     # quiet windows before the next record
+                W = self.window_ns                                   # quiet windows before the next record's
+                gap = ((int(ts[i]) // W + 1) * W - self._end) // W   # own window
                 if gap > self.max_gap_windows:                       # a session break: jump over it
                     self._end += gap * self.window_ns
                     self._seq += 1

@@ -177,3 +177,14 @@ def test_a_failing_options_stage_leaves_the_lake_as_it_was(built, tmp_path, monk
         build_day(days[0], lake, Settings(progress=False))
     assert not any(p.suffix == ".parquet" for p in lake.rglob("*"))      # nothing half-written is visible
     assert not list(lake.glob(".staging-*"))
+
+
+def test_build_days_command_on_a_local_cluster(built, tmp_path, capsys):
+    raw, _, _ = built
+    lake = tmp_path / "lake"
+    assert cli_main(["build-days", "--input", str(raw / DAYS[1][0]), "--lake", str(lake), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"{DAYS[1][0]}: " in out and "silver.future_option_mbo" in out and "1 day(s) built" in out
+    assert list_dates(lake, GEX_DATASET, "ES") == [DAYS[1][0]]
+    assert cli_main(["build-days", "--input", str(raw), "--lake", str(lake), "--workers", "0"]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err

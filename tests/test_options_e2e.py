@@ -188,3 +188,19 @@ def test_build_days_command_on_a_local_cluster(built, tmp_path, capsys):
     assert list_dates(lake, GEX_DATASET, "ES") == [DAYS[1][0]]
     assert cli_main(["build-days", "--input", str(raw), "--lake", str(lake), "--workers", "0"]) == 2
     assert "--workers must be >= 1" in capsys.readouterr().err
+
+
+def test_single_wall_gex_abs_peaks_at_the_highest_open_interest_strike(tmp_path):
+    from marketphys.pipeline.build import build_day
+
+    cfg = SynthConfig(minutes=1, seed=5, date="2024-05-13", n_walls=1)
+    generate_session(cfg, tmp_path / "raw", progress=False)
+    days, _ = plan_days([tmp_path / "raw"])
+    build_day(days[0], tmp_path / "lake", Settings(progress=False, option_rate=cfg.rate))
+    names = file_names(cfg.date_compact)
+    defs = read_option_definitions(tmp_path / "raw" / names["definition"])
+    oi = read_open_interest(tmp_path / "raw" / names["statistics"])
+    top = defs.merge(oi, on="instrument_id").groupby("strike_price_int")["open_interest"].sum().idxmax() / 1e9
+    g = _day(tmp_path / "lake", GEX_DATASET, cfg.date).to_pandas()
+    peaks = g.loc[g.groupby("window_end_ts_ns")["gex_abs"].idxmax(), "strike_points"]
+    assert len(peaks) >= 55 and (peaks == top).all()

@@ -83,6 +83,7 @@ class Settings:
     chunk_records: int = 1 << 20
     progress: bool = True
     option_rate: float = 0.0   # Black-76 rate for the options stage (0: undiscounted)
+    option_rest_ms: int = 500  # options book_wall pull_rest_qty: orders resting at least this long
 
 
 @dataclass

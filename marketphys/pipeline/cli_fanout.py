@@ -20,6 +20,8 @@ def add_arguments(p) -> None:
     p.add_argument("--window-ms", type=int, default=500, help="futures surface window (default 500 ms)")
     p.add_argument("--option-rate", type=float, default=0.0,
                    help="Black-76 rate for the options stage (default 0: undiscounted)")
+    p.add_argument("--rest-ms", type=int, default=500,
+                   help="options book_wall: pull_rest_qty counts cancels of orders resting at least this long")
 
 
 def run(args) -> int:
@@ -31,6 +33,8 @@ def run(args) -> int:
         raise CliError(f"--workers must be >= 1, got {args.workers}")
     if args.window_ms <= 0:
         raise CliError(f"--window-ms must be > 0, got {args.window_ms}")
+    if args.rest_ms < 0:
+        raise CliError(f"--rest-ms must be >= 0, got {args.rest_ms}")
     if not (-1.0 < args.option_rate < 1.0):
         raise CliError(f"--option-rate is a continuously compounded annual rate in (-1, 1), got {args.option_rate}")
     t0 = time.perf_counter()
@@ -40,7 +44,8 @@ def run(args) -> int:
         raise CliError(str(err)) from None
     if not days:
         raise CliError("no usable inputs: " + "; ".join(skipped))
-    settings = Settings(window_ms=args.window_ms, progress=False, option_rate=args.option_rate)
+    settings = Settings(window_ms=args.window_ms, progress=False, option_rate=args.option_rate,
+                        option_rest_ms=args.rest_ms)
     try:
         results = build_days(days, args.lake, args.scheduler, n_workers=args.workers, settings=settings)
     except RuntimeError as err:

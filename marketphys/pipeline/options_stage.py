@@ -103,7 +103,8 @@ def _stage_run(day, staged, settings, ctx) -> dict:
                                 [i.path for i in files["statistics"]], staged.lake, day.date,
                                 lambda ds, prod, t: staged.write(ds, prod, t), staged_root=staged.root,
                                 chunk_records=settings.chunk_records, progress=bar,
-                                rate=getattr(settings, "option_rate", 0.0))
+                                rate=getattr(settings, "option_rate", 0.0),
+                                rest_ns=int(getattr(settings, "option_rest_ms", 500)) * 1_000_000)
     finally:
         if bar is not None:
             bar.close()

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from . import gold
-from .lake import LakeError, partition_dir, read_partition
+from .lake import partition_dir, read_partition
 from .options_input import read_open_interest, read_option_definitions
 from .silver_options import (DATASETS, GEX_FLOW_DATASET, OpenInterest, OptionChain, OptionsInputError,
                              SilverComputeGexSurface1s, SpotSeries)
@@ -119,4 +119,4 @@ def register() -> None:
         register_stage("silver.future_option_mbo", {"option_mbo", "definition", "statistics"}, _stage_run)
 
 
-__all__ = ["build_options_day", "register", "LakeError"]
+__all__ = ["build_options_day", "register"]

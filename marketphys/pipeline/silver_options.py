@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import black76, gex
-from .gex import N_ROWS, REL_TICKS, STRIKE_INT, TICK_INT
+from .gex import N_ROWS, REL_TICKS, TICK_INT
 from .contracts import REGISTRY, load_all
 from .options_book import OrderBooks, columns
 

@@ -3,9 +3,10 @@
 The medium is static in absolute price (periodic wells, a spatially varying current
 and viscosity, walls every ``wall_spacing`` ticks) plus a time-varying push scalar.
 Between frames the particle moves exactly as the engine's rollout says under
-``theta_true``; at each frame boundary its velocity gets a random kick, the only
-thing a forecaster cannot know. Frames carry the true velocity, so a perfect
-learner's forecasts differ from what happens only through those kicks. Used for
+``theta_true``; at each frame its velocity gets a random kick, which the frame
+reports (its ``velocity`` scalar) but nothing before it could know. So t+1 is fully
+determined by frame t, and a perfect learner's errors at t+2..t+4 come only from
+the kicks of later frames. Used for
 parameter-recovery tests, determinism checks and the engine benchmark.
 """
 
@@ -124,7 +125,7 @@ def make_world(config: WorldConfig | None = None, grid: Grid | None = None,
         fields = composer.compose(frame)
         res = rollout(fields, theta, v, one_step, sensitivities=False)
         spot_ticks += float(res.x[0, 0])
-        v = float(res.v[0, 0]) + c.kick * rng.standard_normal()
+        v = float(res.v[0, 0]) + c.kick * rng.standard_normal()   # observed at t+1, unknowable at t
     for p in producers:
         p.reset()
     return World(config=c, frames=frames, producers=producers, theta_true=Theta(theta), push=pushes)

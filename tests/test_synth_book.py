@@ -82,8 +82,8 @@ def test_property_futures_book_consistent_for_any_seed(seed, open_ticks):
     tape = generate_futures(cfg, med, path.sub_ticks, 5602)
     book = replay(to_mbo_records(sort_events(tape.events)))
     assert book.errors == []
-    # the book follows the latent mid within a tick at every window boundary
-    assert np.nanmax(np.abs(tape.book_mid_ticks - path.mid_ticks)) <= 1.5
+    # the book follows the latent mid at every window boundary (a pulled touch can widen the spread)
+    assert np.nanmax(np.abs(tape.book_mid_ticks - path.mid_ticks)) <= 3.0
 
 
 def test_oracle_catches_a_corrupted_stream(futures_records):

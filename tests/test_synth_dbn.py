@@ -18,7 +18,7 @@ def test_mbo_layout_is_byte_exact_against_databento():
     ev = np.array([[1_715_261_400_000_000_123, 1_715_261_400_000_050_000, 5602, 6_400_000_000_001, 5_212_250_000_000, 7, 128, ord("A"), ord("B")],
                    [5, 9, 42_000_002, 7, 50_000_000, 1, 0, ord("F"), ord("A")],
                    [5, 9, 1, 0, D.E.UNDEF_PRICE, 0, 32, ord("R"), ord("N")]], dtype=np.int64)
-    rec = D.to_mbo_records(ev)
+    rec = D.to_mbo_records(ev.T.copy())
     for row, r in zip(ev, rec):
         ref = dbn.MBOMsg(publisher_id=1, instrument_id=int(row[2]), ts_event=int(row[0]), order_id=int(row[3]),
                          price=int(row[4]), size=int(row[5]), action=dbn.Action(chr(row[7])), side=dbn.Side(chr(row[8])),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from vollib.black import black
 
-from fixtures_synth import SAMPLE, options_records, synth_sample  # noqa: F401
+from fixtures_synth import SAMPLE, futures_records, options_records, synth_sample  # noqa: F401
 from marketphys.core.integrator import rollout
 from marketphys.synth import GroundTruth, SynthConfig
 from marketphys.synth import dbn as D
@@ -44,7 +44,8 @@ def test_latent_path_is_the_engine_rollout_through_the_true_fields(synth_sample,
 def test_book_mid_tracks_the_latent_mid(synth_sample):
     t = synth_sample[0].truth
     gap = np.abs(t.book_mid - t.latent_mid) / TICK
-    assert gap.max() <= 1.5 and gap.mean() < 0.6
+    # the touch follows floor(latent); a pulled touch level can briefly widen the spread
+    assert np.quantile(gap, 0.95) <= 1.0 and gap.max() <= 3.0 and gap.mean() < 0.6
     assert np.all(np.round(t.book_mid / (TICK / 2)) == t.book_mid / (TICK / 2))  # mids on the half tick
 
 
@@ -187,3 +188,30 @@ def _check_quotes(quotes, defs, smiles, t, w):
         assert ask - bid <= 0.25 + 1e-9 and (ask - bid) == pytest.approx(tick if bid + 1e-9 < 4.95 or bid >= 5.0 else ask - bid)
         n += 1
     return n
+
+
+def test_vacuum_levels_hold_little_resting_liquidity(synth_sample, futures_records):
+    """While a vacuum is active its level holds far less resting depth than the same level otherwise."""
+    from fixtures_synth import replay
+
+    res, _ = synth_sample
+    t = res.truth
+    r = futures_records
+    rows = []
+
+    def on_event(i, book):
+        if i % 50:
+            return
+        w = min(int((int(r["ts_event"][i]) - SAMPLE.start_ns) // 500_000_000), t.n_windows - 1)
+        b, a = book.bbo(5602)
+        for j, level in enumerate(t.vacuum_level):
+            p = int(round(level * 1e9))
+            side, d = ("B", (b - p) // 250_000_000) if p <= b else ("A", (p - a) // 250_000_000)
+            if 1 <= d <= 8 and (p <= b or p >= a):
+                rows.append((t.vacuum_amp[w, j] > 0.5 * t.vacuum_amp[:, j].max(), book.depth(5602, side, p)))
+
+    replay(r, check_every_event=False, on_event=on_event)
+    rows = np.array(rows, dtype=float)
+    active = rows[:, 0] == 1
+    assert active.sum() >= 50 and (~active).sum() >= 50
+    assert rows[active, 1].mean() < 0.5 * rows[~active, 1].mean()

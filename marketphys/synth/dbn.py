@@ -33,31 +33,43 @@ ZSTD_LEVEL = 3
 CHUNK_RECORDS = 1 << 18
 
 
+def recv_order(ev: np.ndarray) -> np.ndarray | None:
+    """Record order by ts_recv (None when already in order). The sort is stable, so each
+    event's records stay together and in order."""
+    tr = ev[E.TS_RECV]
+    if tr.shape[0] < 2 or bool(np.all(tr[1:] >= tr[:-1])):
+        return None
+    return np.argsort(tr, kind="stable")
+
+
 def sort_events(ev: np.ndarray) -> np.ndarray:
-    """Order rows by ts_recv; the stable sort keeps each event's records together and in order."""
-    order = np.argsort(ev[:, E.TS_RECV], kind="stable")
-    return ev[order]
+    """The event matrix (fields x records) with its records ordered by ts_recv."""
+    order = recv_order(ev)
+    return ev if order is None else ev[:, order]
 
 
-def to_mbo_records(ev: np.ndarray, channel_id: int = 0) -> np.ndarray:
-    """Event rows -> MBO records. ``sequence`` counts matching events (it steps after each F_LAST)."""
-    n = ev.shape[0]
+def to_mbo_records(ev: np.ndarray, order: np.ndarray | None = None, channel_id: int = 0) -> np.ndarray:
+    """Event matrix (fields x records) -> MBO records, optionally gathered in ``order``.
+    ``sequence`` counts matching events (it steps after each F_LAST)."""
+    col = (lambda k: ev[k]) if order is None else (lambda k: ev[k][order])
+    n = ev.shape[1]
     rec = np.zeros(n, dtype=MBO_DTYPE)
     rec["length"] = MBO_DTYPE.itemsize // 4
     rec["rtype"] = RTYPE_MBO
     rec["publisher_id"] = PUBLISHER_GLBX
-    rec["instrument_id"] = ev[:, E.INST]
-    rec["ts_event"] = ev[:, E.TS_EVENT]
-    rec["order_id"] = ev[:, E.OID]
-    rec["price"] = ev[:, E.PRICE]
-    rec["size"] = ev[:, E.SIZE]
-    rec["flags"] = ev[:, E.FLAGS]
+    rec["instrument_id"] = col(E.INST)
+    rec["ts_event"] = col(E.TS_EVENT)
+    rec["order_id"] = col(E.OID)
+    rec["price"] = col(E.PRICE)
+    rec["size"] = col(E.SIZE)
+    flags = col(E.FLAGS)
+    rec["flags"] = flags
     rec["channel_id"] = channel_id
-    rec["action"] = ev[:, E.ACTION].astype(np.uint8).view("S1")
-    rec["side"] = ev[:, E.SIDE].astype(np.uint8).view("S1")
-    rec["ts_recv"] = ev[:, E.TS_RECV]
+    rec["action"] = col(E.ACTION).astype(np.uint8).view("S1")
+    rec["side"] = col(E.SIDE).astype(np.uint8).view("S1")
+    rec["ts_recv"] = col(E.TS_RECV)
     rec["ts_in_delta"] = 0
-    last = (ev[:, E.FLAGS] & E.F_LAST) != 0
+    last = (flags & E.F_LAST) != 0
     seq = np.empty(n, dtype=np.int64)
     if n:
         seq[0] = 0
@@ -112,7 +124,7 @@ def mbo_chunks(records: np.ndarray):
 def write_mbo(path: Path, ev: np.ndarray, symbols: dict[str, int], start_ns: int, end_ns: int, date: str,
               progress=None) -> int:
     """Sort, convert and write MBO rows; returns the record count."""
-    rec = to_mbo_records(sort_events(ev))
+    rec = to_mbo_records(ev, recv_order(ev))
     write_dbn_zst(path, metadata_bytes("mbo", start_ns, end_ns, symbols, date), mbo_chunks(rec),
                   None if progress is None else (lambda nbytes: progress(nbytes // MBO_DTYPE.itemsize)))
     return int(rec.shape[0])

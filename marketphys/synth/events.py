@@ -1,7 +1,8 @@
-"""The event buffer both order-book generators write into (one row per MBO record).
+"""The event buffer both order-book generators write into (one column per MBO record).
 
-A plain int64 matrix keeps the compiled generators simple; :mod:`marketphys.synth.dbn`
-turns it into DBN v3 MBO records. Columns are named by the constants below.
+A plain int64 matrix of shape (N_COLS, n) keeps the compiled generators simple and each
+field contiguous, so :mod:`marketphys.synth.dbn` sorts and lays out millions of DBN v3
+MBO records with a few gathers. Rows (fields) are named by the constants below.
 """
 
 from __future__ import annotations
@@ -28,21 +29,21 @@ class BufferFull(Exception):
 @nb.njit(cache=True, inline="always")
 def emit(ev, n, ts, tr, inst, oid, price, size, flags, action, side):
     """Append one record; returns the new count (the caller checks capacity)."""
-    if n < ev.shape[0]:
-        ev[n, 0] = ts
-        ev[n, 1] = tr
-        ev[n, 2] = inst
-        ev[n, 3] = oid
-        ev[n, 4] = price
-        ev[n, 5] = size
-        ev[n, 6] = flags
-        ev[n, 7] = action
-        ev[n, 8] = side
+    if n < ev.shape[1]:
+        ev[0, n] = ts
+        ev[1, n] = tr
+        ev[2, n] = inst
+        ev[3, n] = oid
+        ev[4, n] = price
+        ev[5, n] = size
+        ev[6, n] = flags
+        ev[7, n] = action
+        ev[8, n] = side
     return n + 1
 
 
 @nb.njit(cache=True, inline="always")
 def close_group(ev, n):
     """Mark the last written record as the end of its event (F_LAST)."""
-    if 0 < n <= ev.shape[0]:
-        ev[n - 1, 6] |= 128
+    if 0 < n <= ev.shape[1]:
+        ev[6, n - 1] |= 128

@@ -10,8 +10,9 @@ size reduction keeps the order's place. The generator:
   the levels in the way are either traded through (``T`` aggressor, ``F`` per resting
   order, then ``C`` per filled order) or pulled (``C``), pulls being likelier in vacuums;
 * runs background flow as Poisson processes: adds (depth thinner in vacuums, thicker at
-  gamma walls), cancels (hazard per order, higher in vacuums), size-reducing modifies and
-  small trades whose side follows the order-flow imbalance;
+  gamma walls), cancels (hazard per order, higher in vacuums), modifies (size reductions
+  that keep queue priority, and price moves away from the touch that lose it) and small
+  trades whose side follows the order-flow imbalance;
 * cancels stale orders far from the touch.
 
 Records of one matching event share ts_event/ts_recv and the last carries F_LAST.
@@ -168,7 +169,7 @@ def _trade_partial(ev, n, o, lv, free, st, live, pos, s, L, q, price, ts, tr, in
 def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_c, wall_w, wall_s, base, nl,
               n_levels, lam_add, kappa, lam_mod, lam_trade, inst, seed, cap_ev, cap_ord):
     np.random.seed(seed)
-    ev = np.zeros((cap_ev, N_COLS), np.int64)
+    ev = np.zeros((N_COLS, cap_ev), np.int64)
     n = 0
     o = np.zeros((cap_ord, 6), np.int64)
     lv = np.zeros((2, nl, 4), np.int64)
@@ -358,6 +359,18 @@ def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_
                         s = o[slot, 2]
                         n = emit(ev, n, ts, tr, inst, o[slot, 0], (base + L) * TICK_INT, o[slot, 3], F_LAST, A_CANCEL, _side_char(s))
                         _book_remove(o, lv, free, st, live, pos, slot)
+                    elif np.random.random() < 0.3:
+                        # price modify away from the touch: the order moves and loses its place
+                        L = o[slot, 1]
+                        s = o[slot, 2]
+                        oid = o[slot, 0]
+                        size = o[slot, 3]
+                        step = 1 + np.random.randint(0, 2)
+                        L2 = L - step if s == 0 else L + step
+                        if 0 <= L2 < nl:
+                            _book_remove(o, lv, free, st, live, pos, slot)
+                            _book_add(o, lv, free, st, live, pos, s, L2, size, oid)
+                            n = emit(ev, n, ts, tr, inst, oid, (base + L2) * TICK_INT, size, F_LAST, A_MODIFY, _side_char(s))
                     else:
                         size = o[slot, 3]
                         if size > 1:
@@ -382,7 +395,7 @@ def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_
 
 @dataclass
 class FuturesTape:
-    events: np.ndarray     # (n, 9) int64 rows, see marketphys.synth.events
+    events: np.ndarray     # (9, n) int64 fields x records, see marketphys.synth.events
     book_mid_ticks: np.ndarray  # (W+1,) book mid (ticks) at each window boundary
     counts: dict
 
@@ -407,11 +420,12 @@ def generate_futures(cfg: SynthConfig, med: Medium, sub_ticks: np.ndarray, instr
     for _ in range(4):
         ev, n, mids, counts = _generate(
             np.ascontiguousarray(sub_ticks), cfg.substeps, cfg.start_ns, h_ns, np.ascontiguousarray(med.ofi),
-            med.vacuum_ticks, cfg.vacuum_width_ticks, np.ascontiguousarray(med.vacuum_amp), max(cfg.vacuum_depth[1], 1e-9),
+            med.vacuum_ticks, cfg.vacuum_width_ticks, np.ascontiguousarray(med.vacuum_amp),
+            max(cfg.vacuum_depth[0], 1e-9),  # any active vacuum at full depth empties its level
             med.wall_ticks, cfg.wall_width_ticks, np.ascontiguousarray(med.wall_strength), base, N_LEVELS_ARRAY,
             cfg.book_levels, lam_add, kappa, lam_mod, lam_trade, instrument_id, int(cfg.seed) % (2**32 - 1), cap, 1 << 16)
         if n <= cap:
             break
         cap = int(n * 1.1) + 1000
     names = ("moves", "levels_traded", "levels_pulled", "trades", "stale_pulls", "failed_allocs")
-    return FuturesTape(ev[:n], mids, {k: int(v) for k, v in zip(names, counts)})
+    return FuturesTape(ev[:, :n], mids, {k: int(v) for k, v in zip(names, counts)})

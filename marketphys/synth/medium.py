@@ -110,15 +110,15 @@ def draw_walls(cfg: SynthConfig, rng: np.random.Generator) -> list[WallSpec]:
 
 
 def draw_vacuums(cfg: SynthConfig, walls: list[WallSpec], rng: np.random.Generator) -> list[VacuumSpec]:
-    """Vacuum levels within ±40 ticks of the open, kept 6+ ticks away from every wall."""
+    """Vacuum levels within ±24 ticks of the open (where the price trades), 5+ ticks from every wall."""
     out: list[VacuumSpec] = []
     open_t = cfg.open_price / TICK
     wall_t = np.array([w.strike / TICK for w in walls])
     tries = 0
     while len(out) < cfg.n_vacuums and tries < 1000:
         tries += 1
-        lvl = open_t + float(rng.integers(-40, 41))
-        if wall_t.size and np.min(np.abs(wall_t - lvl)) < 6:
+        lvl = open_t + float(rng.integers(-24, 25))
+        if wall_t.size and np.min(np.abs(wall_t - lvl)) < 5:
             continue
         if any(abs(v.level / TICK - lvl) < 6 for v in out):
             continue

@@ -69,7 +69,7 @@ def _generate(F_w, t0, win_ns, strike, is_call, exp_ns, smile, inst_ids, wall_id
     np.random.seed(seed)
     ni = strike.shape[0]
     W = F_w.shape[0]
-    ev = np.zeros((cap_ev, N_COLS), np.int64)
+    ev = np.zeros((N_COLS, cap_ev), np.int64)
     n = 0
     sd = np.zeros((ni, N_SLOTS), np.int8)       # 0 empty, 1 bid, 2 ask
     sp = np.zeros((ni, N_SLOTS), np.int64)      # price in 0.05 units
@@ -334,4 +334,4 @@ def generate_options(cfg: SynthConfig, med: Medium, ins: Instruments, forward: n
             break
         cap = int(n * 1.1) + 1000
     names = ("requotes", "stale_pulls", "adds", "pulls", "trades", "wall_adds", "wall_pulls")
-    return OptionsTape(ev[:n], {k: int(v) for k, v in zip(names, counts)})
+    return OptionsTape(ev[:, :n], {k: int(v) for k, v in zip(names, counts)})

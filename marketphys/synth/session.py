@@ -45,6 +45,7 @@ class SynthResult:
     truth: GroundTruth
     seconds: float
     counts: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
 
     def summary(self) -> str:
         lines = [f"synthetic ES session: {self.truth.n_windows} windows, generated in {self.seconds:.1f} s"]
@@ -63,7 +64,14 @@ def generate_session(cfg: SynthConfig, out_dir: str | Path, progress: bool = Tru
     names = {k: out / v for k, v in file_names(cfg.date_compact).items()}
     bar = tqdm(total=7, desc="synth", unit="stage", disable=not progress, leave=False)
 
+    timings: dict[str, float] = {}
+    clock = [time.perf_counter(), None]
+
     def stage(label):
+        now = time.perf_counter()
+        if clock[1] is not None:
+            timings[clock[1]] = now - clock[0]
+        clock[0], clock[1] = now, label
         bar.set_postfix_str(label)
 
     stage("medium + path")
@@ -113,5 +121,6 @@ def generate_session(cfg: SynthConfig, out_dir: str | Path, progress: bool = Tru
     truth.write(names["truth_json"], names["truth_parquet"])
     bar.update()
     bar.close()
+    stage(None)
     return SynthResult(files=names, records=records, truth=truth, seconds=time.perf_counter() - t0,
-                       counts={"futures": fut.counts, "options": opt.counts})
+                       counts={"futures": fut.counts, "options": opt.counts}, timings=timings)

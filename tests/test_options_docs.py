@@ -49,3 +49,12 @@ def test_markdown_covers_every_surface_and_options_column(repo_root):
                 assert f"`{f.name}`" in md or f.name in ("window_end_ts_ns", "strike_price_int", "strike_points",
                                                          "rel_ticks") or f.name in md, f.name
     assert "dealer" in md.lower() and "USD per 1 % move" in md and "calibrate-norms" in md
+
+
+def test_json_default_surfaces_are_what_the_server_sends(repo_root):
+    from marketphys.serving.protocol import DEFAULT_SURFACES, PATH, SURFACE_ORDER
+
+    doc = json.loads((repo_root / "docs" / "frontend_data.json").read_text())
+    assert doc["stream"]["path"] == PATH
+    assert tuple(doc["stream"]["default_surfaces"]) == DEFAULT_SURFACES
+    assert set(doc["stream"]["optional_surfaces"]) == set(SURFACE_ORDER) - set(DEFAULT_SURFACES)

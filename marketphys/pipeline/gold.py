@@ -112,11 +112,15 @@ def normalise(values, band: Band | None) -> np.ndarray:
         return np.zeros_like(v)
     if band.signed:
         scale = max(abs(band.q05), abs(band.q95))
-        return np.clip(v / scale, -1.0, 1.0) if scale > 0 else np.zeros_like(v)
+        if not scale > 0:
+            return np.zeros_like(v)
+        with np.errstate(over="ignore"):
+            return np.clip(v / scale, -1.0, 1.0)
     width = band.q95 - band.q05
     if not width > 0:
         return (v > band.q05).astype(float)
-    return np.clip((v - band.q05) / width, 0.0, 1.0)
+    with np.errstate(over="ignore"):          # a huge value over a tiny band saturates at 1
+        return np.clip((v - band.q05) / width, 0.0, 1.0)
 
 
 def apply_norms(table: pa.Table, calibration: NormCalibration | None) -> pa.Table:

@@ -203,3 +203,28 @@ def test_single_wall_gex_abs_peaks_at_the_highest_open_interest_strike(tmp_path)
     g = _day(tmp_path / "lake", GEX_DATASET, cfg.date).to_pandas()
     peaks = g.loc[g.groupby("window_end_ts_ns")["gex_abs"].idxmax(), "strike_points"]
     assert len(peaks) >= 55 and (peaks == top).all()
+
+
+def test_a_product_without_futures_spot_is_skipped_not_fatal(built, tmp_path, monkeypatch):
+    raw, lake, _ = built
+    from marketphys.pipeline import options_stage
+
+    date = DAYS[0][0]
+    names = file_names(date.replace("-", ""))
+    real = options_stage.read_option_definitions
+
+    def with_nq(paths):
+        d = real(paths)
+        nq = d.iloc[[0]].assign(instrument_id=999_999, raw_symbol="NQM4 C18000", asset="NQ",
+                                strike_price_int=18_000 * 10**9)
+        return pd.concat([d, nq], ignore_index=True)
+
+    monkeypatch.setattr(options_stage, "read_option_definitions", with_nq)
+    written = []
+    res = options_stage.build_options_day([raw / date / names["options_mbo"]], [raw / date / names["definition"]],
+                                          [raw / date / names["statistics"]], lake, date,
+                                          lambda ds, prod, t: written.append((ds, prod)),
+                                          calibration=gold.NormCalibration(0, date, date, {}))
+    assert list(res["products"]) == ["ES"] and {p for _, p in written} == {"ES"}
+    assert any("options NQ" in s and "no futures spot" in s for s in res["skipped"])
+    assert res["rows"][GEX_DATASET] > 0

@@ -25,3 +25,9 @@ def test_build_reconstructs_the_generators_book(tmp_path):
     # the pipeline's mid at each window end is the generator's book mid at the next window's start
     np.testing.assert_array_equal(snap["mid_price"].to_numpy()[inside], t.book_mid[w[inside]])
     assert (snap["best_bid_price_int"] < snap["best_ask_price_int"]).all()
+    # the options stage sees the gamma walls: gex_abs peaks at a wall strike in (nearly) every window
+    gex_parts = sorted((tmp_path / "lake").glob("silver/ES/future_option_mbo.gex_surface_1s/date=*/*.parquet"))
+    assert gex_parts, "options surfaces missing from the build"
+    gex = pq.read_table(gex_parts).to_pandas()
+    top = gex.loc[gex.groupby("window_end_ts_ns")["gex_abs"].idxmax(), "strike_points"]
+    assert top.isin(set(t.wall_strike.tolist())).mean() >= 0.9

@@ -35,14 +35,14 @@ inline MpPhilox mp_philox4x32(uint c0, uint c1, uint c2, uint c3, uint k0, uint 
     return out;
 }
 
-// Top 24 bits -> (0, 1): exact in float32, never 0 or 1.
-inline float mp_uniform24(uint r) { return (float(r >> 8) + 0.5f) * (1.0f / 16777216.0f); }
+// Top 23 bits -> (0, 1): (k + 0.5)/2^23 is exact in float32, never 0 or 1.
+inline float mp_uniform23(uint r) { return (float(r >> 9) + 0.5f) * (1.0f / 8388608.0f); }
 
 // Box-Muller on Philox words 0 and 1 of counter (lane, step, stream, 0).
 inline float mp_normal(uint k0, uint k1, uint lane, uint step, uint stream) {
     MpPhilox o = mp_philox4x32(lane, step, stream, 0u, k0, k1);
-    float u1 = mp_uniform24(o.w0);
-    float u2 = mp_uniform24(o.w1);
+    float u1 = mp_uniform23(o.w0);
+    float u2 = mp_uniform23(o.w1);
     return sqrt(-2.0f * log(u1)) * cos(6.283185307179586f * u2);
 }
 

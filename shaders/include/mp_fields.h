@@ -41,10 +41,12 @@ inline float mp_grid_gradient(float left, float centre, float right, int i, int 
 }
 
 // One Gaussian wall's energy S * exp(-z^2/2) at x (ticks from spot); width floored.
+// Beyond z^2/2 = 87 the factor is below float32's smallest normal, so exp is skipped.
 inline float mp_wall_energy(float x, float center, float strength, float width) {
     float sig = width > MP_MIN_WIDTH ? width : MP_MIN_WIDTH;
     float z = (x - center) / sig;
-    return strength * exp(-0.5f * z * z);
+    float q = 0.5f * z * z;
+    return q > 87.0f ? 0.0f * strength : strength * exp(-q);
 }
 
 // Sum over walls stored as (center, strength, width) triples.

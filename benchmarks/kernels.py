@@ -39,7 +39,7 @@ def synthetic_block(frames: int, start: int = 0, walls: int = 6, seed: int = 0) 
     rng = np.random.default_rng(seed + start)
     i = np.arange(start, start + frames)
     x = GRID.x
-    contrib = np.zeros((frames, 5, GRID.size))
+    contrib = np.zeros((frames, 5, GRID.size), np.float32)  # float32 as a pipeline would hand it over
     contrib[:, 0] = 2.0 * np.sin(x[None, :] / 23.0 + 0.001 * i[:, None])
     contrib[:, 1] = 3.0 * np.sin(0.01 * i)[:, None]
     contrib[:, 2] = 0.8

@@ -204,7 +204,7 @@ class MslCpuBackend(ShaderBackend):
 
     def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:
         fn = self.function(path, entry.name)
-        ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+        ptrs = (ctypes.c_void_p * len(arrays))(*[a.__array_interface__["data"][0] for a in arrays])
         if n:
             fn(ptrs, n, self.workers)  # ctypes releases the GIL during the call
 

@@ -41,12 +41,13 @@ inline float mp_grid_gradient(float left, float centre, float right, int i, int 
 }
 
 // One Gaussian wall's energy S * exp(-z^2/2) at x (ticks from spot); width floored.
-// Beyond z^2/2 = 87 the factor is below float32's smallest normal, so exp is skipped.
+// Beyond z^2/2 = 87.5 the factor is below float32's smallest normal, so it is skipped.
 inline float mp_wall_energy(float x, float center, float strength, float width) {
     float sig = width > MP_MIN_WIDTH ? width : MP_MIN_WIDTH;
-    float z = (x - center) / sig;
-    float q = 0.5f * z * z;
-    return q > 87.0f ? 0.0f * strength : strength * exp(-q);
+    float d = x - center;
+    if (d * d > 175.0f * sig * sig) return 0.0f * strength;  // z^2/2 > 87.5: skip the divide and exp
+    float z = d / sig;
+    return strength * exp(-0.5f * z * z);
 }
 
 // Sum over walls stored as (center, strength, width) triples.

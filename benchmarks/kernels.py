@@ -121,7 +121,10 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run, not for RESULTS.md)")
     args = ap.parse_args()
     names = [n for n, ok, _ in available_backends() if ok]
-    print("backends:", ", ".join(names))
+    import os
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print("backends:", ", ".join(names), f"| cpus {os.cpu_count()} | load average {load[0]:.1f} (shared machines skew timings)")
     q = args.quick
     plan = {  # (session frames, lanes-bench frames, ensemble frames) per backend; numpy is sliced
         "numpy": (300 if q else 2_000, 2 if q else 5, 2 if q else 10),
@@ -138,7 +141,7 @@ def main() -> int:
         ens = bench_ensemble(be, 10_000, e_frames)
         rows[name] = dict(r, session_s=sess, lane_frames_per_s=lanes, ensemble_ms=ens * 1e3,
                           note=f"session timed on {s_frames} frames, lanes on {l_frames} frames, ensemble on {e_frames} frames")
-        print(f"[{name}] rollout {r['rollout_us']:.1f} us | engine.step {r['engine_step_us']:.0f} us | "
+        print(f"[{name}] load {os.getloadavg()[0]:.1f} | rollout {r['rollout_us']:.1f} us | engine.step {r['engine_step_us']:.0f} us | "
               f"session (46,800 frames, 1 lane) {sess:.3f} s | 1,024 lanes {lanes / 1e6:.3f} M lane-frames/s | "
               f"10,000-path ensemble {ens * 1e3:.2f} ms/frame   ({rows[name]['note']})", flush=True)
     if "numpy" in rows:

@@ -18,6 +18,8 @@ from marketphys.core.integrator import IntegratorConfig
 from marketphys.core.theta import ThetaBounds
 from marketphys.kernels import ReplayAnchor, ReplayBlock, get_backend, make_hyper
 
+pytestmark = pytest.mark.xdist_group(name="kernels-replay")  # one worker builds the shared session
+
 GRID = Grid(n=40, dx=2.0)
 CONFIG = EngineConfig(grid=GRID)
 

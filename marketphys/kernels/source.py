@@ -146,9 +146,13 @@ def parse_entry_points(source: str) -> list[EntryPoint]:
     return out
 
 
-@lru_cache(maxsize=None)
 def entry_points(path: str) -> dict[str, EntryPoint]:
-    """Entry points of a shader file, by name (cached per path)."""
+    """Entry points of a shader file, by name (cached per path and modification time)."""
+    return _entry_points(str(path), Path(path).stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _entry_points(path: str, mtime_ns: int) -> dict[str, EntryPoint]:
     return {e.name: e for e in parse_entry_points(inline_includes(path))}
 
 

@@ -104,6 +104,22 @@ def bench_lanes(be, lanes: int, frames: int) -> float:
     return lanes * frames / (time.perf_counter() - t)
 
 
+def cpu_cost_per_lane_frame(name: str, lanes: int = 256, frames: int = 400) -> float:
+    """CPU seconds per lane-frame on one thread (process time: steadier than wall time on a shared box)."""
+    from marketphys.kernels.msl_cpu import MslCpuBackend
+
+    be = MslCpuBackend(workers=1) if name == "msl-cpu" else get_backend(name)
+    theta0 = np.random.default_rng(1).uniform([0.2, 0.2, 0.2, 0.2, -1], [3, 3, 3, 3, 1], (lanes, 5))
+    blk = synthetic_block(frames, start=10_000)
+    be.calibrate(blk, theta0[:2])
+    best = float("inf")
+    for _ in range(3):
+        t = time.process_time()
+        be.calibrate(blk, theta0)
+        best = min(best, time.process_time() - t)
+    return best / (lanes * frames)
+
+
 def bench_ensemble(be, paths: int, frames: int) -> float:
     blk = synthetic_block(frames, start=20_000)
     F = get_backend("numpy").compose(GRID, blk.contrib, blk.walls)
@@ -144,6 +160,10 @@ def main() -> int:
         print(f"[{name}] load {os.getloadavg()[0]:.1f} | rollout {r['rollout_us']:.1f} us | engine.step {r['engine_step_us']:.0f} us | "
               f"session (46,800 frames, 1 lane) {sess:.3f} s | 1,024 lanes {lanes / 1e6:.3f} M lane-frames/s | "
               f"10,000-path ensemble {ens * 1e3:.2f} ms/frame   ({rows[name]['note']})", flush=True)
+    if "msl-cpu" in rows:
+        c = cpu_cost_per_lane_frame("msl-cpu")
+        print(f"[msl-cpu] CPU cost per lane-frame on one thread: {c * 1e9:.0f} ns "
+              f"(=> {2 / c / 1e6:.2f} M lane-frames/s on 2 idle cores)")
     if "numpy" in rows:
         ref = rows["numpy"]
         for name, r in rows.items():

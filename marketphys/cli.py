@@ -61,4 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main so subcommands' CliError is the class main() catches.
+    from marketphys.cli import main as _main
+
+    sys.exit(_main())

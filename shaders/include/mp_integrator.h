@@ -60,6 +60,7 @@ inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread cons
     }
     bool first = true;
     float h = cfg.h;
+    float inv_h = 1.0f / h;
     for (uint hz = 0; hz < cfg.horizons; ++hz) {
         for (uint k = 0; k < cfg.substeps; ++k) {
             MpLoc loc = mp_locate(x, cfg.grid_n, inv_dx);
@@ -77,9 +78,9 @@ inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread cons
                 A = 0.0f;
                 kappa = 0.0f;
             }
-            float denom = 1.0f + h * kappa;
-            float v_new = (v + h * A) / denom;
-            float a = (v_new - v) / h;
+            float inv_denom = 1.0f / (1.0f + h * kappa);
+            float v_new = (v + h * A) * inv_denom;
+            float a = (v_new - v) * inv_h;
             bool clamped = fabs(a) > cfg.a_max;
             if (clamped) {
                 st.clamp_a += 1u;
@@ -99,7 +100,7 @@ inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread cons
                 float dk_dx = wG * s_g;
                 float coupling = dA_dx - v_new * dk_dx;
                 float comps[MP_N_PARAMS] = {f_u, c - v_new, -gam * v_new, f_o, 1.0f};
-                for (int p = 0; p < MP_N_PARAMS; ++p) sv[p] = (sv[p] + h * (comps[p] + coupling * sx[p])) / denom;
+                for (int p = 0; p < MP_N_PARAMS; ++p) sv[p] = (sv[p] + h * (comps[p] + coupling * sx[p])) * inv_denom;
             }
             v = v_new;
             if (fabs(v) > cfg.v_max) {

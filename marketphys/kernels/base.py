@@ -163,11 +163,9 @@ class ShaderBackend(KernelBackend):
         if walls.shape[1] == 0:
             walls = np.zeros((F, 1, 3), np.float32)
         out = np.empty((F, layout.N_FIELDS, grid.size), np.float32)
-        n = F * grid.size
-        p = layout.pack(layout.COMPOSE_PARAMS, n=n, n_frames=F, cells=grid.size, grid_n=grid.n, dx=grid.dx,
+        p = layout.pack(layout.COMPOSE_PARAMS, n=F, n_frames=F, cells=grid.size, grid_n=grid.n, dx=grid.dx,
                         n_walls=walls.shape[1])
-        self.dispatch("compose", "compose_fields", n, p, contrib, walls, out)
-        self.dispatch("compose", "compose_gradients", n, p, out)
+        self.dispatch("compose", "compose_frames", F, p, contrib, walls, out)
         return out
 
     def rollout(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool = True, seed: int | None = None,

@@ -90,7 +90,24 @@ def render_packed(pk: Packed) -> np.ndarray:
     ha, hb = F(p["band_a"]), F(p["band_b"])
     V, Cn, Gn = pk.fields[0], pk.fields[1], pk.fields[2]
 
-    gid = np.arange(W * H, dtype=np.int64)
+    out = np.empty((W * H, 4), dtype=np.uint8)
+    out[:, 3] = 255
+    # Each band shades only its own rows (a thread would skip the others' branches).
+    for lo, hi in ((0, int(ha)), (int(ha), H)):
+        gid = np.arange(lo * W, hi * W, dtype=np.int64)
+        c = shade(gid, pk)
+        out[gid, :3] = (np.clip(c, F(0.0), F(1.0)) * F(255.0) + F(0.5)).astype(np.uint8)
+    return out.reshape(H, W, 4)
+
+
+def shade(gid: np.ndarray, pk: Packed) -> np.ndarray:
+    """Colour (N, 3) float32 of the pixels ``gid`` (row-major), the kernel's per-thread body."""
+    p = pk.params
+    W, H = int(p["width"]), int(p["height"])
+    n_cells, half = int(p["n_cells"]), int(p["half_cells"])
+    dx, x_half = F(p["dx"]), F(p["x_half"])
+    ha, hb = F(p["band_a"]), F(p["band_b"])
+    V, Cn, Gn = pk.fields[0], pk.fields[1], pk.fields[2]
     px = (gid % W).astype(F) + F(0.5)
     py = (gid // W).astype(F) + F(0.5)
     ppt = F(W) / (F(2.0) * x_half)                     # pixels per tick
@@ -99,7 +116,9 @@ def render_packed(pk: Packed) -> np.ndarray:
     in_a = (py < ha).astype(F)
     in_b = ((py >= ha) & (py < ha + hb)).astype(F)
     in_c = (py >= ha + hb).astype(F)
-    c = np.broadcast_to(COL["bg"], (W * H, 3)).astype(F)
+    c = np.broadcast_to(COL["bg"], (gid.size, 3)).astype(F)
+    if not in_a.any():
+        return shade_ladders(c, px, py, xt, ppt, cx, pk, in_b, in_c)
 
     # ---- band A, layer 1: grid
     c = vertical_grid(c, xt, py, ppt, dx, in_a)
@@ -127,17 +146,22 @@ def render_packed(pk: Packed) -> np.ndarray:
             continue
         gx = cx + center * ppt
         hw = np.maximum(hw_t * ppt, F(1.5))
-        d = np.abs(px - gx)
+        near = np.flatnonzero((np.abs(px - gx) < hw + F(7.0)) & (in_a > F(0.0)))   # pixels the gate can touch
+        if near.size == 0:
+            continue
+        qx, qy, cq = px[near], py[near], c[near]
+        d = np.abs(qx - gx)
         inside = (d <= hw).astype(F)
-        c = blend(c, COL["gate"], F(0.55) * s * inside * in_a)
+        cq = blend(cq, COL["gate"], F(0.55) * s * inside)
         edge = np.minimum(F(1.0), F(1.5) * s)
-        c = blend(c, COL["gate_edge"], cov(np.abs(d - hw), F(0.5)) * edge * in_a)
+        cq = blend(cq, COL["gate_edge"], cov(np.abs(d - hw), F(0.5)) * edge)
         out = d - hw
-        c = blend(c, COL["glow"], np.where((out > F(0.5)) & (out < F(6.0)), F(0.5) * glow * (F(1.0) - out / F(6.0)), F(0.0)) * in_a)
-        in_meter = ((d <= F(1.5)) & (py >= m_top) & (py <= m_bot)).astype(F)
-        c = blend(c, COL["meter_track"], F(0.8) * in_meter * in_a)
-        filled = (py >= m_bot - meter * (m_bot - m_top)).astype(F)
-        c = blend(c, COL["meter"], F(0.95) * in_meter * filled * in_a)
+        cq = blend(cq, COL["glow"], np.where((out > F(0.5)) & (out < F(6.0)), F(0.5) * glow * (F(1.0) - out / F(6.0)), F(0.0)))
+        in_meter = ((d <= F(1.5)) & (qy >= m_top) & (qy <= m_bot)).astype(F)
+        cq = blend(cq, COL["meter_track"], F(0.8) * in_meter)
+        filled = (qy >= m_bot - meter * (m_bot - m_top)).astype(F)
+        cq = blend(cq, COL["meter"], F(0.95) * in_meter * filled)
+        c[near] = cq
 
     # ---- layer 4: viscosity haze with horizontal striations, opacity capped
     g, _ = field_at(Gn, half, n_cells, dx, xt)
@@ -170,7 +194,15 @@ def render_packed(pk: Packed) -> np.ndarray:
     dp = np.sqrt((px - cx) ** 2 + (py - cy) ** 2)
     c = blend(c, COL["probe"], np.clip(PROBE_RADIUS + F(0.5) - dp, F(0.0), F(1.0)) * in_a)
 
-    # ---- bands B and C: ladder grid
+    return c
+
+
+def shade_ladders(c, px, py, xt, ppt, cx, pk: Packed, in_b, in_c):
+    """Bands B and C: ladder grid -> markers -> path (B) / error bars (C)."""
+    p = pk.params
+    H = int(p["height"])
+    dx = F(p["dx"])
+    ha, hb = F(p["band_a"]), F(p["band_b"])
     nh = int(p["n_horizons"])
     in_bc = in_b + in_c
     c = vertical_grid(c, xt, py, ppt, dx, in_bc)
@@ -214,8 +246,4 @@ def render_packed(pk: Packed) -> np.ndarray:
             lo, hi = min(pxm, axm), max(pxm, axm)
             bar = ((px >= lo) & (px <= hi)).astype(F) * cov(np.abs(py - my), F(1.0))
             c = blend(c, COL["error"], F(0.85) * bar * in_c)
-
-    out = np.empty((W * H, 4), dtype=np.uint8)
-    out[:, :3] = (np.clip(c, F(0.0), F(1.0)) * F(255.0) + F(0.5)).astype(np.uint8)
-    out[:, 3] = 255
-    return out.reshape(H, W, 4)
+    return c

@@ -42,6 +42,8 @@ class EngineConfig:
     alpha: tuple[float, ...] | None = None
     bounds: ThetaBounds = field(default_factory=ThetaBounds)
     max_v0_gap_s: float = 2.0
+    backend: str = "numpy"
+    """Kernel backend for the rollout and ensemble ("numpy" reference, "msl-cpu", "metal", "auto")."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -60,7 +62,7 @@ class EngineConfig:
                 "seed": self.seed, "n_paths": self.n_paths, "quantiles": list(self.quantiles), "learn": self.learn,
                 "huber_delta": self.huber_delta, "forgetting": self.forgetting, "damping": self.damping,
                 "prior_strength": self.prior_strength, "alpha": None if self.alpha is None else list(self.alpha),
-                "bounds": self.bounds.to_dict()}
+                "bounds": self.bounds.to_dict(), "backend": self.backend}
 
 
 @dataclass
@@ -126,6 +128,11 @@ class Engine:
         self.rejected: dict[str, int] = {}
         self.last_rejection: str | None = None
         self.stats = RolloutStats()
+        self.kernels = None
+        if c.backend != "numpy":
+            from marketphys.kernels import get_backend
+
+            self.kernels = get_backend(c.backend)
 
     @property
     def theta(self) -> Theta:
@@ -155,12 +162,16 @@ class Engine:
 
         fields = self.compose(frame)
         v0 = self.initial_velocity(frame)
-        res = self.learner.predict_one(fields, v0)
+        if self.kernels is None:
+            res = self.learner.predict_one(fields, v0)
+        else:
+            res = self.kernels.rollout(fields, self.learner.theta, v0, self.config.integrator, sensitivities=True)
         self.stats.add(res.stats)
         bands = None
         if self.config.n_paths:
-            bands, st = ensemble_bands(fields, self.learner.theta, v0, self.config.integrator, self.config.n_paths,
-                                       self.config.seed, self.config.quantiles, stream=self.n_frames)
+            bands_fn = ensemble_bands if self.kernels is None else self.kernels.ensemble_bands
+            bands, st = bands_fn(fields, self.learner.theta, v0, self.config.integrator, self.config.n_paths,
+                                 self.config.seed, self.config.quantiles, stream=self.n_frames)
             self.stats.add(st)
         theta = self.learner.theta.copy()
         fc = Forecast(origin_ts_ns=int(frame.ts_ns), spot=float(frame.spot), tick_size=float(frame.tick_size),
@@ -175,8 +186,12 @@ class Engine:
         return [fc for fc in (self.step(f) for f in frames) if fc is not None]
 
     # -- pieces --------------------------------------------------------------------------
-    def compose(self, frame: MarketFrame) -> Fields:
-        """Sum producer contributions per field, evolve walls, and build O from the wall set."""
+    def gather(self, frame: MarketFrame) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Run the producers: summed field contributions per target, and the evolved wall arrays.
+
+        This is the Python half of composition (producers are Python); kernels take its
+        output as input (marketphys.kernels.replay.ReplayBlock).
+        """
         grid = self.config.grid
         acc = {t: grid.zeros() for t in FIELD_TARGETS}
         updates: dict[str, dict] = {}
@@ -193,7 +208,12 @@ class Engine:
             else:
                 acc[p.target] += check_field_output(p, out, grid, frame)
         self.walls.step(updates)
-        c, s, w = self.walls.arrays(frame.spot, frame.tick_size)
+        return acc, self.walls.arrays(frame.spot, frame.tick_size)
+
+    def compose(self, frame: MarketFrame) -> Fields:
+        """Sum producer contributions per field, evolve walls, and build O from the wall set."""
+        grid = self.config.grid
+        acc, (c, s, w) = self.gather(frame)
         O = acc["O"] + (obstacle_field(grid, c, s, w) if c.size else 0.0)
         return Fields.from_arrays(grid, U=acc["U"], C=acc["C"], G=acc["G"], O=O, D=acc["D"])
 

@@ -2,7 +2,8 @@
 
 A draw is a pure function of (seed, lane, step): no hidden stream state, so a Metal
 thread, a C++ loop and this NumPy reference agree bit for bit on the integers. The
-normal is Box-Muller on two 24-bit uniforms, which float32 represents exactly.
+normal is Box-Muller on two 23-bit uniforms, which float32 represents exactly (a 24-bit
+grid of cell midpoints would need 25 bits, and float32 would round u near 1).
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ def seed_key(seed: int) -> tuple[int, int]:
     return s & 0xFFFFFFFF, (s >> 32) & 0xFFFFFFFF
 
 
-def uniform24(r: np.ndarray) -> np.ndarray:
-    """Map a uint32 to (0, 1) using its top 24 bits: exact in float32 on every backend."""
-    return ((np.asarray(r, dtype=np.uint32) >> np.uint32(8)).astype(np.float64) + 0.5) * (1.0 / 16777216.0)
+def uniform23(r: np.ndarray) -> np.ndarray:
+    """Map a uint32 to (0, 1) using its top 23 bits: (k + 0.5)/2²³ is exact in float32 on every backend."""
+    return ((np.asarray(r, dtype=np.uint32) >> np.uint32(9)).astype(np.float64) + 0.5) * (1.0 / 8388608.0)
 
 
 def normal(seed: int, lane, step, stream: int = 0) -> np.ndarray:
     """Standard normal draw for (seed, lane, step, stream): Box-Muller on Philox words 0 and 1."""
     k0, k1 = seed_key(seed)
     r0, r1, _, _ = philox4x32(lane, step, stream, 0, k0, k1)
-    u1, u2 = uniform24(r0), uniform24(r1)
+    u1, u2 = uniform23(r0), uniform23(r1)
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)

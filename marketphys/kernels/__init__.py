@@ -1,8 +1,94 @@
-"""Kernel backends that dispatch shaders/ (DESIGN.md section 3). ``numpy`` is the reference."""
+"""Kernel backends that dispatch shaders/ (DESIGN.md section 3).
+
+``get_backend(name)`` returns a backend exposing ``compose``, ``rollout``,
+``ensemble_bands``, ``philox``, ``calibrate`` and the generic ``dispatch``;
+``"auto"`` picks metal on macOS, else msl-cpu when a C++ compiler works, else numpy
+(the reference), and says which it picked and why.
+"""
 
 from __future__ import annotations
 
+import logging
+import warnings
+
+from marketphys.kernels.base import BackendUnavailable, KernelBackend
+from marketphys.kernels.replay import (CalibrationResult, ReplayAnchor, ReplayBlock, hyper_from_engine, initial_state,
+                                       make_hyper)
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("metal", "msl-cpu", "numpy")
+_instances: dict[str, KernelBackend] = {}
+
+__all__ = ["BACKENDS", "BackendUnavailable", "CalibrationResult", "KernelBackend", "ReplayAnchor", "ReplayBlock",
+           "available_backends", "choose_backend", "get_backend", "hyper_from_engine", "initial_state", "make_hyper"]
+
+
+def _make(name: str) -> KernelBackend:
+    if name == "numpy":
+        from marketphys.kernels.numpy_backend import NumpyBackend
+
+        return NumpyBackend()
+    if name == "msl-cpu":
+        from marketphys.kernels.msl_cpu import MslCpuBackend
+
+        return MslCpuBackend()
+    if name == "metal":
+        from marketphys.kernels.metal import MetalBackend
+
+        return MetalBackend()
+    raise ValueError(f"unknown kernel backend {name!r}; choose one of {(*BACKENDS, 'auto')}")
+
+
+def _probe(name: str) -> tuple[bool, str]:
+    if name == "numpy":
+        return True, "reference implementation (marketphys.core)"
+    if name == "msl-cpu":
+        from marketphys.kernels.msl_cpu import probe
+
+        return probe()
+    if name == "metal":
+        from marketphys.kernels.metal import metal_platform_ok
+
+        ok, why = metal_platform_ok()
+        if not ok:
+            return ok, why
+        try:
+            get_backend("metal")
+        except BackendUnavailable as err:
+            return False, str(err)
+        return True, why
+    raise ValueError(name)
+
 
 def available_backends() -> list[tuple[str, bool, str]]:
-    """(name, usable, reason) for every backend; extended as backends land."""
-    return [("numpy", True, "reference implementation (marketphys.core)")]
+    """(name, usable, reason) for every backend."""
+    out = [(name, *_probe(name)) for name in BACKENDS]
+    out.append(("cuda", False, "not built: optional CuPy backend (no NVIDIA GPU in CI)"))
+    return out
+
+
+def choose_backend() -> tuple[str, str]:
+    """The backend ``auto`` resolves to here, and why."""
+    reasons = []
+    for name in ("metal", "msl-cpu"):
+        ok, why = _probe(name)
+        if ok:
+            return name, f"auto picked {name}: {why}"
+        reasons.append(f"{name} unavailable ({why})")
+    return "numpy", "auto picked numpy (the reference): " + "; ".join(reasons)
+
+
+def get_backend(name: str = "auto") -> KernelBackend:
+    """A (cached) backend instance; ``auto`` logs and warns about its choice when it falls back."""
+    if name == "auto":
+        chosen, why = choose_backend()
+        log.info(why)
+        if chosen == "numpy":
+            warnings.warn(why, RuntimeWarning, stacklevel=2)
+        be = get_backend(chosen)
+        be.selected_because = why
+        return be
+    if name not in _instances:
+        _instances[name] = _make(name)
+    return _instances[name]

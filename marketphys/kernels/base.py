@@ -1,0 +1,263 @@
+"""The backend interface and the high-level kernel API shared by every shader backend.
+
+``KernelBackend`` is what the rest of the project calls: ``compose``, ``rollout``,
+``ensemble_bands``, ``philox`` and ``calibrate``. ``ShaderBackend`` implements all of
+them once on top of one generic primitive, ``dispatch(shader, entry, n, params,
+*buffers)`` — "compile this .metal, run this entry point on n threads with this
+Params struct and these buffers" — which msl-cpu and metal provide. A new kernel
+(e.g. shaders/render.metal) needs no change here: call ``dispatch`` with its own
+Params dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from marketphys.core.fields import Fields
+from marketphys.core.grid import Grid
+from marketphys.core.integrator import IntegratorConfig, RolloutResult, RolloutStats
+from marketphys.core.rng import seed_key
+from marketphys.core.theta import N_PARAMS, ThetaBounds
+from marketphys.kernels import layout
+from marketphys.kernels.replay import CalibrationResult, ReplayBlock, hyper_from_engine, initial_state
+from marketphys.kernels.source import EntryPoint, entry_points, shader_path
+
+_SCALAR_DTYPES = {"float": np.dtype("<f4"), "int": np.dtype("<i4"), "uint": np.dtype("<u4"), "uchar": np.dtype("u1"),
+                  "float2": np.dtype("<f4"), "float4": np.dtype("<f4"), "uchar4": np.dtype("u1"),
+                  "uint2": np.dtype("<u4"), "uint4": np.dtype("<u4")}
+
+
+class BackendUnavailable(RuntimeError):
+    """This backend cannot run here; the message says why and what to do."""
+
+
+class KernelBackend:
+    """What callers use. Subclasses: NumpyBackend (reference) and ShaderBackend."""
+
+    name = "abstract"
+
+    # -- generic ----------------------------------------------------------------------
+    def dispatch(self, shader, entry: str, n: int, params: np.ndarray, *buffers: np.ndarray) -> None:
+        raise NotImplementedError(f"the {self.name} backend has no shader dispatch; use msl-cpu or metal")
+
+    # -- physics ----------------------------------------------------------------------
+    def compose(self, grid: Grid, contrib: np.ndarray, walls: np.ndarray) -> np.ndarray:
+        """(F, 5, cells) contributions + (F, W, 3) walls -> (F, 7, cells) composed fields."""
+        raise NotImplementedError
+
+    def rollout(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool = True, seed: int | None = None,
+                lane_offset: int = 0, x0=0.0, stream: int = 0, grid: Grid | None = None) -> RolloutResult:
+        """H steps of Δt for every lane (θ rows × v0 × x0 broadcast), as core.integrator.rollout."""
+        raise NotImplementedError
+
+    def philox(self, seed: int, lanes: int, steps: int, stream: int = 0, lane_offset: int = 0):
+        """(words (L, S, 4) uint32, normals (L, S)) for counters (lane, step, stream, 0)."""
+        raise NotImplementedError
+
+    def calibrate(self, block: ReplayBlock, theta0, hyper: np.ndarray | None = None, *,
+                  bounds: ThetaBounds | None = None, prior_strength=1.0, state=None, trace: bool = False,
+                  chunk_frames: int = 4096) -> CalibrationResult:
+        """Each lane replays ``block`` through the whole online loop with its own θ0 and hyper-parameters.
+
+        ``hyper`` comes from ``make_hyper`` (defaults: the Engine's). Pass ``state`` from a
+        previous result to continue a session block by block.
+        """
+        raise NotImplementedError
+
+    def ensemble_bands(self, fields, theta, v0: float, cfg: IntegratorConfig, n_paths: int, seed: int,
+                       quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), stream: int = 0):
+        """Per-horizon quantiles of ``n_paths`` seeded diffusion paths (as core.integrator.ensemble_bands)."""
+        res = self.rollout(fields, np.broadcast_to(np.asarray(theta, float), (n_paths, N_PARAMS)), np.full(n_paths, v0),
+                           cfg, sensitivities=False, seed=seed, stream=stream)
+        qs = np.quantile(res.x, quantiles, axis=0)
+        return {float(q): qs[i] for i, q in enumerate(quantiles)}, res.stats
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def fields_matrix(fields) -> np.ndarray:
+    """A Fields object (or a (7, cells) array) as the kernels' (7, cells) row layout."""
+    if isinstance(fields, Fields):
+        return np.stack([getattr(fields, k) for k in layout.FIELD_ROWS])
+    a = np.asarray(fields)
+    if a.ndim != 2 or a.shape[0] != layout.N_FIELDS:
+        raise ValueError(f"fields must be a Fields object or a ({layout.N_FIELDS}, cells) array {layout.FIELD_ROWS}, got shape {a.shape}")
+    return a
+
+
+def _lanes(theta, v0, x0):
+    theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
+    if theta.shape[1] != N_PARAMS:
+        raise ValueError(f"theta must have {N_PARAMS} columns, got shape {theta.shape}")
+    v0 = np.atleast_1d(np.asarray(v0, dtype=np.float64))
+    x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    L = max(theta.shape[0], v0.shape[0], x0.shape[0])
+    for name, a in (("theta", theta), ("v0", v0), ("x0", x0)):
+        if a.shape[0] not in (1, L):
+            raise ValueError(f"{name} has {a.shape[0]} lanes but others have {L}")
+    return theta, v0, x0, L
+
+
+class ShaderBackend(KernelBackend):
+    """High-level ops through ``dispatch``; subclasses provide ``_run(shader_path, entry, n, arrays)``."""
+
+    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def dispatch(self, shader, entry: str, n: int, params: np.ndarray, *buffers: np.ndarray) -> None:
+        """Run ``entry`` of ``shader`` on ``n`` threads; writable buffers are updated in place.
+
+        ``params`` is the kernel's Params struct as a 1-element structured array (its ``n``
+        field, when present, must equal ``n``: every kernel starts ``if (gid >= p.n) return;``).
+        Buffers are C-contiguous numpy arrays in [[buffer(i)]] order.
+        """
+        path = shader_path(shader)
+        eps = entry_points(str(path))
+        if entry not in eps:
+            raise ValueError(f"{path.name} has no kernel {entry!r}; it has {sorted(eps)}")
+        ep = eps[entry]
+        specs = ep.buffers
+        arrays = [params, *buffers]
+        if len(arrays) != len(specs):
+            raise ValueError(f"{entry} takes {len(specs)} buffers (params + {len(specs) - 1}), got {len(arrays)}")
+        n = int(n)
+        if n < 0 or n > 2**32 - 1:
+            raise ValueError(f"{entry}: thread count n={n} out of range")
+        params = np.asarray(params)
+        if params.dtype.names is None or params.size != 1:
+            raise ValueError(f"{entry}: params must be a 1-element structured array (see marketphys.kernels.layout)")
+        if "n" in params.dtype.names and int(params["n"][0]) != n:
+            raise ValueError(f"{entry}: params.n={int(params['n'][0])} but dispatching n={n} threads")
+        for spec, a in zip(specs, arrays):
+            if not isinstance(a, np.ndarray) or not a.flags.c_contiguous:
+                raise ValueError(f"{entry}: buffer {spec.name!r} must be a C-contiguous numpy array")
+            want = layout.STRUCTS.get(spec.element_type) or _SCALAR_DTYPES.get(spec.element_type)
+            if want is not None and a.dtype != want:
+                raise ValueError(f"{entry}: buffer {spec.name!r} ({spec.decl_type}) needs dtype {want}, got {a.dtype}")
+            if spec.writable and not a.flags.writeable:
+                raise ValueError(f"{entry}: output buffer {spec.name!r} is read-only")
+            if a.size == 0:
+                raise ValueError(f"{entry}: buffer {spec.name!r} is empty; pass at least one element")
+        self._run(path, ep, n, arrays)
+
+    # -- physics ----------------------------------------------------------------------
+    def compose(self, grid: Grid, contrib: np.ndarray, walls: np.ndarray) -> np.ndarray:
+        contrib = np.ascontiguousarray(contrib, dtype=np.float32)
+        walls = np.ascontiguousarray(walls, dtype=np.float32)
+        if contrib.ndim == 2:
+            contrib, walls = contrib[None], walls[None]
+        F = contrib.shape[0]
+        if contrib.shape[1:] != (5, grid.size):
+            raise ValueError(f"contrib must be (frames, 5, {grid.size}), got {contrib.shape}")
+        if walls.ndim != 3 or walls.shape[0] != F or walls.shape[2] != 3:
+            raise ValueError(f"walls must be (frames, n_walls, 3), got {walls.shape}")
+        if walls.shape[1] == 0:
+            walls = np.zeros((F, 1, 3), np.float32)
+        out = np.empty((F, layout.N_FIELDS, grid.size), np.float32)
+        n = F * grid.size
+        p = layout.pack(layout.COMPOSE_PARAMS, n=n, n_frames=F, cells=grid.size, grid_n=grid.n, dx=grid.dx,
+                        n_walls=walls.shape[1])
+        self.dispatch("compose", "compose_fields", n, p, contrib, walls, out)
+        return out
+
+    def rollout(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool = True, seed: int | None = None,
+                lane_offset: int = 0, x0=0.0, stream: int = 0, grid: Grid | None = None) -> RolloutResult:
+        if cfg.horizons > layout.MAX_H:
+            raise ValueError(f"kernels support horizons <= {layout.MAX_H}, got {cfg.horizons}")
+        F = np.ascontiguousarray(fields_matrix(fields), dtype=np.float32)
+        grid_n = (F.shape[1] - 1) // 2
+        grid = fields.grid if isinstance(fields, Fields) else grid
+        if grid is None or grid.size != F.shape[1]:
+            raise ValueError(f"rollout on a bare ({F.shape[0]}, {F.shape[1]}) array needs grid= of that size")
+        dx = grid.dx
+        theta, v0, x0, L = _lanes(theta, v0, x0)
+        th = np.ascontiguousarray(theta, dtype=np.float32)
+        v0a = np.ascontiguousarray(v0, dtype=np.float32)
+        x0a = np.ascontiguousarray(x0, dtype=np.float32)
+        k0, k1 = seed_key(0 if seed is None else seed)
+        H = cfg.horizons
+        xs = np.empty((L, H), np.float32)
+        vs = np.empty((L, H), np.float32)
+        jac = np.empty((L, H, N_PARAMS) if sensitivities else (1,), np.float32)
+        a0 = np.empty(L, np.float32)
+        stats = np.empty((L, 4), np.uint32)
+        p = layout.pack(layout.ROLLOUT_PARAMS, n=L, cells=F.shape[1], grid_n=grid_n, dx=dx, horizons=H,
+                        substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
+                        sensitivities=int(sensitivities), diffusion=int(seed is not None), seed_lo=k0, seed_hi=k1,
+                        stream=int(stream) & 0xFFFFFFFF, lane_offset=int(lane_offset) & 0xFFFFFFFF,
+                        theta_stride=N_PARAMS if th.shape[0] > 1 else 0, v0_stride=int(v0a.shape[0] > 1),
+                        x0_stride=int(x0a.shape[0] > 1))
+        if L == 0:
+            return RolloutResult(x=np.zeros((0, H)), v=np.zeros((0, H)), jac=None, a0=np.zeros(0))
+        self.dispatch("rollout", "rollout_lanes", L, p, F, th, v0a, x0a, xs, vs, jac, a0, stats)
+        tot = stats.sum(axis=0, dtype=np.int64)
+        st = RolloutStats(clamp_a=int(tot[0]), clamp_v=int(tot[1]), nonfinite=int(tot[2]), off_grid=int(tot[3]))
+        return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
+                             jac=jac.astype(np.float64) if sensitivities else None, a0=a0.astype(np.float64), stats=st)
+
+    def philox(self, seed: int, lanes: int, steps: int, stream: int = 0, lane_offset: int = 0):
+        k0, k1 = seed_key(seed)
+        n = lanes * steps
+        words = np.empty((lanes, steps, 4), np.uint32)
+        normals = np.empty((lanes, steps), np.float32)
+        p = layout.pack(layout.RNG_PARAMS, n=n, n_steps=steps, seed_lo=k0, seed_hi=k1, stream=stream,
+                        lane_offset=lane_offset)
+        self.dispatch("rng", "philox_draws", n, p, words, normals)
+        return words, normals.astype(np.float64)
+
+    def calibrate(self, block: ReplayBlock, theta0, hyper=None, *, bounds: ThetaBounds | None = None,
+                  prior_strength=1.0, state=None, trace: bool = False, chunk_frames: int = 4096) -> CalibrationResult:
+        from marketphys.core.engine import EngineConfig
+
+        bounds = bounds or ThetaBounds()
+        H, cfg, grid = block.integrator.horizons, block.integrator, block.grid
+        if state is None:
+            state = initial_state(theta0, bounds, prior_strength)
+        elif not (isinstance(state, np.ndarray) and state.dtype == layout.LANE_STATE):
+            raise ValueError(f"state must come from a previous {self.name} calibrate() result")
+        else:
+            state = state.copy()
+        L = state.shape[0]
+        if hyper is None:
+            hyper = hyper_from_engine(EngineConfig(grid=grid, integrator=cfg), L)
+        hyper = np.ascontiguousarray(hyper)
+        if hyper.dtype != layout.LANE_HYPER or hyper.shape != (L,):
+            raise ValueError(f"hyper must be make_hyper(...) output with {L} lanes, got {hyper.dtype} {hyper.shape}")
+        F = block.n_frames
+        tx = np.empty((L, F, H), np.float32) if trace else None
+        tt = np.empty((L, F, N_PARAMS), np.float32) if trace else None
+        dummy = np.zeros(1, np.float32)
+        start = 0
+        for sub in block.split(max(1, int(chunk_frames))):
+            fields = self.compose(grid, sub.contrib, sub.walls)
+            f = sub.n_frames
+            sx = np.empty((L, f, H), np.float32) if trace else dummy
+            st = np.empty((L, f, N_PARAMS), np.float32) if trace else dummy
+            p = layout.pack(layout.REPLAY_PARAMS, n=L, n_frames=f, cells=grid.size, grid_n=grid.n, dx=grid.dx,
+                            horizons=H, substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
+                            dt_units=block.dt_units, tol_units=block.tol_units, write_trace=int(trace),
+                            lo=bounds.lo_array, hi=bounds.hi_array)
+            self.dispatch("replay", "replay_lanes", L, p, fields, np.ascontiguousarray(sub.t, np.int32),
+                          np.ascontiguousarray(sub.spot, np.float32), np.ascontiguousarray(sub.v0, np.float32),
+                          hyper, state, sx, st)
+            if trace:
+                tx[:, start:start + f] = sx
+                tt[:, start:start + f] = st
+            start += f
+        if np.any(state["ledger_overflow"]):
+            raise RuntimeError(f"kernel ledger overflowed in {int(np.count_nonzero(state['ledger_overflow']))} lanes; "
+                               f"frames are denser than the ledger capacity {layout.LEDGER_CAP}")
+        return result_from_state(self.name, state, H, tx, tt)
+
+
+def result_from_state(name: str, state: np.ndarray, H: int, tx=None, tt=None) -> CalibrationResult:
+    n = state["n_h"][:, :H].astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mae = state["sum_abs"][:, :H].astype(np.float64) / n
+        rmse = np.sqrt(state["sum_sq"][:, :H].astype(np.float64) / n)
+    return CalibrationResult(backend=name, theta=state["theta"].astype(np.float64),
+                             n_updates=state["n_updates"].astype(np.int64), loss_sum=state["loss_sum"].astype(np.float64),
+                             n=n, mae=mae, rmse=rmse, stats=state["stats"].astype(np.int64), state=state,
+                             trace_x=None if tx is None else tx.astype(np.float64),
+                             trace_theta=None if tt is None else tt.astype(np.float64))

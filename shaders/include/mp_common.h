@@ -1,0 +1,33 @@
+// Shared constants and float helpers for every marketphys kernel.
+// Plain inline functions only: this header compiles as Metal, as C++ (msl-cpu
+// shim) and, where present, as CUDA. NaN tests use the bit pattern because
+// Metal always compiles with fast math, where isnan()/isfinite() may fold away.
+#ifndef MP_COMMON_H
+#define MP_COMMON_H
+
+#define MP_N_PARAMS 5
+#define MP_MAX_H 8
+#define MP_LEDGER_CAP 16
+#define MP_N_FIELDS 7
+#define MP_MIN_WIDTH 1e-3f
+
+// Field rows in a composed frame (7 x cells): U, C, G, O, D, dU/dx, dO/dx.
+#define MP_F_U 0
+#define MP_F_C 1
+#define MP_F_G 2
+#define MP_F_O 3
+#define MP_F_D 4
+#define MP_F_DU 5
+#define MP_F_DO 6
+
+inline bool mp_isfinite(float x) { return (as_type<uint>(x) & 0x7f800000u) != 0x7f800000u; }
+
+inline bool mp_isnan(float x) { return (as_type<uint>(x) & 0x7fffffffu) > 0x7f800000u; }
+
+// np.clip semantics: NaN passes through unchanged.
+inline float mp_clip(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+// np.maximum(x, 0) semantics: NaN propagates.
+inline float mp_max0(float x) { return mp_isnan(x) ? x : (x > 0.0f ? x : 0.0f); }
+
+#endif

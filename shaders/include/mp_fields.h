@@ -1,0 +1,59 @@
+// Fields on the spot-centred grid: gradients, interpolation at continuous x and
+// walls -> obstacle energy O. Mirrors marketphys/core/fields.py and walls.py.
+#ifndef MP_FIELDS_H
+#define MP_FIELDS_H
+
+#include "mp_common.h"
+
+struct MpLoc {
+    int i0;       // left neighbour cell (0-based), in [0, size-2]
+    float t;      // fraction in [0, 1]
+    bool inside;  // x lies on the grid
+};
+
+inline MpLoc mp_locate(float x, int n, float dx) {
+    float f = x / dx + float(n);
+    int size = 2 * n + 1;
+    MpLoc loc;
+    loc.inside = (f >= 0.0f) && (f <= float(size - 1));
+    float ff = mp_isnan(f) ? 0.0f : f;
+    ff = floor(mp_clip(ff, 0.0f, float(size - 2)));
+    loc.i0 = int(ff);
+    float t = mp_clip(f - ff, 0.0f, 1.0f);
+    loc.t = mp_isfinite(t) ? t : 0.0f;
+    return loc;
+}
+
+inline float mp_lerp(device const float* a, MpLoc loc) {
+    return a[loc.i0] * (1.0f - loc.t) + a[loc.i0 + 1] * loc.t;
+}
+
+// Slope of the linear interpolant; zero off the grid (fields hold their edge value).
+inline float mp_lerp_slope(device const float* a, MpLoc loc, float dx) {
+    return loc.inside ? (a[loc.i0 + 1] - a[loc.i0]) / dx : 0.0f;
+}
+
+// Central difference on the grid, one-sided at the two edges.
+inline float mp_grid_gradient(float left, float centre, float right, int i, int size, float dx) {
+    if (i == 0) return (right - centre) / dx;
+    if (i == size - 1) return (centre - left) / dx;
+    return (right - left) / (2.0f * dx);
+}
+
+// One Gaussian wall's energy S * exp(-z^2/2) at x (ticks from spot); width floored.
+inline float mp_wall_energy(float x, float center, float strength, float width) {
+    float sig = width > MP_MIN_WIDTH ? width : MP_MIN_WIDTH;
+    float z = (x - center) / sig;
+    return strength * exp(-0.5f * z * z);
+}
+
+// Sum over walls stored as (center, strength, width) triples.
+inline float mp_obstacle_at(float x, device const float* walls, uint n_walls) {
+    float o = 0.0f;
+    for (uint k = 0; k < n_walls; ++k) {
+        o += mp_wall_energy(x, walls[3 * k], walls[3 * k + 1], walls[3 * k + 2]);
+    }
+    return o;
+}
+
+#endif

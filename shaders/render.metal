@@ -6,7 +6,7 @@
 #include <metal_stdlib>
 using namespace metal;
 
-#include "render_common.h"
+#include "include/mp_render.h"
 
 inline Rgb shade_band_a(float px, float py, float xt, float ppt, float cx, const device float* fields,
                         const device float* walls, constant RenderParams& p) {
@@ -63,7 +63,8 @@ inline Rgb shade_band_a(float px, float py, float xt, float ppt, float cx, const
     // 4. viscosity haze, horizontal striations, opacity capped by haze_cap
     float unused = 0.0f;
     float g = clamp01(field_at(Gn, p.half_cells, p.n_cells, dx, xt, &unused));
-    float stripe = fmod(floor(py / 2.0f), 3.0f) < 0.5f ? 1.0f : 0.45f;
+    float row2 = floor(py / 2.0f);
+    float stripe = row2 - 3.0f * floor(row2 / 3.0f) < 0.5f ? 1.0f : 0.45f;
     c = blend(c, col_haze(), p.haze_cap * g * stripe);
     // 5. current arrows on a fixed baseline, one per arrow_stride buckets
     int stride = int(p.arrow_stride);
@@ -170,11 +171,11 @@ inline uint pack_rgba(Rgb c) {
     return r | (g << 8u) | (b << 16u) | (255u << 24u);
 }
 
-kernel void render_bands(const device float* fields [[buffer(0)]],
-                         const device float* walls [[buffer(1)]],
-                         const device float* ladder [[buffer(2)]],
-                         device uint* out [[buffer(3)]],
-                         constant RenderParams& p [[buffer(4)]],
+kernel void render_bands(constant RenderParams& p [[buffer(0)]],
+                         const device float* fields [[buffer(1)]],
+                         const device float* walls [[buffer(2)]],
+                         const device float* ladder [[buffer(3)]],
+                         device uint* out [[buffer(4)]],
                          uint gid [[thread_position_in_grid]]) {
     if (gid >= p.n_pixels) {
         return;

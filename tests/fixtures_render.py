@@ -1,16 +1,13 @@
-"""Scenes, golden-image comparison and a test-only C++ build of shaders/render.metal."""
+"""Scenes and golden-image comparison for the renderer tests."""
 
 from __future__ import annotations
 
-import ctypes
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from marketphys.render import RenderScene, pack
+from marketphys.render import RenderScene
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -70,48 +67,3 @@ def assert_matches_golden(name: str, img: np.ndarray, tol: int = 3, max_frac: fl
         write_png(ARTIFACTS / f"{name}.diff.png", vis)
         raise AssertionError(f"golden {name}: {frac:.4%} of pixels differ by > {tol} (allowed {max_frac:.2%}); "
                              f"see {ARTIFACTS}/{name}.diff.png")
-
-
-SHIM = """#pragma once
-#include <cmath>
-#include <algorithm>
-typedef unsigned int uint;
-namespace metal { using std::min; using std::max; using std::floor; using std::fabs; using std::rint; using std::fmod; using std::sqrt; }
-#define kernel extern "C"
-#define device
-#define constant
-#define thread
-"""
-
-WRAP = """#include "render.metal"
-extern "C" void run_all(const float* f, const float* w, const float* l, uint* out, RenderParams* p) {
-  for (uint g = 0; g < p->n_pixels + 7u; g++) render_bands(f, w, l, out, *p, g);
-}
-"""
-
-
-def build_cpu_render(tmp: Path):
-    """Compile shaders/render.metal as C++ (the kernel body, unchanged) for equivalence tests."""
-    cxx = shutil.which("c++") or shutil.which("g++")
-    if cxx is None:
-        return None
-    (tmp / "shim").mkdir(exist_ok=True)
-    (tmp / "shim" / "metal_stdlib").write_text(SHIM)
-    (tmp / "wrap.cpp").write_text(WRAP)
-    lib = tmp / "librender.so"
-    subprocess.run([cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-Wno-attributes", "-Werror=double-promotion",
-                    "-Werror=float-conversion", "-I", str(tmp / "shim"), "-I", str(ROOT / "shaders"),
-                    str(tmp / "wrap.cpp"), "-o", str(lib)], check=True, capture_output=True, text=True)
-    dll = ctypes.CDLL(str(lib))
-
-    def render(scene: RenderScene) -> np.ndarray:
-        pk = pack(scene)
-        out = np.zeros(pk.width * pk.height + 7, np.uint32)   # 7 spare: threads past n_pixels must not write
-        walls = pk.walls if pk.walls.size else np.zeros((1, 6), np.float32)
-        par = np.ascontiguousarray(pk.params.reshape(1))
-        arrs = [np.ascontiguousarray(a) for a in (pk.fields, walls, pk.ladder, out, par)]
-        dll.run_all(*[a.ctypes.data_as(ctypes.c_void_p) for a in arrs])
-        assert not out[-7:].any(), "kernel wrote past n_pixels"
-        return out[:-7].view(np.uint8).reshape(pk.height, pk.width, 4)
-
-    return render

@@ -1,7 +1,7 @@
 """Geometry, palette and the kernel's Params struct for the three-band texture.
 
 One place defines where each band sits and which colours each encoding uses, so
-the NumPy reference, shaders/render.metal (via shaders/render_common.h) and the
+the NumPy reference, shaders/render.metal (via shaders/include/mp_render.h) and the
 widget's JS text layer all agree. Params mirrors ``struct RenderParams`` field by
 field (4-byte fields only, DESIGN.md section 3).
 """
@@ -26,7 +26,7 @@ PARAMS_DTYPE = np.dtype([
     ("dx", "<f4"), ("x_half", "<f4"), ("haze_cap", "<f4"), ("probe_v", "<f4"),
     ("probe_a", "<f4"), ("pad0", "<f4"), ("pad1", "<f4"), ("pad2", "<f4"),
 ])
-"""Mirrors ``struct RenderParams`` in shaders/render_common.h (80 bytes)."""
+"""Mirrors ``struct RenderParams`` in shaders/include/mp_render.h (80 bytes)."""
 
 WALL_COLS = ("center", "half_width", "strength", "meter", "glow", "pad")
 """Columns of the packed wall buffer (float32, one row per wall)."""
@@ -34,7 +34,7 @@ WALL_COLS = ("center", "half_width", "strength", "meter", "glow", "pad")
 LADDER_COLS = ("x_hat", "pred", "actual", "valid")
 """Columns of the packed ladder buffer (float32, one row per horizon)."""
 
-# Colours (linear 0..1 RGB). Mirrored as constants in shaders/render_common.h.
+# Colours (linear 0..1 RGB). Mirrored as constants in shaders/include/mp_render.h.
 PALETTE = {
     "bg": (0.047, 0.055, 0.078),
     "grid_minor": (0.15, 0.17, 0.22),

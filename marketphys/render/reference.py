@@ -1,6 +1,6 @@
 """NumPy reference renderer of the three-band texture, written per pixel.
 
-Each function here has a twin of the same name in shaders/render_common.h; the
+Each function here has a twin of the same name in shaders/include/mp_render.h; the
 arrays are whole columns of pixels instead of one thread's scalars, and ``if``
 becomes a coverage factor. All math is float32 like the kernel. Layer order is
 spec section 7: band A grid -> terrain fill + contours -> gates + wear meters ->
@@ -68,13 +68,13 @@ def arrow_cov(px, py, x0, y0, dirn, length, hw):
 def vertical_grid(c, xt, py, ppt, dx, mask):
     """Minor (every bucket), major (every 10), dashed ±1 bucket and the thick centre line."""
     b = xt / dx
-    d_minor = np.abs(b - np.round(b)) * dx * ppt
+    d_minor = np.abs(b - np.floor(b + F(0.5))) * dx * ppt
     minor_ok = F(1.0) if dx * ppt >= F(4.0) else F(0.0)
     c = blend(c, COL["grid_minor"], cov(d_minor, F(0.5)) * F(0.8) * minor_ok * mask)
     b10 = b / F(10.0)
-    d_major = np.abs(b10 - np.round(b10)) * F(10.0) * dx * ppt
+    d_major = np.abs(b10 - np.floor(b10 + F(0.5))) * F(10.0) * dx * ppt
     c = blend(c, COL["grid_major"], cov(d_major, F(0.5)) * mask)
-    dash = (np.fmod(py, F(8.0)) < F(4.0)).astype(F)
+    dash = (py - F(8.0) * np.floor(py / F(8.0)) < F(4.0)).astype(F)
     d_dash = np.abs(np.abs(xt) - dx) * ppt
     c = blend(c, COL["dashed"], cov(d_dash, F(0.5)) * dash * mask)
     c = blend(c, COL["center"], cov(np.abs(xt) * ppt, F(1.5)) * mask)
@@ -165,7 +165,8 @@ def shade(gid: np.ndarray, pk: Packed) -> np.ndarray:
 
     # ---- layer 4: viscosity haze with horizontal striations, opacity capped
     g, _ = field_at(Gn, half, n_cells, dx, xt)
-    stripe = np.where(np.fmod(np.floor(py / F(2.0)), F(3.0)) < F(0.5), F(1.0), F(0.45))
+    row2 = np.floor(py / F(2.0))
+    stripe = np.where(row2 - F(3.0) * np.floor(row2 / F(3.0)) < F(0.5), F(1.0), F(0.45))
     c = blend(c, COL["haze"], F(p["haze_cap"]) * np.clip(g, F(0.0), F(1.0)) * stripe * in_a)
 
     # ---- layer 5: current arrows on a fixed baseline, one per `stride` buckets

@@ -127,14 +127,14 @@ inline float disc(float px, float py, float cx, float cy, float r) {
 // Minor (every bucket), major (every 10), dashed +-1 bucket, thick centre line.
 inline Rgb vertical_grid(Rgb c, float xt, float py, float ppt, float dx) {
     float b = xt / dx;
-    float d_minor = fabs(b - rint(b)) * dx * ppt;
+    float d_minor = fabs(b - floor(b + 0.5f)) * dx * ppt;
     if (dx * ppt >= 4.0f) {
         c = blend(c, col_grid_minor(), cov(d_minor, 0.5f) * 0.8f);
     }
     float b10 = b / 10.0f;
-    float d_major = fabs(b10 - rint(b10)) * 10.0f * dx * ppt;
+    float d_major = fabs(b10 - floor(b10 + 0.5f)) * 10.0f * dx * ppt;
     c = blend(c, col_grid_major(), cov(d_major, 0.5f));
-    if (fmod(py, 8.0f) < 4.0f) {
+    if (py - 8.0f * floor(py / 8.0f) < 4.0f) {
         c = blend(c, col_dashed(), cov(fabs(fabs(xt) - dx) * ppt, 0.5f));
     }
     c = blend(c, col_center(), cov(fabs(xt) * ppt, 1.5f));

@@ -226,7 +226,7 @@ function render({ model, el }) {
   canvas.addEventListener("mouseleave", () => { hoverX = null; drawText(); });
 
   model.on("change:version", draw);
-  model.on("change:debug", drawText);
+  model.on("change:debug", draw);
   model.on("change:err_threshold", drawText);
   model.on("change:frozen", draw);
   draw();

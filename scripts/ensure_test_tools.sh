@@ -4,6 +4,7 @@
 set -euo pipefail
 need=()
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+[ -x /usr/bin/chromium ] || need+=(chromium)   # the Physics Lab browser test drives Debian's chromium
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${need[*]}"

@@ -1,0 +1,175 @@
+"""``PhysicsLab``: the three-band instrument as an anywidget (DESIGN.md section 4).
+
+Python keeps the frame history and renders textures (render kernel or NumPy
+reference); the browser gets the RGBA texture and the frame's small arrays as
+binary buffers and draws text, the debug overlay and the hover readout itself, so
+a mouse move never round-trips to the kernel. Freeze pauses the stream (pushes
+are still recorded) while scrub, step and zoom keep re-rendering.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections import OrderedDict
+
+import anywidget
+import numpy as np
+import traitlets
+
+from marketphys.core.theta import PARAM_NAMES
+from marketphys.render import band_heights, render_texture
+from marketphys.widgets.history import LabFrame, snapshot
+
+_HERE = pathlib.Path(__file__).parent
+WALL_FIELDS = ("center", "width", "strength", "s_max", "meter")
+
+
+def frame_arrays(fr: LabFrame) -> tuple[bytes, dict]:
+    """The frame's arrays as one float32 buffer plus a layout {name: [offset, length]} (in floats)."""
+    walls = np.stack([fr.wall_center, fr.wall_width, fr.wall_strength, fr.wall_s_max, fr.wall_meter], axis=1) \
+        if len(fr.wall_ids) else np.zeros((0, len(WALL_FIELDS)))
+    nh = fr.x_hat.shape[0]
+    nan = np.full(nh, np.nan)
+    parts = {"U": fr.U, "O": fr.O, "C": fr.C, "G": fr.G, "walls": walls.ravel(), "x_hat": fr.x_hat,
+             "band_lo": fr.band_lo if fr.band_lo is not None else nan,
+             "band_hi": fr.band_hi if fr.band_hi is not None else nan,
+             "pred": fr.resolved_pred if fr.resolved_pred is not None else nan,
+             "actual": fr.resolved_actual if fr.resolved_actual is not None else nan}
+    layout, off = {}, 0
+    for k, a in parts.items():
+        layout[k] = [off, int(np.asarray(a).size)]
+        off += int(np.asarray(a).size)
+    buf = np.concatenate([np.asarray(a, dtype=np.float32).ravel() for a in parts.values()])
+    return buf.tobytes(), layout
+
+
+class PhysicsLab(anywidget.AnyWidget):
+    """Live/replay instrument panel. ``PhysicsLab.from_engine(engine)``, then ``lab.push(engine, fc)`` per step."""
+
+    _esm = _HERE / "physics_lab.js"
+    _css = _HERE / "physics_lab.css"
+
+    texture = traitlets.Bytes(b"").tag(sync=True)
+    tex_width = traitlets.Int(960).tag(sync=True)
+    tex_height = traitlets.Int(540).tag(sync=True)
+    arrays = traitlets.Bytes(b"").tag(sync=True)
+    meta = traitlets.Dict().tag(sync=True)
+    index = traitlets.Int(-1).tag(sync=True)
+    n_frames = traitlets.Int(0).tag(sync=True)
+    frozen = traitlets.Bool(False).tag(sync=True)
+    x_half = traitlets.Float(0.0).tag(sync=True)
+    debug = traitlets.Bool(False).tag(sync=True)
+    err_threshold = traitlets.Float(1.0).tag(sync=True)
+    version = traitlets.Int(0).tag(sync=True)
+
+    def __init__(self, *, width: int = 960, height: int = 540, backend: str = "numpy", cache_size: int = 64,
+                 **traits):
+        unknown = sorted(set(traits) - set(self.class_trait_names()))
+        if unknown:
+            raise TypeError(f"PhysicsLab got unexpected arguments {unknown}; settable traits: "
+                            f"frozen, x_half, debug, err_threshold")
+        if width < 16 or height < 20:
+            raise ValueError(f"PhysicsLab size must be at least 16x20 pixels, got width={width}, height={height}")
+        self.backend = backend
+        self.history: list[LabFrame] = []
+        self._meters: dict[str, float] = {}
+        self._cache: OrderedDict = OrderedDict()
+        self._cache_size = int(cache_size)
+        super().__init__(tex_width=int(width), tex_height=int(height), **traits)
+        self.observe(self._redraw, names=["index", "x_half", "tex_width", "tex_height"])
+
+    # -- feeding ----------------------------------------------------------------------
+    @classmethod
+    def from_engine(cls, engine, **kwargs) -> "PhysicsLab":
+        """A lab showing ``engine``; if it has stepped already its last frame is shown."""
+        lab = cls(**kwargs)
+        if engine.last_forecast is not None:
+            lab.push(engine, engine.last_forecast)
+        return lab
+
+    def push(self, engine, forecast) -> None:
+        """Record the engine's current frame; shows it unless frozen (then it waits in history)."""
+        if forecast is None:      # live mode skipped a bad frame: nothing new to show
+            return
+        fr = snapshot(engine, forecast, self._meters)
+        self._meters = dict(zip(fr.wall_ids, fr.wall_meter.tolist()))
+        self.history.append(fr)
+        if self.x_half <= 0:
+            self.x_half = (fr.U.shape[0] - 1) / 2 * fr.dx
+        with self.hold_sync():
+            self.n_frames = len(self.history)
+            if not self.frozen:
+                self.index = len(self.history) - 1
+
+    # -- navigation -------------------------------------------------------------------
+    def step(self, n: int = 1) -> None:
+        """Freeze and move ``n`` frames through history (clamped to its ends)."""
+        self.frozen = True
+        self.index = int(np.clip(self.index + n, 0, max(len(self.history) - 1, 0)))
+
+    def scrub(self, t0_ns: int) -> int:
+        """Freeze and show the last frame with origin ≤ ``t0_ns``; returns its index."""
+        if not self.history:
+            raise ValueError("PhysicsLab.scrub: no frames yet; push(engine, forecast) first")
+        ts = np.array([f.ts_ns for f in self.history])
+        i = int(np.searchsorted(ts, int(t0_ns), side="right")) - 1
+        if i < 0:
+            raise ValueError(f"PhysicsLab.scrub: t0_ns={t0_ns} is before the first frame ({ts[0]})")
+        self.frozen = True
+        self.index = i
+        return i
+
+    def zoom(self, factor: float) -> None:
+        """Scale the visible X half-range symmetrically around x = 0 (factor > 1 zooms in)."""
+        if not np.isfinite(factor) or factor <= 0:
+            raise ValueError(f"PhysicsLab.zoom: factor must be > 0, got {factor!r}")
+        self.x_half = float(self.x_half) / float(factor)
+
+    def resume(self) -> None:
+        """Unfreeze and jump to the newest frame."""
+        self.frozen = False
+        self.index = len(self.history) - 1
+
+    @property
+    def frame(self) -> LabFrame | None:
+        return self.history[self.index] if 0 <= self.index < len(self.history) else None
+
+    # -- drawing ----------------------------------------------------------------------
+    def render_frame(self, i: int) -> np.ndarray:
+        """The (H, W, 4) texture of history frame ``i`` at the current zoom (cached)."""
+        key = (i, float(self.x_half), int(self.tex_width), int(self.tex_height))
+        tex = self._cache.get(key)
+        if tex is None:
+            fr = self.history[i]
+            x_half = self.x_half if self.x_half > 0 else None
+            tex = render_texture(fr.scene(self.tex_width, self.tex_height, x_half), backend=self.backend)
+            self._cache[key] = tex
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(key)
+        return tex
+
+    def _redraw(self, change=None) -> None:
+        if self.x_half < 0 or not np.isfinite(self.x_half):
+            raise ValueError(f"PhysicsLab.x_half must be a positive number of ticks, got {self.x_half!r}")
+        fr = self.frame
+        if fr is None:
+            return
+        tex = self.render_frame(self.index)
+        buf, layout = frame_arrays(fr)
+        err = fr.resolved_error
+        a, b, _ = band_heights(int(self.tex_height))
+        meta = {"index": self.index, "ts_ns": fr.ts_ns, "spot": fr.spot, "tick_size": fr.tick_size, "dx": fr.dx,
+                "dt": fr.dt, "n_cells": int(fr.U.shape[0]), "horizons": int(fr.x_hat.shape[0]),
+                "theta": fr.theta_dict, "param_names": list(PARAM_NAMES), "layout": layout,
+                "wall_ids": list(fr.wall_ids), "wall_fields": list(WALL_FIELDS), "counters": fr.counters,
+                "resolved_origin_ns": fr.resolved_origin_ns,
+                "errors": None if err is None else [None if not np.isfinite(e) else float(e) for e in err],
+                "v0": fr.v0, "a0": fr.a0, "x_half": float(self.x_half), "band_a": a, "band_b": b,
+                "width": int(self.tex_width), "height": int(self.tex_height), "frozen": bool(self.frozen)}
+        with self.hold_sync():
+            self.texture = tex.tobytes()
+            self.arrays = buf
+            self.meta = meta
+            self.version = self.version + 1

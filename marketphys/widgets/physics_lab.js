@@ -1,0 +1,236 @@
+// PhysicsLab front end: blits the kernel's RGBA texture and draws, on an overlay,
+// the text (labels, error numbers, debug overlay) and the hover crosshair readout
+// computed here from the frame's float32 arrays (no round trip per mouse move).
+
+function bytesOf(v) {
+  if (!v) return new Uint8Array(0);
+  if (v instanceof DataView) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  return new Uint8Array(0);
+}
+
+function floatsOf(v) {
+  const b = bytesOf(v);
+  const copy = new Uint8Array(b.length);
+  copy.set(b);
+  return new Float32Array(copy.buffer, 0, Math.floor(b.length / 4));
+}
+
+function part(arr, layout, name) {
+  const [off, len] = layout[name];
+  return arr.subarray(off, off + len);
+}
+
+// Mirrors marketphys.render.reference.field_at (float64 here; readouts are text).
+function fieldAt(values, half, xt, dx) {
+  const n = values.length;
+  const f = xt / dx + half;
+  const i0 = Math.min(Math.max(Math.floor(f), 0), n - 2);
+  const t = Math.min(Math.max(f - i0, 0), 1);
+  return { v: values[i0] * (1 - t) + values[i0 + 1] * t, slope: (values[i0 + 1] - values[i0]) / dx };
+}
+
+function fmt(x, d = 3) {
+  if (x === null || x === undefined || !Number.isFinite(x)) return "—";
+  return x.toFixed(d);
+}
+
+export function readoutAt(meta, arrays, xt) {
+  const L = meta.layout;
+  const U = part(arrays, L, "U"), O = part(arrays, L, "O"), C = part(arrays, L, "C"), G = part(arrays, L, "G");
+  const half = (meta.n_cells - 1) / 2;
+  const u = fieldAt(U, half, xt, meta.dx), o = fieldAt(O, half, xt, meta.dx);
+  const wU = meta.theta.wU, wO = meta.theta.wO;
+  const walls = part(arrays, L, "walls");
+  const nf = meta.wall_fields.length;
+  let gate = null;
+  for (let k = 0; k < meta.wall_ids.length; k++) {
+    const c = walls[k * nf], w = walls[k * nf + 1], s = walls[k * nf + 2], smax = walls[k * nf + 3];
+    const d = Math.abs(xt - c);
+    if (s > 0 && d <= Math.max(w, 0.25) && (gate === null || d < gate.d)) {
+      gate = { id: meta.wall_ids[k], center: c, width: w, strength: s, s_max: smax, d };
+    }
+  }
+  return {
+    x: xt, U: u.v, O: o.v, C: fieldAt(C, half, xt, meta.dx).v, G: fieldAt(G, half, xt, meta.dx).v,
+    dVdx: wU * u.slope + wO * o.slope, gate,
+  };
+}
+
+function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "mp-lab";
+  const bar = document.createElement("div");
+  bar.className = "mp-toolbar";
+  const mk = (label, cls, title) => {
+    const b = document.createElement("button");
+    b.textContent = label; b.className = cls; b.title = title;
+    bar.appendChild(b);
+    return b;
+  };
+  const freezeBtn = mk("Freeze", "mp-freeze", "pause the stream; rendering continues");
+  const backBtn = mk("◀", "mp-step-back", "step back one frame");
+  const stepBtn = mk("▶", "mp-step", "step forward one frame");
+  const slider = document.createElement("input");
+  slider.type = "range"; slider.min = "0"; slider.step = "1"; slider.className = "mp-scrub";
+  bar.appendChild(slider);
+  const zoomOut = mk("−", "mp-zoom-out", "zoom out (symmetric around spot)");
+  const zoomIn = mk("+", "mp-zoom-in", "zoom in (symmetric around spot)");
+  const debugBtn = mk("debug", "mp-debug", "θ, per-horizon errors, clamp/NaN counters");
+  const status = document.createElement("span");
+  status.className = "mp-status";
+  bar.appendChild(status);
+
+  const stage = document.createElement("div");
+  stage.className = "mp-stage";
+  const canvas = document.createElement("canvas");
+  canvas.className = "mp-texture";
+  const overlay = document.createElement("canvas");
+  overlay.className = "mp-overlay";
+  stage.append(canvas, overlay);
+  const readout = document.createElement("div");
+  readout.className = "mp-readout";
+  const errBox = document.createElement("div");
+  errBox.className = "mp-error";
+  root.append(bar, stage, readout, errBox);
+  el.appendChild(root);
+
+  let meta = null, arrays = new Float32Array(0), hoverX = null;
+
+  function xToTicks(px) {
+    return (px - meta.width / 2) * (2 * meta.x_half / meta.width);
+  }
+  function ticksToX(t) {
+    return meta.width / 2 + t * (meta.width / (2 * meta.x_half));
+  }
+
+  function drawText() {
+    const ctx = overlay.getContext("2d");
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    if (!meta) return;
+    const W = meta.width, H = meta.height, A = meta.band_a, B = meta.band_b, nh = meta.horizons;
+    ctx.font = "11px ui-monospace, monospace";
+    ctx.textBaseline = "middle";
+    ctx.fillStyle = "#e0e2ea";
+    ctx.textAlign = "left";
+    ctx.fillText("Spot (t0)", W / 2 + 5, 10);
+    ctx.fillStyle = "#9aa0b0";
+    ctx.textAlign = "center";
+    for (const t of [-meta.x_half * 0.5, meta.x_half * 0.5]) ctx.fillText(`${t > 0 ? "+" : ""}${t.toFixed(0)}t`, ticksToX(t), A - 8);
+    ctx.textAlign = "left";
+    const rb = B / nh, rc = (H - A - B) / nh;
+    for (let h = 0; h < nh; h++) {
+      const lab = `+${((h + 1) * meta.dt).toFixed(1)}s`;
+      ctx.fillStyle = "#b0f0b0";
+      ctx.fillText(lab, 4, A + rb * (h + 0.5));
+      ctx.fillStyle = "#c0c4d0";
+      ctx.fillText(lab, 4, A + B + rc * (h + 0.5));
+    }
+    if (meta.resolved_origin_ns === null) {
+      ctx.fillStyle = "#8088a0";
+      ctx.fillText("no resolved origin yet", 60, A + B + (H - A - B) / 2);
+    } else if (meta.errors) {
+      const pred = part(arrays, meta.layout, "pred"), act = part(arrays, meta.layout, "actual");
+      ctx.fillStyle = "#ff9090";
+      for (let h = 0; h < nh; h++) {
+        const e = meta.errors[h];
+        if (e === null || Math.abs(e) < model.get("err_threshold")) continue;
+        const x = Math.max(ticksToX(pred[h]), ticksToX(act[h])) + 8;
+        ctx.fillText(`${e > 0 ? "+" : ""}${e.toFixed(1)}t`, x, A + B + rc * (h + 0.5));
+      }
+    }
+    if (model.get("debug")) {
+      const lines = [
+        `frame ${meta.index + 1}/${model.get("n_frames")}  t0=${meta.ts_ns}  spot=${meta.spot}`,
+        "θ " + meta.param_names.map((n) => `${n}=${fmt(meta.theta[n])}`).join(" "),
+        "err " + (meta.errors ? meta.errors.map((e, h) => `h${h + 1}=${fmt(e, 2)}`).join(" ") : "—"),
+        "counters " + Object.entries(meta.counters).map(([k, v]) => `${k}=${v}`).join(" "),
+      ];
+      ctx.fillStyle = "rgba(0,0,0,0.6)";
+      ctx.fillRect(W - 430, 4, 426, 16 * lines.length + 6);
+      ctx.fillStyle = "#ffe080";
+      ctx.textAlign = "left";
+      lines.forEach((s, i) => ctx.fillText(s, W - 424, 14 + 16 * i));
+    }
+    if (hoverX !== null) {
+      const r = readoutAt(meta, arrays, xToTicks(hoverX));
+      ctx.strokeStyle = "rgba(255,255,255,0.6)";
+      ctx.beginPath(); ctx.moveTo(hoverX, 0); ctx.lineTo(hoverX, H); ctx.stroke();
+      if (r.gate) {
+        const x0 = ticksToX(r.gate.center - r.gate.width), x1 = ticksToX(r.gate.center + r.gate.width);
+        ctx.strokeStyle = "#ffe080"; ctx.lineWidth = 2;
+        ctx.strokeRect(x0, 1, x1 - x0, A - 2); ctx.lineWidth = 1;
+      }
+      showReadout(r);
+    }
+  }
+
+  function showReadout(r) {
+    const g = r.gate ? `  gate ${r.gate.id} S=${fmt(r.gate.strength, 2)}/${fmt(r.gate.s_max, 1)}` : "";
+    readout.textContent = `x=${fmt(r.x, 2)}t  U=${fmt(r.U)}  O=${fmt(r.O)}  C=${fmt(r.C)}  Γ=${fmt(r.G)}  ∂V/∂x=${fmt(r.dVdx)}${g}`;
+    Object.assign(readout.dataset, { x: r.x, u: r.U, o: r.O, c: r.C, g: r.G, dvdx: r.dVdx, gate: r.gate ? r.gate.id : "" });
+  }
+
+  function draw() {
+    try {
+      meta = model.get("meta");
+      if (!meta || !meta.layout) return;
+      arrays = floatsOf(model.get("arrays"));
+      const W = model.get("tex_width"), H = model.get("tex_height");
+      const px = bytesOf(model.get("texture"));
+      if (px.length !== W * H * 4) return;
+      for (const c of [canvas, overlay]) { if (c.width !== W) c.width = W; if (c.height !== H) c.height = H; }
+      const img = new ImageData(new Uint8ClampedArray(px.buffer.slice(px.byteOffset, px.byteOffset + px.length)), W, H);
+      canvas.getContext("2d").putImageData(img, 0, 0);
+      const n = model.get("n_frames");
+      slider.max = String(Math.max(n - 1, 0));
+      slider.value = String(model.get("index"));
+      freezeBtn.classList.toggle("mp-on", model.get("frozen"));
+      freezeBtn.textContent = model.get("frozen") ? "Resume" : "Freeze";
+      debugBtn.classList.toggle("mp-on", model.get("debug"));
+      status.textContent = `${meta.index + 1}/${n}  ±${meta.x_half.toFixed(0)} ticks`;
+      drawText();
+      root.dataset.version = String(model.get("version"));
+      root.dataset.index = String(meta.index);
+      errBox.textContent = "";
+    } catch (err) {
+      errBox.textContent = `PhysicsLab: ${err}`;
+      console.error(err);
+    }
+  }
+
+  const set = (k, v) => { model.set(k, v); model.save_changes(); };
+  freezeBtn.onclick = () => {
+    const f = !model.get("frozen");
+    model.set("frozen", f);
+    if (!f) model.set("index", Math.max(model.get("n_frames") - 1, 0));
+    model.save_changes();
+  };
+  const go = (i) => {
+    model.set("frozen", true);
+    model.set("index", Math.min(Math.max(i, 0), Math.max(model.get("n_frames") - 1, 0)));
+    model.save_changes();
+  };
+  stepBtn.onclick = () => go(model.get("index") + 1);
+  backBtn.onclick = () => go(model.get("index") - 1);
+  slider.oninput = () => go(parseInt(slider.value, 10));
+  zoomIn.onclick = () => set("x_half", model.get("x_half") / 1.5);
+  zoomOut.onclick = () => set("x_half", model.get("x_half") * 1.5);
+  debugBtn.onclick = () => set("debug", !model.get("debug"));
+  canvas.addEventListener("mousemove", (ev) => {
+    const r = canvas.getBoundingClientRect();
+    hoverX = (ev.clientX - r.left) * (canvas.width / r.width);
+    drawText();
+  });
+  canvas.addEventListener("mouseleave", () => { hoverX = null; drawText(); });
+
+  model.on("change:version", draw);
+  model.on("change:debug", draw);
+  model.on("change:err_threshold", drawText);
+  model.on("change:frozen", draw);
+  draw();
+  return () => { model.off("change:version", draw); };
+}
+
+export default { render };

@@ -1,0 +1,144 @@
+// Shared math of the three-band instrument texture (seed "Medium Scope Visual
+// Encoding Spec"). Every function has a twin of the same name in
+// marketphys/render/reference.py, the NumPy reference the kernel is tested
+// against. Plain inline functions over scalars: one source for Metal, msl-cpu
+// and CUDA builds (DESIGN.md section 3 subset: 4-byte fields, f literals).
+#ifndef MARKETPHYS_RENDER_COMMON_H
+#define MARKETPHYS_RENDER_COMMON_H
+
+// Mirrors PARAMS_DTYPE in marketphys/render/layout.py (80 bytes).
+struct RenderParams {
+    uint width;
+    uint height;
+    uint n_pixels;
+    uint n_cells;
+    uint half_cells;
+    uint n_walls;
+    uint n_horizons;
+    uint n_contours;
+    uint arrow_stride;
+    uint has_resolved;
+    uint band_a;
+    uint band_b;
+    float dx;
+    float x_half;
+    float haze_cap;
+    float probe_v;
+    float probe_a;
+    float pad0;
+    float pad1;
+    float pad2;
+};
+
+struct Rgb {
+    float r;
+    float g;
+    float b;
+};
+
+inline Rgb rgb(float r, float g, float b) {
+    Rgb c;
+    c.r = r;
+    c.g = g;
+    c.b = b;
+    return c;
+}
+
+// Palette: mirrors PALETTE in marketphys/render/layout.py.
+inline Rgb col_bg() { return rgb(0.047f, 0.055f, 0.078f); }
+inline Rgb col_grid_minor() { return rgb(0.15f, 0.17f, 0.22f); }
+inline Rgb col_grid_major() { return rgb(0.28f, 0.31f, 0.38f); }
+inline Rgb col_center() { return rgb(0.85f, 0.86f, 0.90f); }
+inline Rgb col_dashed() { return rgb(0.50f, 0.52f, 0.60f); }
+inline Rgb col_separator() { return rgb(0.35f, 0.37f, 0.45f); }
+inline Rgb col_terrain_fill() { return rgb(0.16f, 0.55f, 0.63f); }
+inline Rgb col_terrain_line() { return rgb(0.45f, 0.88f, 0.95f); }
+inline Rgb col_contour() { return rgb(0.30f, 0.75f, 0.82f); }
+inline Rgb col_gate() { return rgb(0.95f, 0.52f, 0.22f); }
+inline Rgb col_gate_edge() { return rgb(1.00f, 0.72f, 0.40f); }
+inline Rgb col_glow() { return rgb(1.00f, 0.85f, 0.55f); }
+inline Rgb col_meter_track() { return rgb(0.10f, 0.10f, 0.12f); }
+inline Rgb col_meter() { return rgb(1.00f, 0.92f, 0.70f); }
+inline Rgb col_haze() { return rgb(0.62f, 0.60f, 0.80f); }
+inline Rgb col_current() { return rgb(0.40f, 0.80f, 1.00f); }
+inline Rgb col_probe() { return rgb(1.00f, 1.00f, 0.95f); }
+inline Rgb col_velocity() { return rgb(1.00f, 0.90f, 0.30f); }
+inline Rgb col_force() { return rgb(0.95f, 0.35f, 0.85f); }
+inline Rgb col_forecast() { return rgb(0.55f, 0.95f, 0.55f); }
+inline Rgb col_actual() { return rgb(1.00f, 1.00f, 1.00f); }
+inline Rgb col_error() { return rgb(1.00f, 0.35f, 0.35f); }
+
+inline float clamp01(float v) { return min(max(v, 0.0f), 1.0f); }
+
+// Anti-aliased coverage of a pixel whose centre is d px from a line of half-width hw.
+inline float cov(float d, float hw) { return clamp01(hw + 0.5f - d); }
+
+inline Rgb blend(Rgb c, Rgb col, float a) {
+    return rgb(c.r * (1.0f - a) + col.r * a, c.g * (1.0f - a) + col.g * a, c.b * (1.0f - a) + col.b * a);
+}
+
+// Linear interpolation of a grid array at xt ticks; *slope gets the cell difference.
+inline float field_at(const device float* values, uint half_cells, uint n_cells, float dx, float xt, thread float* slope) {
+    float f = xt / dx + float(half_cells);
+    float fl = min(max(floor(f), 0.0f), float(n_cells - 2u));
+    int i0 = int(fl);
+    float t = clamp01(f - fl);
+    *slope = values[i0 + 1] - values[i0];
+    return values[i0] * (1.0f - t) + values[i0 + 1] * t;
+}
+
+inline float seg_dist(float px, float py, float ax, float ay, float bx, float by) {
+    float vx = bx - ax;
+    float vy = by - ay;
+    float wx = px - ax;
+    float wy = py - ay;
+    float ll = vx * vx + vy * vy;
+    float t = clamp01((wx * vx + wy * vy) / max(ll, 1e-6f));
+    float ex = wx - t * vx;
+    float ey = wy - t * vy;
+    return sqrt(ex * ex + ey * ey);
+}
+
+// Coverage of a horizontal arrow from x0 pointing dirn (+-1) with length px.
+inline float arrow_cov(float px, float py, float x0, float y0, float dirn, float length, float hw) {
+    if (length < 1.0f) {
+        return 0.0f;
+    }
+    float along = (px - x0) * dirn;
+    float perp = fabs(py - y0);
+    float head = min(6.0f, 0.5f * length);
+    float shaft = 0.0f;
+    float tip = 0.0f;
+    if (along >= 0.0f && along <= length - head) {
+        shaft = cov(perp, hw);
+    }
+    if (along > length - head && along <= length) {
+        tip = cov(perp, 0.7f * (length - along));
+    }
+    return max(shaft, tip);
+}
+
+inline float disc(float px, float py, float cx, float cy, float r) {
+    float ex = px - cx;
+    float ey = py - cy;
+    return clamp01(r + 0.5f - sqrt(ex * ex + ey * ey));
+}
+
+// Minor (every bucket), major (every 10), dashed +-1 bucket, thick centre line.
+inline Rgb vertical_grid(Rgb c, float xt, float py, float ppt, float dx) {
+    float b = xt / dx;
+    float d_minor = fabs(b - floor(b + 0.5f)) * dx * ppt;
+    if (dx * ppt >= 4.0f) {
+        c = blend(c, col_grid_minor(), cov(d_minor, 0.5f) * 0.8f);
+    }
+    float b10 = b / 10.0f;
+    float d_major = fabs(b10 - floor(b10 + 0.5f)) * 10.0f * dx * ppt;
+    c = blend(c, col_grid_major(), cov(d_major, 0.5f));
+    if (py - 8.0f * floor(py / 8.0f) < 4.0f) {
+        c = blend(c, col_dashed(), cov(fabs(fabs(xt) - dx) * ppt, 0.5f));
+    }
+    c = blend(c, col_center(), cov(fabs(xt) * ppt, 1.5f));
+    return c;
+}
+
+#endif

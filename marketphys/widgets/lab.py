@@ -5,11 +5,19 @@ reference); the browser gets the RGBA texture and the frame's small arrays as
 binary buffers and draws text, the debug overlay and the hover readout itself, so
 a mouse move never round-trips to the kernel. Freeze pauses the stream (pushes
 are still recorded) while scrub, step and zoom keep re-rendering.
+
+A replay ``Session`` drives a lab directly (``session.lab()`` or
+``PhysicsLab.from_session(session)``): the lab watches the session, records every
+step, and during ``run``/``seek`` draws at most every ``batch_interval_s`` (a
+glimpse of progress) plus once at the end, so a long replay is not slowed down
+by rendering every frame. User navigation always draws at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
+import time
 from collections import OrderedDict
 
 import anywidget
@@ -63,7 +71,7 @@ class PhysicsLab(anywidget.AnyWidget):
     version = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, *, width: int = 960, height: int = 540, backend: str = "numpy", cache_size: int = 64,
-                 **traits):
+                 redraw_interval_s: float = 0.0, batch_interval_s: float = 2.0, **traits):
         unknown = sorted(set(traits) - set(self.class_trait_names()))
         if unknown:
             raise TypeError(f"PhysicsLab got unexpected arguments {unknown}; settable traits: "
@@ -75,6 +83,15 @@ class PhysicsLab(anywidget.AnyWidget):
         self._meters: dict[str, float] = {}
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = int(cache_size)
+        for name, v in (("redraw_interval_s", redraw_interval_s), ("batch_interval_s", batch_interval_s)):
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"PhysicsLab {name} must be a number of seconds >= 0, got {v!r}")
+        self.redraw_interval_s = float(redraw_interval_s)
+        self.batch_interval_s = float(batch_interval_s)
+        self._held = 0            # > 0 inside batch(): pushes draw only every batch_interval_s
+        self._pushing = False     # the index change being handled comes from push()
+        self._stale = False       # a push was recorded but not drawn yet
+        self._last_draw = -np.inf
         super().__init__(tex_width=int(width), tex_height=int(height), **traits)
         self.observe(self._redraw, names=["index", "x_half", "tex_width", "tex_height"])
 
@@ -96,10 +113,67 @@ class PhysicsLab(anywidget.AnyWidget):
         self.history.append(fr)
         if self.x_half <= 0:
             self.x_half = (fr.U.shape[0] - 1) / 2 * fr.dx
+        self._pushing = True
+        try:
+            with self.hold_sync():
+                self.n_frames = len(self.history)
+                if not self.frozen:
+                    self.index = len(self.history) - 1
+        finally:
+            self._pushing = False
+
+    @classmethod
+    def from_session(cls, session, **kwargs) -> "PhysicsLab":
+        """A lab that follows a replay ``Session``: every step is recorded, run/seek draw sparingly.
+
+        Renders with the fastest local backend unless ``backend=`` says otherwise; if the
+        session has stepped already its current frame is shown. Seeking back (which replays
+        the session from its start) clears the lab's history with it.
+        """
+        kwargs.setdefault("backend", "auto")
+        lab = cls(**kwargs)
+        session.watch(lab)
+        return lab
+
+    def follow(self, engine):
+        """A callback for ``LiveClient.start_feed(engine, on_forecast=lab.follow(engine))``."""
+        def on_forecast(forecast):
+            self.push(engine, forecast)
+        return on_forecast
+
+    # -- the Session watcher protocol (on_step / on_reset / batch) -------------------------
+    def on_step(self, session, forecast) -> None:
+        self.push(session.engine, forecast)
+
+    def on_reset(self, session) -> None:
+        """The session restarted from its first frame: forget the frames it will replay."""
+        self.clear()
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Inside: pushes are recorded and drawn at most every ``batch_interval_s``; drawn once on exit."""
+        self._held += 1
+        try:
+            yield self
+        finally:
+            self._held -= 1
+            if not self._held and self._stale:
+                self.refresh()
+
+    def clear(self) -> None:
+        """Forget every frame (textures and wear meters too)."""
+        self.history.clear()
+        self._meters = {}
+        self._cache.clear()
+        self._stale = False
         with self.hold_sync():
-            self.n_frames = len(self.history)
-            if not self.frozen:
-                self.index = len(self.history) - 1
+            self.n_frames = 0
+            self.index = -1
+
+    def refresh(self) -> None:
+        """Draw the current frame now (e.g. after a throttled live feed ended)."""
+        self._stale = False
+        self._draw()
 
     # -- navigation -------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
@@ -151,11 +225,21 @@ class PhysicsLab(anywidget.AnyWidget):
         return tex
 
     def _redraw(self, change=None) -> None:
+        if self._pushing:
+            gap = max(self.redraw_interval_s, self.batch_interval_s) if self._held else self.redraw_interval_s
+            if time.monotonic() - self._last_draw < gap:
+                self._stale = True
+                return
+        self._draw()
+
+    def _draw(self) -> None:
         if self.x_half < 0 or not np.isfinite(self.x_half):
             raise ValueError(f"PhysicsLab.x_half must be a positive number of ticks, got {self.x_half!r}")
         fr = self.frame
         if fr is None:
             return
+        self._last_draw = time.monotonic()
+        self._stale = False
         tex = self.render_frame(self.index)
         buf, layout = frame_arrays(fr)
         err = fr.resolved_error

@@ -15,7 +15,7 @@ from marketphys.replay.sources import LakeSource
 from marketphys.synth import SynthConfig, generate_session
 from marketphys.synth.config import TICK
 
-MINUTES = 25
+MINUTES = 30
 
 
 @pytest.fixture(scope="module")

@@ -38,8 +38,21 @@ kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
     float lj[MP_MAX_H * MP_N_PARAMS];
     float la0 = 0.0f;
     MpStats st = mp_stats_zero();
-    mp_rollout_lane(fields, cfg, th, x0[gid * p.x0_stride], v0[gid * p.v0_stride], p.sensitivities != 0u,
-                    p.diffusion != 0u, p.seed_lo, p.seed_hi, gid + p.lane_offset, p.stream, lx, lv, lj, la0, st);
+    float xs0 = x0[gid * p.x0_stride];
+    float vs0 = v0[gid * p.v0_stride];
+    uint lane = gid + p.lane_offset;
+    // constant flags per call site, so each variant compiles without the branches it does not take
+    if (p.sensitivities != 0u) {
+        if (p.diffusion != 0u) {
+            mp_rollout_lane(fields, cfg, th, xs0, vs0, true, true, p.seed_lo, p.seed_hi, lane, p.stream, lx, lv, lj, la0, st);
+        } else {
+            mp_rollout_lane(fields, cfg, th, xs0, vs0, true, false, p.seed_lo, p.seed_hi, lane, p.stream, lx, lv, lj, la0, st);
+        }
+    } else if (p.diffusion != 0u) {
+        mp_rollout_lane(fields, cfg, th, xs0, vs0, false, true, p.seed_lo, p.seed_hi, lane, p.stream, lx, lv, lj, la0, st);
+    } else {
+        mp_rollout_lane(fields, cfg, th, xs0, vs0, false, false, p.seed_lo, p.seed_hi, lane, p.stream, lx, lv, lj, la0, st);
+    }
     for (uint h = 0; h < p.horizons; ++h) {
         xs[gid * p.horizons + h] = lx[h];
         vs[gid * p.horizons + h] = lv[h];

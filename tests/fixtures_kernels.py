@@ -37,7 +37,7 @@ def synthetic_frames(n: int, grid: Grid, seed: int = 0, spot0: float = 5000.0, g
 def producers(diffusion: bool = False):
     out = [PushProducer(gain=2.0), SoftWallProducer(offset_ticks=12.0, width_ticks=5.0, reinforcement=0.3),
            ConstantViscosity(0.8), ProfileProducer("bumps", target="U", gain=3.0),
-           StrikeWallProducer(threshold=0.6, gain=0.5, width_ticks=6.0)]
+           StrikeWallProducer(threshold=0.85, gain=0.5, width_ticks=6.0, decay=0.7)]
     if diffusion:
         out.append(ConstantDiffusion(2.0))
     return out

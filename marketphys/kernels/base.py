@@ -159,6 +159,7 @@ class ShaderBackend(KernelBackend):
         p = layout.pack(layout.COMPOSE_PARAMS, n=n, n_frames=F, cells=grid.size, grid_n=grid.n, dx=grid.dx,
                         n_walls=walls.shape[1])
         self.dispatch("compose", "compose_fields", n, p, contrib, walls, out)
+        self.dispatch("compose", "compose_gradients", n, p, out)
         return out
 
     def rollout(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool = True, seed: int | None = None,

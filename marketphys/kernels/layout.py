@@ -54,7 +54,4 @@ def pack(dtype: np.dtype, **values) -> np.ndarray:
     extra = [n for n in values if n not in dtype.names]
     if missing or extra:
         raise ValueError(f"packing {dtype}: missing fields {missing}, unknown fields {extra}")
-    out = np.zeros(1, dtype=dtype)
-    for k, v in values.items():
-        out[k] = v
-    return out
+    return np.array([tuple(values[n] for n in dtype.names)], dtype=dtype)

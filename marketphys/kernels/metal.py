@@ -72,7 +72,8 @@ class MetalBackend(ShaderBackend):
                 args.append(buf)
                 outs.append((a, view))
             else:
-                args.append(a)  # numpy bytes, never a bare Python int/float (that would become a zero buffer)
+                # plain bytes (structured dtypes too), never a bare Python int/float (that becomes a zero buffer)
+                args.append(a.reshape(-1).view(np.uint8))
         if n:
             handle = fn(n, *args)
             del handle  # waits for completion; never leave it alive (e.g. in a notebook's Out[])

@@ -71,6 +71,36 @@ def compiler_identity(cxx: str) -> str:
     return out.stdout.splitlines()[0] if out.stdout else cxx
 
 
+@lru_cache(maxsize=None)
+def native_flags(cxx: str) -> tuple[str, ...]:
+    """``-march=native`` (FMA, AVX2 where present) when the compiler accepts it and
+    $MARKETPHYS_MSL_CPU_NATIVE is not 0; the library cache key then includes the CPU."""
+    if os.environ.get("MARKETPHYS_MSL_CPU_NATIVE", "1") == "0":
+        return ()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.cpp"
+        src.write_text("int main() { return 0; }\n")
+        try:
+            res = subprocess.run([cxx, "-march=native", "-o", str(Path(tmp) / "probe"), str(src)], capture_output=True,
+                                 timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return ()
+    return ("-march=native",) if res.returncode == 0 else ()
+
+
+@lru_cache(maxsize=None)
+def cpu_identity() -> str:
+    """What -march=native depends on: the CPU model and its feature flags."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        keys = [ln for ln in info.splitlines() if ln.startswith(("model name", "flags", "Features", "CPU part"))]
+        return hashlib.sha256("\n".join(sorted(set(keys))).encode()).hexdigest()[:16]
+    except OSError:
+        import platform
+
+        return platform.machine() + platform.processor()
+
+
 def default_workers() -> int:
     """Threads per dispatch: $MARKETPHYS_THREADS, else the CPUs this process may use."""
     env = os.environ.get("MARKETPHYS_THREADS")
@@ -124,8 +154,9 @@ def build(path, *, extra_flags: tuple[str, ...] = (), cache: Path | None = None)
     ident = compiler_identity(cxx)
     tu = translation_unit(path)
     shim = (SHIM_DIR / "metal_stdlib").read_text()
-    flags = (*CXXFLAGS, *extra_flags)
-    key = hashlib.sha256("\0".join((tu, shim, " ".join(flags), ident, cxx)).encode()).hexdigest()[:20]
+    flags = (*CXXFLAGS, *native_flags(cxx), *extra_flags)
+    cpu = cpu_identity() if "-march=native" in flags else ""
+    key = hashlib.sha256("\0".join((tu, shim, " ".join(flags), ident, cxx, cpu)).encode()).hexdigest()[:20]
     cache = cache or cache_dir()
     lib = cache / f"{shader_path(path).stem}-{key}.so"
     if lib.is_file():
@@ -173,7 +204,7 @@ class MslCpuBackend(ShaderBackend):
 
     def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:
         fn = self.function(path, entry.name)
-        ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+        ptrs = (ctypes.c_void_p * len(arrays))(*[a.__array_interface__["data"][0] for a in arrays])
         if n:
             fn(ptrs, n, self.workers)  # ctypes releases the GIL during the call
 

@@ -91,6 +91,8 @@ class NumpyBackend(KernelBackend):
                                              learn=bool(hp["learn"]))
                 ledger = Ledger(H, dt_ns=block.dt_units, tolerance_ns=block.tol_units, keep_history=False)
                 state.append({"learner": learner, "ledger": ledger, "loss_sum": 0.0, "stats": np.zeros(4, np.int64)})
+        elif not (isinstance(state, list) and all(isinstance(s, dict) and "learner" in s for s in state)):
+            raise ValueError("state must come from a previous numpy calibrate() result (states do not cross backends)")
         L = len(state)
         F = block.n_frames
         tx = np.empty((L, F, H)) if trace else None

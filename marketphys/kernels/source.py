@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 SHADER_DIR = Path(__file__).resolve().parents[2] / "shaders"
@@ -26,6 +26,8 @@ class ShaderSourceError(ValueError):
 
 def shader_path(name: str | Path) -> Path:
     """Resolve ``"rollout"`` / ``"rollout.metal"`` / a path to an existing .metal file."""
+    if isinstance(name, str) and name in _BUILTIN:
+        return _BUILTIN[name]
     p = Path(name)
     if not p.suffix:
         p = p.with_suffix(".metal")
@@ -33,7 +35,12 @@ def shader_path(name: str | Path) -> Path:
         p = SHADER_DIR / p
     if not p.is_file():
         raise ShaderSourceError(f"shader {name!r} not found (looked for {p}); shaders live in {SHADER_DIR}")
+    if isinstance(name, str) and not Path(name).is_absolute() and p.parent == SHADER_DIR:
+        _BUILTIN[name] = p
     return p
+
+
+_BUILTIN: dict[str, Path] = {}
 
 
 def inline_includes(path: str | Path) -> str:
@@ -71,29 +78,29 @@ class KernelParam:
     name: str
     attribute: str     # e.g. "buffer(3)", "thread_position_in_grid"
 
-    @property
+    @cached_property
     def address_space(self) -> str | None:
         for word in ("device", "constant", "threadgroup", "thread"):
             if re.search(rf"\b{word}\b", self.decl_type):
                 return word
         return None
 
-    @property
+    @cached_property
     def is_reference(self) -> bool:
         return self.decl_type.rstrip().endswith("&")
 
-    @property
+    @cached_property
     def writable(self) -> bool:
         """Outputs: device pointers that are not const."""
         return self.address_space == "device" and not re.search(r"\bconst\b", self.decl_type)
 
-    @property
+    @cached_property
     def element_type(self) -> str:
         """The pointee type without qualifiers: "float", "RolloutParams", ..."""
         words = [w for w in re.split(r"[\s*&]+", self.decl_type) if w and w not in ("device", "constant", "const", "thread")]
         return " ".join(words)
 
-    @property
+    @cached_property
     def buffer_index(self) -> int | None:
         m = re.fullmatch(r"buffer\((\d+)\)", self.attribute.replace(" ", ""))
         return int(m.group(1)) if m else None
@@ -105,7 +112,7 @@ class EntryPoint:
     params: tuple[KernelParam, ...]
     body: str
 
-    @property
+    @cached_property
     def buffers(self) -> tuple[KernelParam, ...]:
         return tuple(p for p in self.params if p.buffer_index is not None)
 
@@ -139,9 +146,13 @@ def parse_entry_points(source: str) -> list[EntryPoint]:
     return out
 
 
-@lru_cache(maxsize=None)
 def entry_points(path: str) -> dict[str, EntryPoint]:
-    """Entry points of a shader file, by name (cached per path)."""
+    """Entry points of a shader file, by name (cached per path and modification time)."""
+    return _entry_points(str(path), Path(path).stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=64)
+def _entry_points(path: str, mtime_ns: int) -> dict[str, EntryPoint]:
     return {e.name: e for e in parse_entry_points(inline_includes(path))}
 
 

@@ -11,8 +11,9 @@ struct MpLoc {
     bool inside;  // x lies on the grid
 };
 
-inline MpLoc mp_locate(float x, int n, float dx) {
-    float f = x / dx + float(n);
+// inv_dx = 1/dx, precomputed by the caller: a multiply instead of a divide per substep.
+inline MpLoc mp_locate(float x, int n, float inv_dx) {
+    float f = x * inv_dx + float(n);
     int size = 2 * n + 1;
     MpLoc loc;
     loc.inside = (f >= 0.0f) && (f <= float(size - 1));
@@ -29,8 +30,8 @@ inline float mp_lerp(device const float* a, MpLoc loc) {
 }
 
 // Slope of the linear interpolant; zero off the grid (fields hold their edge value).
-inline float mp_lerp_slope(device const float* a, MpLoc loc, float dx) {
-    return loc.inside ? (a[loc.i0 + 1] - a[loc.i0]) / dx : 0.0f;
+inline float mp_lerp_slope(device const float* a, MpLoc loc, float inv_dx) {
+    return loc.inside ? (a[loc.i0 + 1] - a[loc.i0]) * inv_dx : 0.0f;
 }
 
 // Central difference on the grid, one-sided at the two edges.
@@ -41,9 +42,12 @@ inline float mp_grid_gradient(float left, float centre, float right, int i, int 
 }
 
 // One Gaussian wall's energy S * exp(-z^2/2) at x (ticks from spot); width floored.
+// Beyond z^2/2 = 87.5 the factor is below float32's smallest normal, so it is skipped.
 inline float mp_wall_energy(float x, float center, float strength, float width) {
     float sig = width > MP_MIN_WIDTH ? width : MP_MIN_WIDTH;
-    float z = (x - center) / sig;
+    float d = x - center;
+    if (d * d > 175.0f * sig * sig) return 0.0f * strength;  // z^2/2 > 87.5: skip the divide and exp
+    float z = d / sig;
     return strength * exp(-0.5f * z * z);
 }
 

@@ -46,6 +46,7 @@ inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread cons
     device const float* dO = F + MP_F_DO * cfg.cells;
     device const float* D = F + MP_F_D * cfg.cells;
     float wU = theta[0], wC = theta[1], wG = theta[2], wO = theta[3];
+    float inv_dx = 1.0f / cfg.dx;
     float x = x0;
     float v = v0;
     if (fabs(v) > cfg.v_max) st.clamp_v += 1u;
@@ -60,7 +61,7 @@ inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread cons
     float h = cfg.h;
     for (uint hz = 0; hz < cfg.horizons; ++hz) {
         for (uint k = 0; k < cfg.substeps; ++k) {
-            MpLoc loc = mp_locate(x, cfg.grid_n, cfg.dx);
+            MpLoc loc = mp_locate(x, cfg.grid_n, inv_dx);
             if (!loc.inside) st.off_grid += 1u;
             float f_u = -mp_lerp(dU, loc);
             float c = mp_lerp(C, loc);
@@ -82,10 +83,10 @@ inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread cons
                 first = false;
             }
             if (sens) {
-                float s_fu = -mp_lerp_slope(dU, loc, cfg.dx);
-                float s_c = mp_lerp_slope(C, loc, cfg.dx);
-                float s_g = mp_lerp_slope(G, loc, cfg.dx);
-                float s_fo = -mp_lerp_slope(dO, loc, cfg.dx);
+                float s_fu = -mp_lerp_slope(dU, loc, inv_dx);
+                float s_c = mp_lerp_slope(C, loc, inv_dx);
+                float s_g = mp_lerp_slope(G, loc, inv_dx);
+                float s_fo = -mp_lerp_slope(dO, loc, inv_dx);
                 float da_dx = wU * s_fu + wC * s_c - wG * s_g * v + wO * s_fo;
                 float da_dv = -wC - wG * gam;
                 for (int p = 0; p < MP_N_PARAMS; ++p) {

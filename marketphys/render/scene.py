@@ -17,6 +17,8 @@ GLOW_RATE_THRESHOLD = 0.02
 """|ΔS|/S_max per frame below which a gate has no glow ("glow only on fast change")."""
 GLOW_RATE_FULL = 0.10
 """|ΔS|/S_max per frame at which the glow is at full strength."""
+MAX_HORIZONS = 8
+"""Ladder rows per band; the pixel pass looks at each row's markers, so it stays O(1) per pixel."""
 MIN_GATE_HALF_TICKS = 0.25
 """A gate is at least half a tick wide so a very thin wall still shows."""
 
@@ -97,8 +99,8 @@ class RenderScene:
             raise ValueError(f"RenderScene.wall_s_max must be > 0, got {np.asarray(self.wall_s_max).tolist()}")
         h = np.asarray(self.x_hat).shape[0]
         _finite_1d(self, "x_hat", h)
-        if h < 1:
-            raise ValueError("RenderScene.x_hat needs at least one horizon")
+        if not 1 <= h <= MAX_HORIZONS:
+            raise ValueError(f"RenderScene.x_hat must have 1..{MAX_HORIZONS} horizons (one ladder row each), got {h}")
         for name in ("resolved_pred", "resolved_actual"):
             a = getattr(self, name)
             if a is not None and np.asarray(a).shape != (h,):
@@ -158,6 +160,12 @@ def wall_glow(d_strength: np.ndarray, s_max: np.ndarray) -> np.ndarray:
     return np.clip((rate - GLOW_RATE_THRESHOLD) / (GLOW_RATE_FULL - GLOW_RATE_THRESHOLD), 0.0, 1.0)
 
 
+def probe_y(v_norm: np.ndarray, half_cells: int, band_a: int) -> np.float32:
+    """Screen y of the probe: the terrain height at x = 0 (mid − k·V[0]), in float32 like the kernels."""
+    ha = np.float32(band_a)
+    return np.float32(0.5) * ha - np.float32(0.30) * ha * np.float32(v_norm[half_cells])
+
+
 def pack(scene: RenderScene) -> Packed:
     """Validate and reduce a scene to the kernel's buffers (float32, 4-byte Params)."""
     scene.validate()
@@ -193,7 +201,7 @@ def pack(scene: RenderScene) -> Packed:
         has_resolved = bool(ok.any())
 
     p = np.zeros((), dtype=PARAMS_DTYPE)
-    p["width"], p["height"], p["n_pixels"] = W, H, W * H
+    p["width"], p["height"], p["n"] = W, H, W * H
     p["n_cells"], p["half_cells"] = scene.n_cells, scene.half_cells
     p["n_walls"], p["n_horizons"], p["n_contours"] = s.size, nh, int(scene.n_contours)
     p["arrow_stride"] = arrow_stride(scene.dx, x_half, W)
@@ -202,4 +210,5 @@ def pack(scene: RenderScene) -> Packed:
     p["dx"], p["x_half"], p["haze_cap"] = scene.dx, x_half, scene.haze_cap
     p["probe_v"] = np.clip(scene.probe_v / scene.v_ref, -1.0, 1.0)
     p["probe_a"] = np.clip(scene.probe_a / scene.a_ref, -1.0, 1.0)
+    p["probe_y"] = probe_y(fields[0], scene.half_cells, a)
     return Packed(params=p, fields=fields, walls=walls, ladder=ladder)

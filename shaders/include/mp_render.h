@@ -6,11 +6,33 @@
 #ifndef MARKETPHYS_RENDER_COMMON_H
 #define MARKETPHYS_RENDER_COMMON_H
 
-// Mirrors PARAMS_DTYPE in marketphys/render/layout.py (80 bytes).
+// Per-column and per-row records written by render_prepass (float32 each);
+// mirror COL_FIELDS / ROW_FIELDS in marketphys/render/layout.py.
+#define MP_COL_STRIDE 20u
+#define MP_ROW_STRIDE 8u
+#define MP_COL_GRID 0u
+#define MP_COL_GRID_DASH 3u
+#define MP_COL_TERRAIN_Y 6u
+#define MP_COL_LINE_SCALE 7u
+#define MP_COL_GATE_M 8u
+#define MP_COL_GATE_B 9u
+#define MP_COL_HAZE 12u
+#define MP_COL_METER_ON 13u
+#define MP_COL_METER_FILL 14u
+#define MP_COL_ARROWS 15u
+#define MP_ROW_DASH 0u
+#define MP_ROW_STRIPE 1u
+#define MP_ROW_CONTOUR 2u
+#define MP_ROW_M 3u
+#define MP_ROW_B 4u
+
+// Mirrors PARAMS_DTYPE in marketphys/render/layout.py (80 bytes). n is the thread
+// count of the pass being dispatched: max(width, height) for render_prepass,
+// width * height for render_pixels.
 struct RenderParams {
     uint width;
     uint height;
-    uint n_pixels;
+    uint n;
     uint n_cells;
     uint half_cells;
     uint n_walls;
@@ -25,7 +47,7 @@ struct RenderParams {
     float haze_cap;
     float probe_v;
     float probe_a;
-    float pad0;
+    float probe_y;
     float pad1;
     float pad2;
 };
@@ -124,8 +146,10 @@ inline float disc(float px, float py, float cx, float cy, float r) {
     return clamp01(r + 0.5f - sqrt(ex * ex + ey * ey));
 }
 
-// Minor (every bucket), major (every 10), dashed +-1 bucket, thick centre line.
-inline Rgb vertical_grid(Rgb c, float xt, float py, float ppt, float dx) {
+// Colour of a grid column over the background: minor (every bucket), major (every
+// 10), the dashed +-1 bucket line where dash is 1, and the thick centre line.
+inline Rgb grid_colour(float xt, float ppt, float dx, float dash) {
+    Rgb c = col_bg();
     float b = xt / dx;
     float d_minor = fabs(b - floor(b + 0.5f)) * dx * ppt;
     if (dx * ppt >= 4.0f) {
@@ -134,11 +158,34 @@ inline Rgb vertical_grid(Rgb c, float xt, float py, float ppt, float dx) {
     float b10 = b / 10.0f;
     float d_major = fabs(b10 - floor(b10 + 0.5f)) * 10.0f * dx * ppt;
     c = blend(c, col_grid_major(), cov(d_major, 0.5f));
-    if (py - 8.0f * floor(py / 8.0f) < 4.0f) {
-        c = blend(c, col_dashed(), cov(fabs(fabs(xt) - dx) * ppt, 0.5f));
-    }
+    c = blend(c, col_dashed(), cov(fabs(fabs(xt) - dx) * ppt, 0.5f) * dash);
     c = blend(c, col_center(), cov(fabs(xt) * ppt, 1.5f));
     return c;
+}
+
+// A run of blends whose opacities do not depend on the pixel's colour is one affine
+// map c -> c * m + b; the prepass folds each column's gates and each row's ladder
+// lines into one, so the pixel pass applies them with a multiply-add.
+struct Affine {
+    float m;
+    Rgb b;
+};
+
+inline Affine affine_identity() {
+    Affine t;
+    t.m = 1.0f;
+    t.b = rgb(0.0f, 0.0f, 0.0f);
+    return t;
+}
+
+inline Affine affine_blend(Affine t, Rgb col, float a) {
+    t.m = t.m * (1.0f - a);
+    t.b = blend(t.b, col, a);
+    return t;
+}
+
+inline Rgb affine_apply(Rgb c, float m, float br, float bg, float bb) {
+    return rgb(c.r * m + br, c.g * m + bg, c.b * m + bb);
 }
 
 #endif

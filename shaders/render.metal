@@ -11,7 +11,7 @@
 // Mirrors marketphys/render/reference.py (column_data, row_data, shade_pixels).
 // Buffers: fields (3 x n_cells: V normalised, C clamped, Gamma normalised), walls
 // (n_walls x 6: centre, half-width, S/S_max, meter, glow, pad), ladder (n_horizons x
-// 4: x_hat, pred, actual, valid), cols (width x MP_COL_STRIDE), rows (height x
+// MP_LADDER_STRIDE: the values and their screen geometry, see LADDER_COLS), cols (width x MP_COL_STRIDE), rows (height x
 // MP_ROW_STRIDE), out (one RGBA8 per pixel).
 #include <metal_stdlib>
 using namespace metal;
@@ -58,14 +58,14 @@ inline void column_data(uint x, constant RenderParams& p, const device float* fi
         if (s <= 0.0f) {
             continue;
         }
-        float hw = max(wr[1] * ppt, 1.5f);
+        float hw = mp_max(wr[1] * ppt, 1.5f);
         float d = fabs(px - (cx + wr[0] * ppt));
         float out = d - hw;
         if (out >= 7.0f) {
             continue;
         }
         gate = affine_blend(gate, col_gate(), d <= hw ? 0.55f * s : 0.0f);
-        gate = affine_blend(gate, col_gate_edge(), cov(fabs(out), 0.5f) * min(1.0f, 1.5f * s));
+        gate = affine_blend(gate, col_gate_edge(), cov(fabs(out), 0.5f) * mp_min(1.0f, 1.5f * s));
         gate = affine_blend(gate, col_glow(), out > 0.5f && out < 6.0f ? 0.5f * wr[4] * (1.0f - out / 6.0f) : 0.0f);
         if (d <= 1.5f) {
             meter_on = 1.0f;
@@ -165,9 +165,15 @@ inline Rgb shade_band_a(float px, float py, const device float* cd, const device
         c = blend(c, col_terrain_fill(), 0.30f);
         c = blend(c, col_contour(), rd[MP_ROW_CONTOUR]);
     }
-    c = blend(c, col_terrain_line(), cov(fabs(py - ty) * cd[MP_COL_LINE_SCALE], 1.0f) * 0.95f);
+    // (a zero-opacity blend is the identity, so the common empty cases are skipped)
+    float a_line = cov(fabs(py - ty) * cd[MP_COL_LINE_SCALE], 1.0f) * 0.95f;
+    if (a_line > 0.0f) {
+        c = blend(c, col_terrain_line(), a_line);
+    }
     // 3. gates, then wear meters
-    c = affine_apply(c, cd[MP_COL_GATE_M], cd[MP_COL_GATE_B], cd[MP_COL_GATE_B + 1u], cd[MP_COL_GATE_B + 2u]);
+    if (cd[MP_COL_GATE_M] < 1.0f) {
+        c = affine_apply(c, cd[MP_COL_GATE_M], cd[MP_COL_GATE_B], cd[MP_COL_GATE_B + 1u], cd[MP_COL_GATE_B + 2u]);
+    }
     if (cd[MP_COL_METER_ON] > 0.5f && py >= 0.05f * ha && py <= 0.22f * ha) {
         c = blend(c, col_meter_track(), 0.8f);
         if (py >= cd[MP_COL_METER_FILL]) {
@@ -175,7 +181,9 @@ inline Rgb shade_band_a(float px, float py, const device float* cd, const device
         }
     }
     // 4. viscosity haze with horizontal striations
-    c = blend(c, col_haze(), cd[MP_COL_HAZE] * rd[MP_ROW_STRIPE]);
+    if (cd[MP_COL_HAZE] > 0.0f) {
+        c = blend(c, col_haze(), cd[MP_COL_HAZE] * rd[MP_ROW_STRIPE]);
+    }
     // 5. current arrows on the fixed baseline (they reach at most 5 px off it)
     float yb = 0.90f * ha;
     if (fabs(py - yb) < 5.0f) {
@@ -200,34 +208,30 @@ inline Rgb shade_band_a(float px, float py, const device float* cd, const device
 }
 
 inline Rgb shade_ladders(float px, float py, const device float* ladder, Rgb c, constant RenderParams& p) {
-    float ha = float(p.band_a);
-    float hb = float(p.band_b);
-    float cx = float(p.width) * 0.5f;
-    float ppt = float(p.width) / (2.0f * p.x_half);
     uint nh = p.n_horizons;
-    if (py < ha + hb) {
+    if (py < float(p.band_a + p.band_b)) {
         // band B: predicted markers (near horizons larger, more opaque) with drop lines, then the path
-        float rb = hb / float(nh);
         for (uint h = 0u; h < nh; h++) {
-            float depth = float(h) / float(max(nh - 1u, 1u));
-            float op = 1.0f - 0.55f * depth;
-            float r = 6.0f - 3.0f * depth;
-            float mx = cx + ladder[4u * h] * ppt;
-            float my = ha + rb * (float(h) + 0.5f);
-            if (py >= my) {
+            const device float* g = ladder + MP_LADDER_STRIDE * h;
+            float mx = g[MP_LADDER_MARK_X];
+            float my = g[MP_LADDER_MARK_Y];
+            float op = g[MP_LADDER_MARK_OP];
+            if (py >= my && fabs(px - mx) < 1.0f) {
                 c = blend(c, col_forecast(), 0.35f * op * cov(fabs(px - mx), 0.5f));
             }
-            if (fabs(py - my) < r + 0.5f) {
+            float r = g[MP_LADDER_MARK_R];
+            if (fabs(py - my) < r + 0.5f && fabs(px - mx) < r + 0.5f) {
                 c = blend(c, col_forecast(), op * disc(px, py, mx, my, r));
             }
         }
         for (uint h = 0u; h + 1u < nh; h++) {
-            float ay = ha + rb * (float(h) + 0.5f);
-            float by = ha + rb * (float(h) + 1.5f);
+            const device float* a = ladder + MP_LADDER_STRIDE * h;
+            const device float* b = a + MP_LADDER_STRIDE;
+            float ay = a[MP_LADDER_MARK_Y];
+            float by = b[MP_LADDER_MARK_Y];
             if (py > ay - 1.25f && py < by + 1.25f) {
-                float ax = cx + ladder[4u * h] * ppt;
-                float bx = cx + ladder[4u * (h + 1u)] * ppt;
-                c = blend(c, col_forecast(), 0.7f * cov(seg_dist(px, py, ax, ay, bx, by), 0.75f));
+                float d = seg_dist(px, py, a[MP_LADDER_MARK_X], ay, b[MP_LADDER_MARK_X], by);
+                c = blend(c, col_forecast(), 0.7f * cov(d, 0.75f));
             }
         }
         return c;
@@ -236,21 +240,20 @@ inline Rgb shade_ladders(float px, float py, const device float* ladder, Rgb c, 
         return c;
     }
     // band C: predicted + actual markers of the last resolved origin, then error bars
-    float rc = (float(p.height) - ha - hb) / float(nh);
-    float r = min(5.0f, 0.4f * rc);
     for (uint h = 0u; h < nh; h++) {
-        const device float* row = ladder + 4u * h;
-        float my = ha + hb + rc * (float(h) + 0.5f);
-        if (row[3] < 0.5f || fabs(py - my) >= 6.5f) {
+        const device float* g = ladder + MP_LADDER_STRIDE * h;
+        float my = g[MP_LADDER_RESOLVED_Y];
+        if (g[MP_LADDER_VALID] < 0.5f || fabs(py - my) >= 6.5f) {
             continue;
         }
-        float pxm = cx + row[1] * ppt;
-        float axm = cx + row[2] * ppt;
+        float pxm = g[MP_LADDER_PRED_X];
+        float axm = g[MP_LADDER_ACTUAL_X];
+        float r = g[MP_LADDER_RESOLVED_R];
         float ex = px - pxm;
         float ey = py - my;
         c = blend(c, col_forecast(), cov(fabs(sqrt(ex * ex + ey * ey) - r), 0.75f));
         c = blend(c, col_actual(), disc(px, py, axm, my, r));
-        if (px >= min(pxm, axm) && px <= max(pxm, axm)) {
+        if (px >= mp_min(pxm, axm) && px <= mp_max(pxm, axm)) {
             c = blend(c, col_error(), 0.85f * cov(fabs(py - my), 1.0f));
         }
     }

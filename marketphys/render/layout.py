@@ -44,8 +44,11 @@ coverage (band A), and bands B/C's separators and row lines folded into c -> c·
 WALL_COLS = ("center", "half_width", "strength", "meter", "glow", "pad")
 """Columns of the packed wall buffer (float32, one row per wall)."""
 
-LADDER_COLS = ("x_hat", "pred", "actual", "valid")
-"""Columns of the packed ladder buffer (float32, one row per horizon)."""
+LADDER_COLS = ("x_hat", "pred", "actual", "valid", "mark_x", "mark_y", "mark_r", "mark_op",
+               "pred_x", "actual_x", "resolved_y", "resolved_r")
+"""Columns of the packed ladder buffer (float32, one row per horizon): the values, then their
+screen geometry (band B marker centre, radius, opacity; band C marker x's, row y, radius)
+computed once per frame so the pixel pass only compares and blends."""
 
 # Colours (linear 0..1 RGB). Mirrored as constants in shaders/include/mp_render.h.
 PALETTE = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from marketphys.render.layout import COL_FIELDS, PALETTE, ROW_FIELDS
+from marketphys.render.layout import COL_FIELDS, LADDER_COLS, PALETTE, ROW_FIELDS
 from marketphys.render.scene import Packed
 
 F = np.float32
@@ -274,43 +274,33 @@ def shade_band_a(c, px, py, cd, rd, pk: Packed):
 def shade_ladders(c, px, py, pk: Packed):
     """Bands B and C after grid and row lines: markers -> path (B) / error bars (C)."""
     p = pk.params
-    W, H = int(p["width"]), int(p["height"])
+    W = int(p["width"])
     ha, hb = F(p["band_a"]), F(p["band_b"])
-    cx = F(W) * F(0.5)
-    ppt = F(W) / (F(2.0) * F(p["x_half"]))
     nh = int(p["n_horizons"])
-    lad = pk.ladder
+    g = {name: pk.ladder[:, i] for i, name in enumerate(LADDER_COLS)}
     x = px[None, :]
     nb = int(np.searchsorted(py, ha + hb, side="left"))    # rows of band B within c
-    rb = hb / F(nh)
     for h in range(nh):
-        depth = F(h) / F(max(nh - 1, 1))
-        op = F(1.0) - F(0.55) * depth
-        r = F(6.0) - F(3.0) * depth
-        mx = cx + F(lad[h, 0]) * ppt
-        my = ha + rb * (F(h) + F(0.5))
+        mx, my, r, op = g["mark_x"][h], g["mark_y"][h], g["mark_r"][h], g["mark_op"][h]
         dr = slice(int(np.searchsorted(py[:nb], my, side="left")), nb)
         c[dr] = blend(c[dr], COL["forecast"], np.broadcast_to(F(0.35) * op * cov(np.abs(x - mx), F(0.5)), (dr.stop - dr.start, W)))
         mr = _rows(py[:nb], my - r - F(0.5), my + r + F(0.5))
         c[mr] = blend(c[mr], COL["forecast"], op * disc(x, py[mr, None], mx, my, r))
     for h in range(nh - 1):
-        ay, by = ha + rb * (F(h) + F(0.5)), ha + rb * (F(h) + F(1.5))
+        ax, ay, bx, by = g["mark_x"][h], g["mark_y"][h], g["mark_x"][h + 1], g["mark_y"][h + 1]
         sr = _rows(py[:nb], ay - F(1.25), by + F(1.25))
-        ax, bx = cx + F(lad[h, 0]) * ppt, cx + F(lad[h + 1, 0]) * ppt
         c[sr] = blend(c[sr], COL["forecast"], F(0.7) * cov(seg_dist(x, py[sr, None], ax, ay, bx, by), F(0.75)))
 
     if not int(p["has_resolved"]):
         return c
-    rc = (F(H) - ha - hb) / F(nh)
-    r = np.minimum(F(5.0), F(0.4) * rc)
     for h in range(nh):
-        if lad[h, 3] < F(0.5):
+        if g["valid"][h] < F(0.5):
             continue
-        my = ha + hb + rc * (F(h) + F(0.5))
+        my, r = g["resolved_y"][h], g["resolved_r"][h]
         sl = _rows(py, my - F(6.5), my + F(6.5))
         sl = slice(max(sl.start, nb), max(sl.stop, nb))
         q = py[sl, None]
-        pxm, axm = cx + F(lad[h, 1]) * ppt, cx + F(lad[h, 2]) * ppt
+        pxm, axm = g["pred_x"][h], g["actual_x"][h]
         blk = blend(c[sl], COL["pred"], cov(np.abs(np.sqrt((x - pxm) ** 2 + (q - my) ** 2) - r), F(0.75)))
         blk = blend(blk, COL["actual"], disc(x, q, axm, my, r))
         bar = ((x >= min(pxm, axm)) & (x <= max(pxm, axm))).astype(F) * cov(np.abs(q - my), F(1.0))

@@ -160,6 +160,28 @@ def wall_glow(d_strength: np.ndarray, s_max: np.ndarray) -> np.ndarray:
     return np.clip((rate - GLOW_RATE_THRESHOLD) / (GLOW_RATE_FULL - GLOW_RATE_THRESHOLD), 0.0, 1.0)
 
 
+def ladder_geometry(ladder: np.ndarray, width: int, height: int, band_a: int, band_b: int, x_half: float) -> None:
+    """Fill the screen-geometry columns of ``ladder`` in place (float32 arithmetic, as the kernels had it).
+
+    Band B: near horizons larger and more opaque; band C: one row per horizon.
+    """
+    f = np.float32
+    nh = ladder.shape[0]
+    h = np.arange(nh, dtype=f)
+    ha, hb = f(band_a), f(band_b)
+    cx, ppt = f(width) * f(0.5), f(width) / (f(2.0) * f(x_half))
+    rb, rc = hb / f(nh), (f(height) - ha - hb) / f(nh)
+    depth = h / f(max(nh - 1, 1))
+    ladder[:, 4] = cx + ladder[:, 0] * ppt
+    ladder[:, 5] = ha + rb * (h + f(0.5))
+    ladder[:, 6] = f(6.0) - f(3.0) * depth
+    ladder[:, 7] = f(1.0) - f(0.55) * depth
+    ladder[:, 8] = cx + ladder[:, 1] * ppt
+    ladder[:, 9] = cx + ladder[:, 2] * ppt
+    ladder[:, 10] = ha + hb + rc * (h + f(0.5))
+    ladder[:, 11] = min(f(5.0), f(0.4) * rc)
+
+
 def probe_y(v_norm: np.ndarray, half_cells: int, band_a: int) -> np.float32:
     """Screen y of the probe: the terrain height at x = 0 (mid − k·V[0]), in float32 like the kernels."""
     ha = np.float32(band_a)
@@ -199,6 +221,8 @@ def pack(scene: RenderScene) -> Packed:
         ladder[:, 2] = np.where(ok, act, 0.0)
         ladder[:, 3] = ok
         has_resolved = bool(ok.any())
+
+    ladder_geometry(ladder, W, H, a, b, x_half)
 
     p = np.zeros((), dtype=PARAMS_DTYPE)
     p["width"], p["height"], p["n"] = W, H, W * H

@@ -25,6 +25,17 @@
 #define MP_ROW_CONTOUR 2u
 #define MP_ROW_M 3u
 #define MP_ROW_B 4u
+// One record per horizon (LADDER_COLS): values, then screen geometry from pack().
+#define MP_LADDER_STRIDE 12u
+#define MP_LADDER_VALID 3u
+#define MP_LADDER_MARK_X 4u
+#define MP_LADDER_MARK_Y 5u
+#define MP_LADDER_MARK_R 6u
+#define MP_LADDER_MARK_OP 7u
+#define MP_LADDER_PRED_X 8u
+#define MP_LADDER_ACTUAL_X 9u
+#define MP_LADDER_RESOLVED_Y 10u
+#define MP_LADDER_RESOLVED_R 11u
 
 // Mirrors PARAMS_DTYPE in marketphys/render/layout.py (80 bytes). n is the thread
 // count of the pass being dispatched: max(width, height) for render_prepass,
@@ -90,7 +101,13 @@ inline Rgb col_forecast() { return rgb(0.55f, 0.95f, 0.55f); }
 inline Rgb col_actual() { return rgb(1.00f, 1.00f, 1.00f); }
 inline Rgb col_error() { return rgb(1.00f, 0.35f, 0.35f); }
 
-inline float clamp01(float v) { return min(max(v, 0.0f), 1.0f); }
+// Plain compare-and-select min/max: inputs here are validated finite, and the CPU
+// build would otherwise call the NaN-aware fminf/fmaxf (a library call per use,
+// ~40% of the pixel pass).
+inline float mp_min(float a, float b) { return a < b ? a : b; }
+inline float mp_max(float a, float b) { return a > b ? a : b; }
+
+inline float clamp01(float v) { return mp_min(mp_max(v, 0.0f), 1.0f); }
 
 // Anti-aliased coverage of a pixel whose centre is d px from a line of half-width hw.
 inline float cov(float d, float hw) { return clamp01(hw + 0.5f - d); }
@@ -102,7 +119,7 @@ inline Rgb blend(Rgb c, Rgb col, float a) {
 // Linear interpolation of a grid array at xt ticks; *slope gets the cell difference.
 inline float field_at(const device float* values, uint half_cells, uint n_cells, float dx, float xt, thread float* slope) {
     float f = xt / dx + float(half_cells);
-    float fl = min(max(floor(f), 0.0f), float(n_cells - 2u));
+    float fl = mp_min(mp_max(floor(f), 0.0f), float(n_cells - 2u));
     int i0 = int(fl);
     float t = clamp01(f - fl);
     *slope = values[i0 + 1] - values[i0];
@@ -115,7 +132,7 @@ inline float seg_dist(float px, float py, float ax, float ay, float bx, float by
     float wx = px - ax;
     float wy = py - ay;
     float ll = vx * vx + vy * vy;
-    float t = clamp01((wx * vx + wy * vy) / max(ll, 1e-6f));
+    float t = clamp01((wx * vx + wy * vy) / mp_max(ll, 1e-6f));
     float ex = wx - t * vx;
     float ey = wy - t * vy;
     return sqrt(ex * ex + ey * ey);
@@ -128,7 +145,7 @@ inline float arrow_cov(float px, float py, float x0, float y0, float dirn, float
     }
     float along = (px - x0) * dirn;
     float perp = fabs(py - y0);
-    float head = min(6.0f, 0.5f * length);
+    float head = mp_min(6.0f, 0.5f * length);
     float shaft = 0.0f;
     float tip = 0.0f;
     if (along >= 0.0f && along <= length - head) {
@@ -137,7 +154,7 @@ inline float arrow_cov(float px, float py, float x0, float y0, float dirn, float
     if (along > length - head && along <= length) {
         tip = cov(perp, 0.7f * (length - along));
     }
-    return max(shaft, tip);
+    return mp_max(shaft, tip);
 }
 
 inline float disc(float px, float py, float cx, float cy, float r) {

@@ -116,7 +116,7 @@ def test_gate_opacity_grows_with_strength_and_stays_in_its_width():
     weak = render_texture(flat_scene(**wall_kw(2.0))).astype(int)
     strong = render_texture(flat_scene(**wall_kw(9.0))).astype(int)
     a, _, _ = band_heights(200)
-    x0, x1 = tick_to_px(16.0, 64.0, 320), tick_to_px(24.0, 64.0, 320)
+    x0, x1 = tick_to_px(18.0, 64.0, 320), tick_to_px(22.0, 64.0, 320)   # σ = 4 ticks: centre 20 ± 2
     cols = slice(int(x0) + 2, int(x1) - 1)
     d_weak = np.abs(weak - none)[a // 2:a - 30, cols].mean()
     d_strong = np.abs(strong - none)[a // 2:a - 30, cols].mean()
@@ -125,13 +125,32 @@ def test_gate_opacity_grows_with_strength_and_stays_in_its_width():
     assert np.array_equal(strong[:a, far], none[:a, far])
 
 
+@pytest.mark.parametrize("sigma, zoom", [(4.0, 64.0), (10.0, 64.0), (6.0, 40.0)])
+def test_gate_spans_sigma(sigma, zoom):
+    """Spec 4.2: gate width = wall σ, i.e. the filled gate covers centre ± σ/2 (not ± σ)."""
+    kw = wall_kw(9.0)
+    kw["wall_width"] = np.array([sigma])
+    W = 640
+    base = flat_scene(width=W).zoomed(zoom)
+    gate = render_texture(flat_scene(width=W, **kw).zoomed(zoom)).astype(int)
+    none = render_texture(base).astype(int)
+    a, _, _ = band_heights(200)
+    row = a // 2 - 20                      # a row in band A away from the wear meter, arrows and probe
+    changed = np.flatnonzero(np.abs(gate[row] - none[row]).max(axis=1) > 0)
+    ppt = W / (2 * zoom)
+    span_px = changed.max() - changed.min() + 1
+    # fill spans σ·ppt; the crisp anti-aliased edge adds at most ~1 px on each side
+    assert abs(span_px - sigma * ppt) <= 3, (span_px, sigma * ppt)
+    assert abs((changed.max() + changed.min() + 1) / 2 - tick_to_px(20.0, zoom, W)) <= 1.0
+
+
 def test_glow_only_on_fast_change():
     slow = render_texture(flat_scene(**wall_kw(5.0, d_strength=0.1))).astype(int)
     fast = render_texture(flat_scene(**wall_kw(5.0, d_strength=1.0))).astype(int)
-    x1 = tick_to_px(24.0, 64.0, 320)
+    x1 = tick_to_px(22.0, 64.0, 320)
     ring = slice(int(x1) + 2, int(x1) + 5)
     assert np.abs(fast - slow)[:, ring].sum() > 0
-    inside = slice(int(tick_to_px(18.0, 64.0, 320)), int(tick_to_px(22.0, 64.0, 320)))
+    inside = slice(int(tick_to_px(19.0, 64.0, 320)), int(tick_to_px(21.0, 64.0, 320)))
     assert np.array_equal(fast[:, inside], slow[:, inside])
 
 

@@ -23,6 +23,12 @@ MIN_GATE_HALF_TICKS = 0.25
 """A gate is at least half a tick wide so a very thin wall still shows."""
 
 
+def gate_half_width(sigma) -> np.ndarray:
+    """Half-width in ticks of a wall's gate: the gate spans σ (spec 4.2 "gate width = wall σ"),
+    centre ± σ/2, never narrower than ± MIN_GATE_HALF_TICKS."""
+    return np.maximum(0.5 * np.asarray(sigma, dtype=np.float64), MIN_GATE_HALF_TICKS)
+
+
 def normalize_potential(v: np.ndarray) -> np.ndarray:
     """V -> [-1, 1] by its own range (min -> -1, max -> +1); a flat V is all zeros.
 
@@ -205,7 +211,7 @@ def pack(scene: RenderScene) -> Packed:
     walls = np.zeros((s.size, len(WALL_COLS)), dtype=np.float32)
     if s.size:
         walls[:, 0] = np.asarray(scene.wall_center, float)
-        walls[:, 1] = np.maximum(np.asarray(scene.wall_width, float), MIN_GATE_HALF_TICKS)
+        walls[:, 1] = gate_half_width(scene.wall_width)
         walls[:, 2] = s
         walls[:, 3] = meter
         walls[:, 4] = wall_glow(scene.wall_d_strength, s_max)

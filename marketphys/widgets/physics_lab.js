@@ -48,7 +48,8 @@ export function readoutAt(meta, arrays, xt) {
   for (let k = 0; k < meta.wall_ids.length; k++) {
     const c = walls[k * nf], w = walls[k * nf + 1], s = walls[k * nf + 2], smax = walls[k * nf + 3];
     const d = Math.abs(xt - c);
-    if (s > 0 && d <= Math.max(w, 0.25) && (gate === null || d < gate.d)) {
+    // the gate spans the wall's σ: centre ± σ/2 (at least ± 0.25 tick), as the kernel draws it
+    if (s > 0 && d <= Math.max(w / 2, 0.25) && (gate === null || d < gate.d)) {
       gate = { id: meta.wall_ids[k], center: c, width: w, strength: s, s_max: smax, d };
     }
   }
@@ -158,7 +159,8 @@ function render({ model, el }) {
       ctx.strokeStyle = "rgba(255,255,255,0.6)";
       ctx.beginPath(); ctx.moveTo(hoverX, 0); ctx.lineTo(hoverX, H); ctx.stroke();
       if (r.gate) {
-        const x0 = ticksToX(r.gate.center - r.gate.width), x1 = ticksToX(r.gate.center + r.gate.width);
+        const hw = Math.max(r.gate.width / 2, 0.25);
+        const x0 = ticksToX(r.gate.center - hw), x1 = ticksToX(r.gate.center + hw);
         ctx.strokeStyle = "#ffe080"; ctx.lineWidth = 2;
         ctx.strokeRect(x0, 1, x1 - x0, A - 2); ctx.lineWidth = 1;
       }

@@ -19,7 +19,7 @@ using namespace metal;
 #include "include/mp_render.h"
 
 inline void column_data(uint x, constant RenderParams& p, const device float* fields, const device float* walls,
-                        device float* cd) {
+                        const device float* ladder, device float* cd) {
     float px = float(x) + 0.5f;
     float cx = float(p.width) * 0.5f;
     float ppt = float(p.width) / (2.0f * p.x_half);
@@ -100,7 +100,29 @@ inline void column_data(uint x, constant RenderParams& p, const device float* fi
         cd[MP_COL_ARROWS + 2u * uint(e)] = ax;
         cd[MP_COL_ARROWS + 2u * uint(e) + 1u] = len;
     }
-    cd[MP_COL_STRIDE - 1u] = 0.0f;
+    // 6. which ladder shapes can reach this column (bits: 0-7 band B marker/drop line of
+    //    horizon h, 8-15 path segment h -> h+1, 16-23 band C row h); most columns have none
+    uint mask = 0u;
+    for (uint h = 0u; h < p.n_horizons; h++) {
+        const device float* g = ladder + MP_LADDER_STRIDE * h;
+        if (fabs(px - g[MP_LADDER_MARK_X]) < mp_max(1.0f, g[MP_LADDER_MARK_R] + 0.5f)) {
+            mask = mask | (1u << h);
+        }
+        if (h + 1u < p.n_horizons) {
+            float ax = g[MP_LADDER_MARK_X];
+            float bx = g[MP_LADDER_STRIDE + MP_LADDER_MARK_X];
+            if (px > mp_min(ax, bx) - 1.25f && px < mp_max(ax, bx) + 1.25f) {
+                mask = mask | (1u << (8u + h));
+            }
+        }
+        float pxm = g[MP_LADDER_PRED_X];
+        float axm = g[MP_LADDER_ACTUAL_X];
+        if (p.has_resolved != 0u && g[MP_LADDER_VALID] >= 0.5f && px > mp_min(pxm, axm) - 6.5f &&
+            px < mp_max(pxm, axm) + 6.5f) {
+            mask = mask | (1u << (16u + h));
+        }
+    }
+    cd[MP_COL_LADDER_MASK] = float(mask);
 }
 
 inline void row_data(uint y, constant RenderParams& p, device float* rd) {
@@ -143,12 +165,13 @@ inline void row_data(uint y, constant RenderParams& p, device float* rd) {
 kernel void render_prepass(constant RenderParams& p [[buffer(0)]],
                            const device float* fields [[buffer(1)]],
                            const device float* walls [[buffer(2)]],
-                           device float* cols [[buffer(3)]],
-                           device float* rows [[buffer(4)]],
+                           const device float* ladder [[buffer(3)]],
+                           device float* cols [[buffer(4)]],
+                           device float* rows [[buffer(5)]],
                            uint gid [[thread_position_in_grid]]) {
     if (gid >= p.n) return;
     if (gid < p.width) {
-        column_data(gid, p, fields, walls, cols + MP_COL_STRIDE * gid);
+        column_data(gid, p, fields, walls, ladder, cols + MP_COL_STRIDE * gid);
     }
     if (gid < p.height) {
         row_data(gid, p, rows + MP_ROW_STRIDE * gid);
@@ -207,11 +230,14 @@ inline Rgb shade_band_a(float px, float py, const device float* cd, const device
     return c;
 }
 
-inline Rgb shade_ladders(float px, float py, const device float* ladder, Rgb c, constant RenderParams& p) {
+inline Rgb shade_ladders(float px, float py, const device float* ladder, uint mask, Rgb c, constant RenderParams& p) {
     uint nh = p.n_horizons;
     if (py < float(p.band_a + p.band_b)) {
         // band B: predicted markers (near horizons larger, more opaque) with drop lines, then the path
         for (uint h = 0u; h < nh; h++) {
+            if (((mask >> h) & 1u) == 0u) {
+                continue;
+            }
             const device float* g = ladder + MP_LADDER_STRIDE * h;
             float mx = g[MP_LADDER_MARK_X];
             float my = g[MP_LADDER_MARK_Y];
@@ -225,6 +251,9 @@ inline Rgb shade_ladders(float px, float py, const device float* ladder, Rgb c, 
             }
         }
         for (uint h = 0u; h + 1u < nh; h++) {
+            if (((mask >> (8u + h)) & 1u) == 0u) {
+                continue;
+            }
             const device float* a = ladder + MP_LADDER_STRIDE * h;
             const device float* b = a + MP_LADDER_STRIDE;
             float ay = a[MP_LADDER_MARK_Y];
@@ -241,6 +270,9 @@ inline Rgb shade_ladders(float px, float py, const device float* ladder, Rgb c, 
     }
     // band C: predicted + actual markers of the last resolved origin, then error bars
     for (uint h = 0u; h < nh; h++) {
+        if (((mask >> (16u + h)) & 1u) == 0u) {
+            continue;
+        }
         const device float* g = ladder + MP_LADDER_STRIDE * h;
         float my = g[MP_LADDER_RESOLVED_Y];
         if (g[MP_LADDER_VALID] < 0.5f || fabs(py - my) >= 6.5f) {
@@ -287,7 +319,10 @@ kernel void render_pixels(constant RenderParams& p [[buffer(0)]],
         c = shade_band_a(px, py, cd, rd, c, p);
     } else {
         c = affine_apply(c, rd[MP_ROW_M], rd[MP_ROW_B], rd[MP_ROW_B + 1u], rd[MP_ROW_B + 2u]);
-        c = shade_ladders(px, py, ladder, c, p);
+        uint mask = uint(cd[MP_COL_LADDER_MASK]);
+        if (mask != 0u) {
+            c = shade_ladders(px, py, ladder, mask, c, p);
+        }
     }
     out[gid] = pack_rgba(c);
 }

@@ -35,7 +35,7 @@ def prepass(pk: Packed, backend: str) -> tuple[np.ndarray, np.ndarray]:
     p = pk.params.copy().reshape(1)
     p["n"] = n
     be.dispatch("render.metal", "render_prepass", n, p, np.ascontiguousarray(pk.fields), np.ascontiguousarray(walls),
-                cols, rows)
+                np.ascontiguousarray(pk.ladder), cols, rows)
     return cols, rows
 
 

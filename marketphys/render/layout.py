@@ -32,10 +32,11 @@ for the pixel pass."""
 
 COL_FIELDS = ("grid_r", "grid_g", "grid_b", "dash_r", "dash_g", "dash_b", "terrain_y", "line_scale",
               "gate_m", "gate_r", "gate_g", "gate_b", "haze", "meter_on", "meter_fill",
-              "arrow0_x", "arrow0_len", "arrow1_x", "arrow1_len", "pad")
+              "arrow0_x", "arrow0_len", "arrow1_x", "arrow1_len", "ladder_mask")
 """One float32 record per pixel column written by the prepass (``MP_COL_*`` in mp_render.h):
 grid colour without/with the dash phase, terrain height and line slope factor, every gate
-folded into c -> c·gate_m + gate_rgb, haze opacity, wear meter, the two current arrows."""
+folded into c -> c·gate_m + gate_rgb, haze opacity, wear meter, the two current arrows, and a
+bit mask (as a float, exact below 2^24) of the ladder shapes that can reach the column."""
 
 ROW_FIELDS = ("dash", "stripe", "contour", "m", "b_r", "b_g", "b_b", "pad")
 """One float32 record per pixel row (``MP_ROW_*``): dash phase, haze striation, contour

@@ -151,6 +151,19 @@ def column_data(pk: Packed) -> np.ndarray:
         length = np.abs(cv) * F(0.85) * spacing
         cd[:, C_["arrow0_x"] + 2 * e] = np.where(ok, cx + j.astype(F) * dx * ppt, F(0.0))
         cd[:, C_["arrow0_len"] + 2 * e] = np.where(ok, np.where(cv >= F(0.0), length, -length), F(0.0))
+
+    g = {name: pk.ladder[:, i] for i, name in enumerate(LADDER_COLS)}
+    nh = int(p["n_horizons"])
+    mask = np.zeros(W, dtype=np.uint32)
+    for h in range(nh):
+        mask |= (np.abs(px - g["mark_x"][h]) < max(F(1.0), g["mark_r"][h] + F(0.5))).astype(np.uint32) << h
+        if h + 1 < nh:
+            ax, bx = g["mark_x"][h], g["mark_x"][h + 1]
+            mask |= ((px > min(ax, bx) - F(1.25)) & (px < max(ax, bx) + F(1.25))).astype(np.uint32) << (8 + h)
+        pxm, axm = g["pred_x"][h], g["actual_x"][h]
+        if int(p["has_resolved"]) and g["valid"][h] >= F(0.5):
+            mask |= ((px > min(pxm, axm) - F(6.5)) & (px < max(pxm, axm) + F(6.5))).astype(np.uint32) << (16 + h)
+    cd[:, C_["ladder_mask"]] = mask.astype(F)
     return cd
 
 

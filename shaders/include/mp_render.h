@@ -20,6 +20,7 @@
 #define MP_COL_METER_ON 13u
 #define MP_COL_METER_FILL 14u
 #define MP_COL_ARROWS 15u
+#define MP_COL_LADDER_MASK 19u
 #define MP_ROW_DASH 0u
 #define MP_ROW_STRIPE 1u
 #define MP_ROW_CONTOUR 2u

@@ -243,6 +243,7 @@ def test_resolved_ladder_draws_error_bar_only_when_resolved():
     (dict(n_contours=9), "n_contours"),
     (dict(C=np.zeros(10)), "C"),
     (dict(resolved_pred=np.zeros(3), resolved_actual=np.zeros(4)), "resolved_pred"),
+    (dict(x_hat=np.zeros(9)), "x_hat.*1..8"),
 ])
 def test_bad_input_names_the_field(kw, field):
     with pytest.raises(ValueError, match=field):

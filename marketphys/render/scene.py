@@ -1,8 +1,9 @@
 """What one texture shows (a ``RenderScene`` of plain arrays) and how it is packed for a kernel.
 
 Every backend renders from the same packed buffers, so the small per-frame reductions
-(normalising V, clamping C, wall glow) happen once here on the host and the kernels
-only shade pixels. Bad input raises ``ValueError`` naming the field and the value.
+(normalising V, clamping C, wall glow, gate half-widths, probe height, ladder marker
+geometry) happen once here on the host; the kernels' prepass reduces per column and
+row, and their pixel pass only looks up and blends. Bad input raises ``ValueError`` naming the field and the value.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def _finite_1d(scene: RenderScene, name: str, n: int) -> None:
 
 @dataclass
 class Packed:
-    """The buffers every backend shades from: Params struct, fields (3, M), walls (K, 6), ladder (H, 4)."""
+    """The buffers every backend shades from: Params struct, fields (3, M), walls (K, 6), ladder (H, 12)."""
 
     params: np.ndarray
     fields: np.ndarray

@@ -64,7 +64,7 @@ inline void column_data(uint x, constant RenderParams& p, const device float* fi
         if (out >= 7.0f) {
             continue;
         }
-        gate = affine_blend(gate, col_gate(), d <= hw ? 0.55f * s : 0.0f);
+        gate = affine_blend(gate, col_gate(), 0.55f * s * clamp01(hw - d + 0.5f));
         gate = affine_blend(gate, col_gate_edge(), cov(fabs(out), 0.5f) * mp_min(1.0f, 1.5f * s));
         gate = affine_blend(gate, col_glow(), out > 0.5f && out < 6.0f ? 0.5f * wr[4] * (1.0f - out / 6.0f) : 0.0f);
         if (d <= 1.5f) {
@@ -207,9 +207,9 @@ inline Rgb shade_band_a(float px, float py, const device float* cd, const device
     if (cd[MP_COL_HAZE] > 0.0f) {
         c = blend(c, col_haze(), cd[MP_COL_HAZE] * rd[MP_ROW_STRIPE]);
     }
-    // 5. current arrows on the fixed baseline (they reach at most 5 px off it)
+    // 5. current arrows on the fixed baseline (they reach at most 5.05 px off it)
     float yb = 0.90f * ha;
-    if (fabs(py - yb) < 5.0f) {
+    if (fabs(py - yb) < 5.5f) {
         for (uint e = 0u; e < 2u; e++) {
             float len = cd[MP_COL_ARROWS + 2u * e + 1u];
             float dirn = len >= 0.0f ? 1.0f : -1.0f;

@@ -68,13 +68,14 @@ def seg_dist(px, py, ax, ay, bx, by):
 
 
 def arrow_cov(px, py, x0, y0, dirn, length, hw):
-    """Coverage of a horizontal arrow from x0 pointing ``dirn`` (±1) with ``length`` px."""
+    """Coverage of a horizontal arrow from x0 pointing ``dirn`` (±1) with ``length`` px, every edge anti-aliased."""
     along = (px - x0) * dirn
     perp = np.abs(py - y0)
     head = np.minimum(F(6.0), F(0.5) * length)
-    shaft = np.where((along >= F(0.0)) & (along <= length - head), cov(perp, hw), F(0.0))
-    tip = np.where((along > length - head) & (along <= length), cov(perp, F(0.7) * (length - along)), F(0.0))
-    return np.where(length >= F(1.0), np.maximum(shaft, tip), F(0.0))
+    one = lambda v: np.clip(v, F(0.0), F(1.0))  # noqa: E731
+    shaft = cov(perp, hw) * one(along + F(0.5)) * one(length - along + F(0.5))
+    tip = cov(perp, F(0.7) * (length - along)) * one(along - (length - head) + F(0.5))
+    return np.maximum(shaft, tip) * one(length)
 
 
 def disc(px, py, cx, cy, r):
@@ -127,7 +128,7 @@ def column_data(pk: Packed) -> np.ndarray:
         d = np.abs(px - (cx + center * ppt))
         out = d - hw
         near = out < F(7.0)                    # columns this gate can touch
-        a_in = np.where(d <= hw, F(0.55) * s, F(0.0))
+        a_in = F(0.55) * s * np.clip(hw - d + F(0.5), F(0.0), F(1.0))
         a_edge = cov(np.abs(out), F(0.5)) * np.minimum(F(1.0), F(1.5) * s)
         a_glow = np.where((out > F(0.5)) & (out < F(6.0)), F(0.5) * glow * (F(1.0) - out / F(6.0)), F(0.0))
         for col, a in (("gate", a_in), ("gate_edge", a_edge), ("glow", a_glow)):
@@ -259,7 +260,7 @@ def shade_band_a(c, px, py, cd, rd, pk: Packed):
     c = blend(c, COL["haze"], cd[None, :, C_["haze"]] * rd[:, R_["stripe"], None])
 
     yb = CURRENT_BASELINE * ha
-    ar = _rows(py, yb - F(5.0), yb + F(5.0))
+    ar = _rows(py, yb - F(5.5), yb + F(5.5))
     if ar.stop > ar.start:
         blk, q = c[ar], py[ar, None]
         for e in range(2):

@@ -139,23 +139,17 @@ inline float seg_dist(float px, float py, float ax, float ay, float bx, float by
     return sqrt(ex * ex + ey * ey);
 }
 
-// Coverage of a horizontal arrow from x0 pointing dirn (+-1) with length px.
+// Coverage of a horizontal arrow from x0 pointing dirn (+-1) with length px: a shaft of
+// half-width hw and a head narrowing to the point. Every edge is anti-aliased (coverage
+// is continuous in x0 and length), so backends that round an anchor an ulp apart still
+// draw the same pixels; arrows shorter than 1 px fade out.
 inline float arrow_cov(float px, float py, float x0, float y0, float dirn, float length, float hw) {
-    if (length < 1.0f) {
-        return 0.0f;
-    }
     float along = (px - x0) * dirn;
     float perp = fabs(py - y0);
     float head = mp_min(6.0f, 0.5f * length);
-    float shaft = 0.0f;
-    float tip = 0.0f;
-    if (along >= 0.0f && along <= length - head) {
-        shaft = cov(perp, hw);
-    }
-    if (along > length - head && along <= length) {
-        tip = cov(perp, 0.7f * (length - along));
-    }
-    return mp_max(shaft, tip);
+    float shaft = cov(perp, hw) * clamp01(along + 0.5f) * clamp01(length - along + 0.5f);
+    float tip = cov(perp, 0.7f * (length - along)) * clamp01(along - (length - head) + 0.5f);
+    return mp_max(shaft, tip) * clamp01(length);
 }
 
 inline float disc(float px, float py, float cx, float cy, float r) {

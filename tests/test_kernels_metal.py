@@ -8,10 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fixtures_kernels import producers, synthetic_frames
+from marketphys.core.engine import EngineConfig
 from marketphys.core.fields import Fields
 from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig
-from marketphys.kernels import get_backend
+from marketphys.kernels import ReplayBlock, get_backend
 from marketphys.kernels.metal import metal_platform_ok
 
 pytestmark = [pytest.mark.metal, pytest.mark.skipif(not metal_platform_ok()[0], reason="Metal only on macOS")]
@@ -43,14 +45,6 @@ def test_metal_rollout_matches_reference(metal, lanes):
 
 
 def test_metal_compose_and_replay_match_msl_cpu(metal):
-    import sys
-
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    from fixtures_kernels import producers, synthetic_frames
-
-    from marketphys.core.engine import EngineConfig
-    from marketphys.kernels import ReplayBlock
-
     grid = Grid(n=40)
     frames = synthetic_frames(300, grid, seed=2)
     block = ReplayBlock.from_frames(frames, producers(), EngineConfig(grid=grid))

@@ -4,6 +4,17 @@
 ``ensemble_bands``, ``philox``, ``calibrate`` and the generic ``dispatch``;
 ``"auto"`` picks metal on macOS, else msl-cpu when a C++ compiler works, else numpy
 (the reference), and says which it picked and why.
+
+Typical uses::
+
+    be = get_backend("auto")                           # metal / msl-cpu / numpy
+    res = be.rollout(fields, theta, v0, IntegratorConfig())          # one frame, many lanes
+    Engine(producers, EngineConfig(backend="msl-cpu"))               # the engine's rollout on a backend
+
+    block = ReplayBlock.from_frames(frames, producers, engine_config)  # producers run once, in Python
+    hyper = make_hyper(64, 4, huber_delta=np.linspace(1, 8, 64))       # per-lane learner settings
+    res = be.calibrate(block, theta0_per_lane, hyper, trace=True)      # 64 online learners in one dispatch
+    res.mae, res.theta, res.best_lane()
 """
 
 from __future__ import annotations

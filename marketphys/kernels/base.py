@@ -27,6 +27,16 @@ _SCALAR_DTYPES = {"float": np.dtype("<f4"), "int": np.dtype("<i4"), "uint": np.d
                   "uint2": np.dtype("<u4"), "uint4": np.dtype("<u4")}
 
 
+def _buffer_plan(ep: EntryPoint) -> list[tuple[str, str, np.dtype | None, bool]]:
+    """(name, declared type, required dtype or None, writable) per buffer, computed once per entry point."""
+    plan = ep.__dict__.get("_plan")
+    if plan is None:
+        plan = [(b.name, b.decl_type, layout.STRUCTS.get(b.element_type) or _SCALAR_DTYPES.get(b.element_type), b.writable)
+                for b in ep.buffers]
+        ep.__dict__["_plan"] = plan
+    return plan
+
+
 class BackendUnavailable(RuntimeError):
     """This backend cannot run here; the message says why and what to do."""
 
@@ -117,28 +127,26 @@ class ShaderBackend(KernelBackend):
         if entry not in eps:
             raise ValueError(f"{path.name} has no kernel {entry!r}; it has {sorted(eps)}")
         ep = eps[entry]
-        specs = ep.buffers
+        plan = _buffer_plan(ep)
         arrays = [params, *buffers]
-        if len(arrays) != len(specs):
-            raise ValueError(f"{entry} takes {len(specs)} buffers (params + {len(specs) - 1}), got {len(arrays)}")
+        if len(arrays) != len(plan):
+            raise ValueError(f"{entry} takes {len(plan)} buffers (params + {len(plan) - 1}), got {len(arrays)}")
         n = int(n)
         if n < 0 or n > 2**32 - 1:
             raise ValueError(f"{entry}: thread count n={n} out of range")
-        params = np.asarray(params)
-        if params.dtype.names is None or params.size != 1:
+        if not isinstance(params, np.ndarray) or params.dtype.names is None or params.size != 1:
             raise ValueError(f"{entry}: params must be a 1-element structured array (see marketphys.kernels.layout)")
         if "n" in params.dtype.names and int(params["n"][0]) != n:
             raise ValueError(f"{entry}: params.n={int(params['n'][0])} but dispatching n={n} threads")
-        for spec, a in zip(specs, arrays):
+        for (name, decl, want, writable), a in zip(plan, arrays):
             if not isinstance(a, np.ndarray) or not a.flags.c_contiguous:
-                raise ValueError(f"{entry}: buffer {spec.name!r} must be a C-contiguous numpy array")
-            want = layout.STRUCTS.get(spec.element_type) or _SCALAR_DTYPES.get(spec.element_type)
+                raise ValueError(f"{entry}: buffer {name!r} must be a C-contiguous numpy array")
             if want is not None and a.dtype != want:
-                raise ValueError(f"{entry}: buffer {spec.name!r} ({spec.decl_type}) needs dtype {want}, got {a.dtype}")
-            if spec.writable and not a.flags.writeable:
-                raise ValueError(f"{entry}: output buffer {spec.name!r} is read-only")
+                raise ValueError(f"{entry}: buffer {name!r} ({decl}) needs dtype {want}, got {a.dtype}")
+            if writable and not a.flags.writeable:
+                raise ValueError(f"{entry}: output buffer {name!r} is read-only")
             if a.size == 0:
-                raise ValueError(f"{entry}: buffer {spec.name!r} is empty; pass at least one element")
+                raise ValueError(f"{entry}: buffer {name!r} is empty; pass at least one element")
         self._run(path, ep, n, arrays)
 
     # -- physics ----------------------------------------------------------------------
@@ -155,11 +163,9 @@ class ShaderBackend(KernelBackend):
         if walls.shape[1] == 0:
             walls = np.zeros((F, 1, 3), np.float32)
         out = np.empty((F, layout.N_FIELDS, grid.size), np.float32)
-        n = F * grid.size
-        p = layout.pack(layout.COMPOSE_PARAMS, n=n, n_frames=F, cells=grid.size, grid_n=grid.n, dx=grid.dx,
+        p = layout.pack(layout.COMPOSE_PARAMS, n=F, n_frames=F, cells=grid.size, grid_n=grid.n, dx=grid.dx,
                         n_walls=walls.shape[1])
-        self.dispatch("compose", "compose_fields", n, p, contrib, walls, out)
-        self.dispatch("compose", "compose_gradients", n, p, out)
+        self.dispatch("compose", "compose_frames", F, p, contrib, walls, out)
         return out
 
     def rollout(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool = True, seed: int | None = None,

@@ -204,9 +204,14 @@ class MslCpuBackend(ShaderBackend):
 
     def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:
         fn = self.function(path, entry.name)
-        ptrs = (ctypes.c_void_p * len(arrays))(*[a.__array_interface__["data"][0] for a in arrays])
+        ptrs = (ctypes.c_void_p * len(arrays))(*[_address(a) for a in arrays])
         if n:
             fn(ptrs, n, self.workers)  # ctypes releases the GIL during the call
+
+
+def _address(a: np.ndarray) -> int:
+    """Data pointer of an array (structured dtypes via .ctypes: their __array_interface__ is slow to build)."""
+    return a.ctypes.data if a.dtype.names is not None else a.__array_interface__["data"][0]
 
 
 def probe() -> tuple[bool, str]:

@@ -42,13 +42,37 @@ inline float mp_grid_gradient(float left, float centre, float right, int i, int 
 }
 
 // One Gaussian wall's energy S * exp(-z^2/2) at x (ticks from spot); width floored.
-// Beyond z^2/2 = 87.5 the factor is below float32's smallest normal, so it is skipped.
+// Beyond |z| = 6 the factor (< 1.6e-8) is under float32's resolution of S, so it is skipped.
 inline float mp_wall_energy(float x, float center, float strength, float width) {
     float sig = width > MP_MIN_WIDTH ? width : MP_MIN_WIDTH;
     float d = x - center;
-    if (d * d > 175.0f * sig * sig) return 0.0f * strength;  // z^2/2 > 87.5: skip the divide and exp
+    if (d * d > 36.0f * sig * sig) return 0.0f * strength;  // |z| > 6: skip the divide and exp
     float z = d / sig;
     return strength * exp(-0.5f * z * z);
+}
+
+struct MpCellRange {
+    int lo;
+    int hi;  // inclusive; lo > hi when the wall touches no cell
+};
+
+// Cells a wall can reach (|z| <= 6, one cell of margin); every cell when the wall is not
+// finite, so a NaN wall poisons O exactly as in the reference.
+inline MpCellRange mp_wall_cells(float center, float strength, float width, int n, float dx) {
+    MpCellRange r;
+    r.lo = 0;
+    r.hi = 2 * n;
+    float sig = width > MP_MIN_WIDTH ? width : MP_MIN_WIDTH;
+    if (!(mp_isfinite(center) && mp_isfinite(strength) && mp_isfinite(sig))) return r;
+    float flo = (center - 6.0f * sig) / dx + float(n) - 1.0f;
+    float fhi = (center + 6.0f * sig) / dx + float(n) + 1.0f;
+    if (fhi < 0.0f || flo > float(2 * n)) {
+        r.hi = -1;
+        return r;
+    }
+    r.lo = int(floor(mp_clip(flo, 0.0f, float(2 * n))));
+    r.hi = int(ceil(mp_clip(fhi, 0.0f, float(2 * n))));
+    return r;
 }
 
 // Sum over walls stored as (center, strength, width) triples.

@@ -1,6 +1,7 @@
 // One lane's fixed-step rollout with forward sensitivities (marketphys/core/integrator.py).
-// a = wU(-dU/dx) + wC(C - v) + wG(-G v) + wO(-dO/dx) + b ; semi-implicit Euler with
-// substeps; caps on |a| and |v|; every guard that fires is counted, never hidden.
+// a = wU(-dU/dx) + wC(C - v) + wG(-G v) + wO(-dO/dx) + b ; semi-implicit Euler with the
+// drag terms implicit: v' = (v + h*A(x)) / (1 + h*kappa(x)), A = wU F_U + wC C + wO F_O + b,
+// kappa = wC + wG G; caps on |a| and |v|; every guard that fires is counted, never hidden.
 #ifndef MP_INTEGRATOR_H
 #define MP_INTEGRATOR_H
 
@@ -45,7 +46,7 @@ inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread cons
     device const float* G = F + MP_F_G * cfg.cells;
     device const float* dO = F + MP_F_DO * cfg.cells;
     device const float* D = F + MP_F_D * cfg.cells;
-    float wU = theta[0], wC = theta[1], wG = theta[2], wO = theta[3];
+    float wU = theta[0], wC = theta[1], wG = theta[2], wO = theta[3], b = theta[4];
     float inv_dx = 1.0f / cfg.dx;
     float x = x0;
     float v = v0;
@@ -59,6 +60,7 @@ inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread cons
     }
     bool first = true;
     float h = cfg.h;
+    float inv_h = 1.0f / h;
     for (uint hz = 0; hz < cfg.horizons; ++hz) {
         for (uint k = 0; k < cfg.substeps; ++k) {
             MpLoc loc = mp_locate(x, cfg.grid_n, inv_dx);
@@ -67,35 +69,40 @@ inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread cons
             float c = mp_lerp(C, loc);
             float gam = mp_lerp(G, loc);
             float f_o = -mp_lerp(dO, loc);
-            float comps[MP_N_PARAMS] = {f_u, c - v, -gam * v, f_o, 1.0f};
-            float a = 0.0f;
-            for (int p = 0; p < MP_N_PARAMS; ++p) a += theta[p] * comps[p];
-            bool bad = !mp_isfinite(a);
+            // explicit part A(x) and the drag coefficient kappa(x) = wC + wG*G(x) >= 0, taken implicitly
+            float A = wU * f_u + wC * c + wO * f_o + b;
+            float kappa = wC + wG * gam;
+            bool bad = !(mp_isfinite(A) && mp_isfinite(kappa));
             if (bad) {
                 st.nonfinite += 1u;
-                a = 0.0f;
+                A = 0.0f;
+                kappa = 0.0f;
             }
+            float inv_denom = 1.0f / (1.0f + h * kappa);
+            float v_new = (v + h * A) * inv_denom;
+            float a = (v_new - v) * inv_h;
             bool clamped = fabs(a) > cfg.a_max;
-            if (clamped) st.clamp_a += 1u;
-            a = mp_clip(a, -cfg.a_max, cfg.a_max);
+            if (clamped) {
+                st.clamp_a += 1u;
+                a = mp_clip(a, -cfg.a_max, cfg.a_max);
+                v_new = v + h * a;
+            }
             if (first) {
                 a0 = a;
                 first = false;
             }
-            if (sens) {
+            if (sens && !(clamped || bad)) {
                 float s_fu = -mp_lerp_slope(dU, loc, inv_dx);
                 float s_c = mp_lerp_slope(C, loc, inv_dx);
                 float s_g = mp_lerp_slope(G, loc, inv_dx);
                 float s_fo = -mp_lerp_slope(dO, loc, inv_dx);
-                float da_dx = wU * s_fu + wC * s_c - wG * s_g * v + wO * s_fo;
-                float da_dv = -wC - wG * gam;
-                for (int p = 0; p < MP_N_PARAMS; ++p) {
-                    float dadth = comps[p] + da_dx * sx[p] + da_dv * sv[p];
-                    if (clamped || bad) dadth = 0.0f;
-                    sv[p] = sv[p] + h * dadth;
-                }
+                float dA_dx = wU * s_fu + wC * s_c + wO * s_fo;
+                float dk_dx = wG * s_g;
+                float coupling = dA_dx - v_new * dk_dx;
+                float comps[MP_N_PARAMS] = {f_u, c - v_new, -gam * v_new, f_o, 1.0f};
+                for (int p = 0; p < MP_N_PARAMS; ++p) sv[p] = (sv[p] + h * (comps[p] + coupling * sx[p])) * inv_denom;
             }
-            v = v + a * h;
+            v = v_new;
             if (fabs(v) > cfg.v_max) {
                 st.clamp_v += 1u;
                 v = mp_clip(v, -cfg.v_max, cfg.v_max);

@@ -5,7 +5,7 @@
 #define MP_PARAMS_H
 
 struct ComposeParams {
-    uint n;          // threads: n_frames * cells
+    uint n;          // threads: one per frame
     uint n_frames;
     uint cells;
     int grid_n;

@@ -1,0 +1,739 @@
+"""Per-order MBO book with windowed flow accounting, compiled with numba.
+
+Semantics follow Databento's MBO for CME (checked on the real ESM4 file):
+- ``A`` add, ``C`` cancel (size = quantity removed), ``M`` modify (new price/size;
+  priority, and so resting age, is lost on a price change or a size increase),
+  ``R`` clear (empties the instrument's book).
+- ``T`` trade (aggressor side) and ``F`` fill do not change the book: CME follows a
+  fill with a ``C``/``M`` on the resting order. A fill marks that order's next
+  reduction as *filled*, not *pulled*, so pull flow counts only true cancels.
+- ``F_SNAPSHOT`` records rebuild the book (book_valid false until the record that
+  also has ``F_LAST``); snapshot orders count as long-resting, and are not flow.
+- ``F_MAYBE_BAD_BOOK`` marks the book invalid until the next clear. A crossed or
+  one-sided book is invalid too.
+
+Windows are ``(end - window_ns, end]`` on ``ts_recv``; each emitted window carries
+the book state at its end. Resting depth (``depth_qty_rest``) counts orders whose
+add (or last priority reset) is at least ``rest_ns`` old at the window end.
+All the work is in one compiled loop over messages; trouble (unknown order ids,
+bad sides) becomes counters, never exceptions inside the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, UNDEF_PRICE
+
+# --- scalar state slots (int64 array ``st``)
+WIN_END, W, STARTED, IN_SNAP, BAD, BB, BA, LAST_PX, LAST_QTY, VOL, BUYV, SELLV, NTRADES, NMSG, \
+    RING_HEAD, RING_TAIL, NLIVE, NUSED, NDIRTY, PREV_VALID, PBB, PBA, PQB, PQA, N_UNKNOWN, \
+    OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN = range(33)
+N_ST = 33
+# float slots (``fs``)
+F_OFI, F_LAST_MID = range(2)
+
+SNAP_I = ("window_end_ts_ns", "book_valid", "best_bid_price_int", "best_bid_qty", "best_ask_price_int",
+          "best_ask_qty", "spot_ref_price_int", "last_trade_price_int", "last_trade_qty", "volume",
+          "buy_volume", "sell_volume", "trade_count", "msg_count", "window_seq")
+SNAP_F = ("mid_price", "ofi", "book_imbalance", "trade_imbalance", "above_score", "below_score")
+WALL_I = ("win", "rel_ticks", "side", "price_int", "depth_qty_rest", "depth_qty", "add_qty", "pull_qty_total",
+          "fill_qty", "d1_depth_qty", "d2_depth_qty")
+VAC_I = ("win", "rel_ticks")
+VAC_F = ("vacuum_score", "d2_pull_add_log", "wall_erosion", "pull_add_log")
+BUCKET_F = ("depth_qty", "depth_qty_rest", "depletion_qty", "reinforcement_qty", "imbalance", "vacuum_score",
+            "bid_depth_qty", "ask_depth_qty")
+
+_HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(cache=True, inline="always")
+def _slot0(key, mask):
+    h = key * _HASH_MUL
+    return np.int64((h >> np.uint64(29)) & np.uint64(mask))
+
+
+@njit(cache=True)
+def _lookup(keys, hstate, key):
+    mask = keys.shape[0] - 1
+    s = _slot0(key, mask)
+    while True:
+        hs = hstate[s]
+        if hs == 0:
+            return -1
+        if hs == 1 and keys[s] == key:
+            return s
+        s = (s + 1) & mask
+
+
+@njit(cache=True)
+def _insert(keys, hstate, key, st):
+    mask = keys.shape[0] - 1
+    s = _slot0(key, mask)
+    while hstate[s] == 1:
+        s = (s + 1) & mask
+    if hstate[s] == 0:
+        st[NUSED] += 1
+    hstate[s] = 1
+    keys[s] = key
+    st[NLIVE] += 1
+    return s
+
+
+@njit(cache=True)
+def _mark(t, dirty_stamp, dirty_list, st):
+    if dirty_stamp[t] != st[W]:
+        dirty_stamp[t] = st[W]
+        dirty_list[st[NDIRTY]] = t
+        st[NDIRTY] += 1
+
+
+@njit(cache=True)
+def _level_add(side, t, q, depth, st):
+    depth[side, t] += q
+    if depth[side, t] <= 0:
+        return
+    if side == 0:
+        if st[BB] < 0 or t > st[BB]:
+            st[BB] = t
+    else:
+        if st[BA] < 0 or t < st[BA]:
+            st[BA] = t
+
+
+@njit(cache=True)
+def _level_sub(side, t, q, depth, st):
+    depth[side, t] -= q
+    if depth[side, t] <= 0:
+        if side == 0 and t == st[BB]:
+            k = t - 1
+            while k >= 0 and depth[0, k] <= 0:
+                k -= 1
+            st[BB] = k  # -1 when empty
+        elif side == 1 and t == st[BA]:
+            n = depth.shape[1]
+            k = t + 1
+            while k < n and depth[1, k] <= 0:
+                k += 1
+            st[BA] = k if k < n else -1
+
+
+@njit(cache=True)
+def _remove_qty(s, amt, o_tick, o_side, o_size, o_young, o_fpend, depth, young, pullq, fillq,
+                dirty_stamp, dirty_list, st):
+    """Take ``amt`` off order slot ``s``: filled part first (pending fills), the rest is a pull."""
+    side = o_side[s]
+    t = o_tick[s]
+    if amt > o_size[s]:
+        amt = o_size[s]
+    f = amt if amt < o_fpend[s] else o_fpend[s]
+    o_fpend[s] -= f
+    if st[IN_SNAP] == 0:
+        fillq[side, t] += f
+        pullq[side, t] += amt - f
+    if o_young[s] == 1:
+        young[side, t] -= amt
+    o_size[s] -= amt
+    _level_sub(side, t, amt, depth, st)
+    _mark(t, dirty_stamp, dirty_list, st)
+
+
+@njit(cache=True)
+def _book_valid(st, depth):
+    if st[IN_SNAP] != 0 or st[BAD] != 0 or st[BB] < 0 or st[BA] < 0:
+        return False
+    return st[BB] < st[BA]
+
+
+@njit(cache=True)
+def _r_at(t, k, ra, ra_w, rb, rb_w):
+    if ra_w[t] == k:
+        return ra[t]
+    if rb_w[t] == k:
+        return rb[t]
+    return 0.0
+
+
+@njit(cache=True)
+def _graduate(T, rest_ns, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, ring_id, ring_ts, young,
+              dirty_stamp, dirty_list, st):
+    cap = ring_id.shape[0]
+    while st[RING_HEAD] < st[RING_TAIL]:
+        j = st[RING_HEAD] % cap
+        if ring_ts[j] > T - rest_ns:
+            break
+        s = _lookup(keys, hstate, ring_id[j])
+        if s >= 0 and o_young[s] == 1 and o_ts[s] == ring_ts[j]:
+            o_young[s] = 0
+            young[o_side[s], o_tick[s]] -= o_size[s]
+            _mark(o_tick[s], dirty_stamp, dirty_list, st)
+        st[RING_HEAD] += 1
+
+
+@njit(cache=True)
+def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts, o_young,
+          ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
+          ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
+          out_si, out_sf, out_wall, out_vi, out_vf, out_bucket):
+    """Close the window ending at T: graduate resting orders, write one snap row + its level rows."""
+    _graduate(T, rest_ns, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, ring_id, ring_ts, young,
+              dirty_stamp, dirty_list, st)
+    r = st[OUT_WIN]
+    w = st[W]
+    base = st[BASE]
+    L = depth.shape[1]
+    valid = _book_valid(st, depth)
+    bb = st[BB]
+    ba = st[BA]
+    out_si[r, 0] = T
+    out_si[r, 1] = 1 if valid else 0
+    out_si[r, 2] = (base + bb) * tick_int if bb >= 0 else 0
+    out_si[r, 3] = depth[0, bb] if bb >= 0 else 0
+    out_si[r, 4] = (base + ba) * tick_int if ba >= 0 else 0
+    out_si[r, 5] = depth[1, ba] if ba >= 0 else 0
+    out_si[r, 7] = st[LAST_PX]
+    out_si[r, 8] = st[LAST_QTY]
+    out_si[r, 9] = st[VOL]
+    out_si[r, 10] = st[BUYV]
+    out_si[r, 11] = st[SELLV]
+    out_si[r, 12] = st[NTRADES]
+    out_si[r, 13] = st[NMSG]
+    out_si[r, 14] = w
+    tv = st[BUYV] + st[SELLV]
+    out_sf[r, 1] = fs[F_OFI]
+    out_sf[r, 3] = (st[BUYV] - st[SELLV]) / tv if tv > 0 else 0.0
+    for k in range(out_bucket.shape[1]):
+        for c in range(out_bucket.shape[2]):
+            out_bucket[r, k, c] = 0.0
+    if valid:
+        spot = (bb + ba) // 2
+        mid = 0.5 * (bb + ba + 2 * base) * tick_int * 1e-9
+        fs[F_LAST_MID] = mid
+        out_si[r, 6] = (base + spot) * tick_int
+        nb = out_bucket.shape[1] // 2
+        bid_near = 0.0
+        ask_near = 0.0
+        vac_above = 0.0
+        vac_below = 0.0
+        for rel in range(-band, band + 1):
+            t = spot + rel
+            if t < 0 or t >= L:
+                continue
+            lvl_pull = 0.0
+            lvl_add = 0.0
+            lvl_depth = 0.0
+            lvl_prev = 0.0
+            lvl_rest = 0.0
+            lvl_prev_rest = 0.0
+            for side in range(2):
+                dq = depth[side, t]
+                rest = dq - young[side, t]
+                d1 = dq - prev_depth[side, t]
+                d1p = d1_last[side, t] if d1_w[side, t] == w - 1 else 0
+                d2 = d1 - d1p
+                a = addq[side, t]
+                p = pullq[side, t]
+                f = fillq[side, t]
+                if dq != 0 or a != 0 or p != 0 or f != 0 or d1 != 0 or d2 != 0:
+                    j = st[OUT_WALL]
+                    out_wall[j, 0] = r
+                    out_wall[j, 1] = rel
+                    out_wall[j, 2] = side
+                    out_wall[j, 3] = (base + t) * tick_int
+                    out_wall[j, 4] = rest
+                    out_wall[j, 5] = dq
+                    out_wall[j, 6] = a
+                    out_wall[j, 7] = p
+                    out_wall[j, 8] = f
+                    out_wall[j, 9] = d1
+                    out_wall[j, 10] = d2
+                    st[OUT_WALL] += 1
+                lvl_pull += p
+                lvl_add += a
+                lvl_depth += dq
+                lvl_prev += prev_depth[side, t]
+                lvl_rest += rest
+                lvl_prev_rest += prev_rest[side, t]
+            pal = np.log1p(lvl_pull) - np.log1p(lvl_add)
+            r1 = _r_at(t, w - 1, ra, ra_w, rb, rb_w)
+            r2 = _r_at(t, w - 2, ra, ra_w, rb, rb_w)
+            d2pal = pal - 2.0 * r1 + r2
+            net = lvl_pull - lvl_add
+            vac = np.tanh(net / (lvl_prev + 1.0)) if net > 0 else 0.0
+            ero = (lvl_prev_rest - lvl_rest) / (lvl_prev_rest + 1.0) if lvl_prev_rest > lvl_rest else 0.0
+            if lvl_depth != 0 or lvl_pull != 0 or lvl_add != 0 or d2pal != 0.0 or ero != 0.0:
+                j = st[OUT_VAC]
+                out_vi[j, 0] = r
+                out_vi[j, 1] = rel
+                out_vf[j, 0] = vac
+                out_vf[j, 1] = d2pal
+                out_vf[j, 2] = ero
+                out_vf[j, 3] = pal
+                st[OUT_VAC] += 1
+            b = (rel // 2) + nb
+            if 0 <= b < out_bucket.shape[1]:
+                out_bucket[r, b, 0] += lvl_depth
+                out_bucket[r, b, 1] += lvl_rest
+                out_bucket[r, b, 2] += lvl_pull + fillq[0, t] + fillq[1, t]
+                out_bucket[r, b, 3] += lvl_add
+                out_bucket[r, b, 5] = max(out_bucket[r, b, 5], vac)
+                out_bucket[r, b, 6] += depth[0, t]
+                out_bucket[r, b, 7] += depth[1, t]
+            if 0 < rel <= near:
+                ask_near += depth[1, t]
+                vac_above += vac
+            elif -near <= rel <= 0:
+                bid_near += depth[0, t]
+                if rel < 0:
+                    vac_below += vac
+        for b in range(out_bucket.shape[1]):
+            bd = out_bucket[r, b, 6]
+            ad = out_bucket[r, b, 7]
+            out_bucket[r, b, 4] = (bd - ad) / (bd + ad) if bd + ad > 0 else 0.0
+        tot = bid_near + ask_near
+        ask_share = ask_near / tot if tot > 0 else 0.5
+        out_sf[r, 2] = (bid_near - ask_near) / tot if tot > 0 else 0.0
+        out_sf[r, 4] = 0.5 * (1.0 - ask_share) + 0.5 * vac_above / near
+        out_sf[r, 5] = 0.5 * ask_share + 0.5 * vac_below / near
+    else:
+        out_si[r, 6] = 0
+        st[N_INVALID_WIN] += 1
+        out_sf[r, 2] = 0.0
+        out_sf[r, 4] = 0.5
+        out_sf[r, 5] = 0.5
+    out_sf[r, 0] = fs[F_LAST_MID]
+    # roll per-level history for every level touched in this window
+    for k in range(st[NDIRTY]):
+        t = dirty_list[k]
+        lp = 0.0
+        la = 0.0
+        for side in range(2):
+            d1_last[side, t] = depth[side, t] - prev_depth[side, t]
+            d1_w[side, t] = w
+            prev_depth[side, t] = depth[side, t]
+            prev_rest[side, t] = depth[side, t] - young[side, t]
+            lp += pullq[side, t]
+            la += addq[side, t]
+            addq[side, t] = 0
+            pullq[side, t] = 0
+            fillq[side, t] = 0
+        rb[t] = ra[t]
+        rb_w[t] = ra_w[t]
+        ra[t] = np.log1p(lp) - np.log1p(la)
+        ra_w[t] = w
+    st[NDIRTY] = 0
+    st[VOL] = 0
+    st[BUYV] = 0
+    st[SELLV] = 0
+    st[NTRADES] = 0
+    st[NMSG] = 0
+    st[PENDING] = 0
+    fs[F_OFI] = 0.0
+    st[OUT_WIN] += 1
+    st[W] += 1
+
+
+@njit(cache=True)
+def _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st):
+    L = depth.shape[1]
+    for t in range(L):
+        if depth[0, t] != 0 or depth[1, t] != 0:
+            _mark(t, dirty_stamp, dirty_list, st)
+        depth[0, t] = 0
+        depth[1, t] = 0
+        young[0, t] = 0
+        young[1, t] = 0
+    for s in range(hstate.shape[0]):
+        hstate[s] = 0
+    st[NLIVE] = 0
+    st[NUSED] = 0
+    st[BB] = -1
+    st[BA] = -1
+    st[BAD] = 0
+    st[RING_HEAD] = st[RING_TAIL]
+    st[PREV_VALID] = 0
+    st[N_CLEAR] += 1
+
+
+@njit(cache=True)
+def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instrument_id, i0, n_end, final,
+             tick_int, window_ns, rest_ns, max_fill, band, near,
+             st, fs, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, o_fpend, ring_id, ring_ts,
+             depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
+             ra, ra_w, rb, rb_w, dirty_stamp, dirty_list,
+             out_si, out_sf, out_wall, out_vi, out_vf, out_bucket):
+    """Apply messages [i0, n_end); return the index to resume from (< n_end when the outputs are full)."""
+    base = st[BASE]
+    win_cap = out_si.shape[0]
+    wall_need = 2 * (2 * band + 1)
+    vac_need = 2 * band + 1
+    rcap = ring_id.shape[0]
+    i = i0
+    while i < n_end:
+        if instr[i] != instrument_id:
+            i += 1
+            continue
+        ts = np.int64(ts_recv[i])
+        if st[STARTED] == 0:
+            st[STARTED] = 1
+            st[WIN_END] = ((ts + window_ns - 1) // window_ns) * window_ns
+        # close every window that ends before this message
+        if ts > st[WIN_END]:
+            gap = (ts - st[WIN_END] + window_ns - 1) // window_ns  # windows between
+            if st[OUT_WIN] >= win_cap or st[OUT_WALL] + wall_need > out_wall.shape[0] \
+                    or st[OUT_VAC] + vac_need > out_vi.shape[0]:
+                return i
+            _emit(st[WIN_END], tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts,
+                  o_young, ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last,
+                  d1_w, ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
+                  out_si, out_sf, out_wall, out_vi, out_vf, out_bucket)
+            if gap > max_fill:
+                st[WIN_END] = ((ts + window_ns - 1) // window_ns) * window_ns
+            else:
+                st[WIN_END] += window_ns
+            continue  # re-check: maybe more empty windows to emit
+        st[NMSG] += 1
+        st[PENDING] = 1
+        fl = flags[i]
+        if fl & F_SNAPSHOT:
+            st[IN_SNAP] = 1
+        if fl & F_MAYBE_BAD_BOOK:
+            st[BAD] = 1
+        act = action[i]
+        sd = side_c[i]
+        sidx = 0 if sd == 66 else (1 if sd == 65 else -1)  # 'B' / 'A'
+        oid = order_id[i]
+        if act == 65 or act == 77:  # 'A' add, 'M' modify
+            px = price[i]
+            if sidx < 0 or px == UNDEF_PRICE:
+                st[N_BAD_SIDE] += 1
+            else:
+                t = px // tick_int - base
+                q = np.int64(size[i])
+                s = _lookup(keys, hstate, oid)
+                if s >= 0 and act == 77 and o_tick[s] == t and o_side[s] == sidx and q <= o_size[s]:
+                    # size reduction keeps priority: part fill, part pull
+                    _remove_qty(s, o_size[s] - q, o_tick, o_side, o_size, o_young, o_fpend, depth, young,
+                                pullq, fillq, dirty_stamp, dirty_list, st)
+                else:
+                    snap = st[IN_SNAP]
+                    if s >= 0:
+                        if act == 77 and o_tick[s] == t and o_side[s] == sidx:
+                            # same level, size increase: only the increase is new liquidity
+                            inc = q - o_size[s]
+                            if o_young[s] == 1:
+                                young[sidx, t] -= o_size[s]
+                            if snap == 0:
+                                addq[sidx, t] += inc
+                                young[sidx, t] += q
+                            _level_add(sidx, t, inc, depth, st)
+                            o_size[s] = q
+                        else:
+                            # moved (or re-added): the old resting quantity is pulled from its level
+                            o_fpend[s] = 0
+                            _remove_qty(s, o_size[s], o_tick, o_side, o_size, o_young, o_fpend, depth, young,
+                                        pullq, fillq, dirty_stamp, dirty_list, st)
+                            o_tick[s] = t
+                            o_side[s] = sidx
+                            o_size[s] = q
+                            if snap == 0:
+                                addq[sidx, t] += q
+                                young[sidx, t] += q
+                            _level_add(sidx, t, q, depth, st)
+                        if act == 65:
+                            st[N_UNKNOWN] += 1  # duplicate add id: treated as a replace
+                    else:
+                        s = _insert(keys, hstate, oid, st)
+                        o_tick[s] = t
+                        o_side[s] = sidx
+                        o_size[s] = q
+                        o_fpend[s] = 0
+                        if snap == 0:
+                            addq[sidx, t] += q
+                            young[sidx, t] += q
+                        _level_add(sidx, t, q, depth, st)
+                        if act == 77:
+                            st[N_UNKNOWN] += 1  # modify of an unknown order: treated as an add
+                    o_ts[s] = ts
+                    o_young[s] = 0 if snap != 0 else 1
+                    if snap == 0:
+                        j = st[RING_TAIL] % rcap
+                        ring_id[j] = oid
+                        ring_ts[j] = ts
+                        st[RING_TAIL] += 1
+                    _mark(t, dirty_stamp, dirty_list, st)
+                if o_size[s] <= 0:
+                    hstate[s] = 2
+                    st[NLIVE] -= 1
+        elif act == 67:  # 'C' cancel
+            s = _lookup(keys, hstate, oid)
+            if s < 0:
+                st[N_UNKNOWN] += 1
+            else:
+                _remove_qty(s, np.int64(size[i]), o_tick, o_side, o_size, o_young, o_fpend, depth, young,
+                            pullq, fillq, dirty_stamp, dirty_list, st)
+                if o_size[s] <= 0:
+                    hstate[s] = 2
+                    st[NLIVE] -= 1
+        elif act == 70:  # 'F' fill: the book changes on the following C/M
+            s = _lookup(keys, hstate, oid)
+            if s >= 0:
+                o_fpend[s] += np.int64(size[i])
+                if o_fpend[s] > o_size[s]:
+                    o_fpend[s] = o_size[s]
+        elif act == 84:  # 'T' trade, side = aggressor
+            q = np.int64(size[i])
+            if price[i] != UNDEF_PRICE:
+                st[LAST_PX] = price[i]
+                st[LAST_QTY] = q
+            st[VOL] += q
+            st[NTRADES] += 1
+            if sidx == 0:
+                st[BUYV] += q
+            elif sidx == 1:
+                st[SELLV] += q
+        elif act == 82:  # 'R' clear
+            _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st)
+        if fl & F_SNAPSHOT and fl & F_LAST:
+            st[IN_SNAP] = 0
+        # end of event: order-flow imbalance (Cont, Kukanov, Stoikov 2014) on the BBO
+        if (fl & F_LAST) or i + 1 >= n_end or ts_recv[i + 1] != ts_recv[i]:
+            if _book_valid(st, depth):
+                pb = st[BB]
+                pa = st[BA]
+                qb = depth[0, pb]
+                qa = depth[1, pa]
+                if st[PREV_VALID] == 1:
+                    e = 0
+                    if pb >= st[PBB]:
+                        e += qb
+                    if pb <= st[PBB]:
+                        e -= st[PQB]
+                    if pa <= st[PBA]:
+                        e -= qa
+                    if pa >= st[PBA]:
+                        e += st[PQA]
+                    fs[F_OFI] += e
+                st[PBB] = pb
+                st[PBA] = pa
+                st[PQB] = qb
+                st[PQA] = qa
+                st[PREV_VALID] = 1
+            else:
+                st[PREV_VALID] = 0
+        i += 1
+    if final and st[PENDING] == 1:
+        if st[OUT_WIN] >= win_cap or st[OUT_WALL] + wall_need > out_wall.shape[0] \
+                or st[OUT_VAC] + vac_need > out_vi.shape[0]:
+            return i
+        _emit(st[WIN_END], tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts,
+              o_young, ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last,
+              d1_w, ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
+              out_si, out_sf, out_wall, out_vi, out_vf, out_bucket)
+        st[WIN_END] += window_ns
+    return n_end
+
+
+@njit(cache=True)
+def _rehash(keys, hstate, cols, new_cap):
+    nk = np.zeros(new_cap, np.uint64)
+    nh = np.zeros(new_cap, np.int8)
+    ncols = np.zeros((cols.shape[0], new_cap), np.int64)
+    mask = new_cap - 1
+    n = 0
+    for s in range(keys.shape[0]):
+        if hstate[s] == 1:
+            j = _slot0(keys[s], mask)
+            while nh[j] == 1:
+                j = (j + 1) & mask
+            nh[j] = 1
+            nk[j] = keys[s]
+            for c in range(cols.shape[0]):
+                ncols[c, j] = cols[c, s]
+            n += 1
+    return nk, nh, ncols, n
+
+
+@dataclass
+class WindowBatch:
+    """Outputs of a run of windows (numpy columns; ``silver_futures`` turns them into tables)."""
+
+    snap: dict
+    wall: dict
+    vacuum: dict
+    bucket: np.ndarray  # (windows, buckets, len(BUCKET_F))
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.snap["window_end_ts_ns"])
+
+
+class FuturesBook:
+    """One instrument's order book, fed chunks of ``MBO_DTYPE`` records; yields closed windows.
+
+    State lives in plain arrays owned here (grown between chunks, never inside the loop),
+    so the compiled loop is a pure function of (messages, state) -> (state, outputs).
+    """
+
+    def __init__(self, instrument_id: int, tick_int: int, *, window_ns: int = 500_000_000,
+                 rest_ns: int = 500_000_000, band_ticks: int = 400, near_ticks: int = 10,
+                 max_fill_windows: int = 120, windows_per_batch: int = 2048):
+        if tick_int <= 0:
+            raise ValueError(f"tick_int must be > 0 (price units of 1e-9), got {tick_int}")
+        if window_ns <= 0:
+            raise ValueError(f"window_ns must be > 0, got {window_ns}")
+        self.instrument_id = int(instrument_id)
+        self.tick_int, self.window_ns, self.rest_ns = int(tick_int), int(window_ns), int(rest_ns)
+        self.band, self.near, self.max_fill = int(band_ticks), int(near_ticks), int(max_fill_windows)
+        self.st = np.zeros(N_ST, np.int64)
+        self.st[BB] = self.st[BA] = -1
+        self.st[BASE] = -1
+        self.fs = np.zeros(2, np.float64)
+        self._alloc_orders(1 << 12)
+        self.ring_id = np.zeros(1 << 12, np.uint64)
+        self.ring_ts = np.zeros(1 << 12, np.int64)
+        self.L = 0
+        self.nb = self.band // 2
+        self.win_cap = int(windows_per_batch)
+        self._alloc_out()
+
+    # -- storage management (between compiled calls)
+    def _alloc_orders(self, cap):
+        self.keys = np.zeros(cap, np.uint64)
+        self.hstate = np.zeros(cap, np.int8)
+        self.ocols = np.zeros((6, cap), np.int64)  # tick, side, size, ts, young, fill_pending
+
+    def _alloc_out(self):
+        self.out_si = np.zeros((self.win_cap, len(SNAP_I)), np.int64)
+        self.out_sf = np.zeros((self.win_cap, len(SNAP_F)), np.float64)
+        wall_cap = self.win_cap * 64 + 2 * (2 * self.band + 1)
+        self.out_wall = np.zeros((wall_cap, len(WALL_I)), np.int64)
+        vac_cap = self.win_cap * 32 + (2 * self.band + 1)
+        self.out_vi = np.zeros((vac_cap, len(VAC_I)), np.int64)
+        self.out_vf = np.zeros((vac_cap, len(VAC_F)), np.float64)
+        self.out_bucket = np.zeros((self.win_cap, 2 * self.nb + 1, len(BUCKET_F)), np.float64)
+
+    def _ensure_orders(self, n_new):
+        cap = self.keys.shape[0]
+        if (self.st[NUSED] + n_new) * 2 <= cap:
+            return
+        new_cap = 1 << int(np.ceil(np.log2(max(4 * (self.st[NLIVE] + n_new), 1 << 12))))
+        self.keys, self.hstate, self.ocols, n = _rehash(self.keys, self.hstate, self.ocols, new_cap)
+        self.st[NUSED] = self.st[NLIVE] = n
+
+    def _ensure_ring(self, n_new):
+        cap = self.ring_id.shape[0]
+        live = int(self.st[RING_TAIL] - self.st[RING_HEAD])
+        if live + n_new <= cap:
+            return
+        new_cap = 1 << int(np.ceil(np.log2(2 * (live + n_new))))
+        idx = (np.arange(self.st[RING_HEAD], self.st[RING_TAIL]) % cap)
+        rid, rts = np.zeros(new_cap, np.uint64), np.zeros(new_cap, np.int64)
+        rid[:live], rts[:live] = self.ring_id[idx], self.ring_ts[idx]
+        self.ring_id, self.ring_ts = rid, rts
+        self.st[RING_HEAD], self.st[RING_TAIL] = 0, live
+
+    def _ensure_levels(self, recs):
+        sel = (recs["instrument_id"] == self.instrument_id) & ((recs["action"] == 65) | (recs["action"] == 77)) \
+            & (recs["price"] != UNDEF_PRICE)
+        if not sel.any():
+            if self.L == 0:
+                self._alloc_levels(0, 1 << 12)
+            return
+        ticks = recs["price"][sel] // self.tick_int
+        lo, hi = int(ticks.min()), int(ticks.max())
+        margin = 2 * self.band + 64
+        base = int(self.st[BASE])
+        if self.L and base + margin <= lo and hi < base + self.L - margin:
+            return
+        new_lo = min(lo, base + margin if self.L else lo) - 4 * margin
+        new_hi = max(hi, base + self.L - margin if self.L else hi) + 4 * margin
+        new_L = 1 << int(np.ceil(np.log2(new_hi - new_lo + 1)))
+        if self.L == 0:
+            self._alloc_levels(new_lo, new_L)
+            return
+        shift = base - new_lo
+        for name in ("depth", "young", "addq", "pullq", "fillq", "prev_depth", "prev_rest", "d1_last", "d1_w"):
+            old = getattr(self, name)
+            new = np.full((2, new_L), -10 if name == "d1_w" else 0, old.dtype)
+            new[:, shift: shift + self.L] = old
+            setattr(self, name, new)
+        for name in ("ra", "ra_w", "rb", "rb_w", "dirty_stamp"):
+            old = getattr(self, name)
+            new = np.full(new_L, -10 if name.endswith("_w") or name == "dirty_stamp" else 0, old.dtype)
+            new[shift: shift + self.L] = old
+            setattr(self, name, new)
+        nd = int(self.st[NDIRTY])
+        dl = np.zeros(new_L, np.int64)
+        dl[:nd] = self.dirty_list[:nd] + shift
+        self.dirty_list = dl
+        live = self.hstate == 1
+        self.ocols[0, live] += shift
+        for k in (BB, BA):
+            if self.st[k] >= 0:
+                self.st[k] += shift
+        for k in (PBB, PBA):
+            self.st[k] += shift
+        self.st[BASE] = new_lo
+        self.L = new_L
+
+    def _alloc_levels(self, base, L):
+        self.st[BASE] = base
+        self.L = L
+        z2 = lambda dt=np.int64: np.zeros((2, L), dt)  # noqa: E731
+        self.depth, self.young, self.addq, self.pullq, self.fillq = z2(), z2(), z2(), z2(), z2()
+        self.prev_depth, self.prev_rest, self.d1_last = z2(), z2(), z2()
+        self.d1_w = np.full((2, L), -10, np.int64)
+        self.ra, self.rb = np.zeros(L), np.zeros(L)
+        self.ra_w, self.rb_w = np.full(L, -10, np.int64), np.full(L, -10, np.int64)
+        self.dirty_stamp = np.full(L, -10, np.int64)
+        self.dirty_list = np.zeros(L, np.int64)
+
+    # -- the loop
+    def feed(self, recs: np.ndarray, final: bool = False) -> list[WindowBatch]:
+        """Apply a chunk of MBO records; return the windows closed by it."""
+        if recs.dtype != MBO_DTYPE:
+            recs = recs.astype(MBO_DTYPE)
+        self._ensure_levels(recs)
+        self._ensure_orders(len(recs))
+        self._ensure_ring(len(recs))
+        out = []
+        i, n = 0, len(recs)
+        oc = self.ocols
+        while True:
+            i = run_book(recs["ts_recv"], recs["price"], recs["size"], recs["order_id"], recs["flags"],
+                         recs["action"], recs["side"], recs["instrument_id"], np.uint32(self.instrument_id),
+                         i, n, final, self.tick_int, self.window_ns, self.rest_ns, self.max_fill, self.band,
+                         self.near, self.st, self.fs, self.keys, self.hstate, oc[0], oc[1], oc[2], oc[3], oc[4],
+                         oc[5], self.ring_id, self.ring_ts, self.depth, self.young, self.addq, self.pullq,
+                         self.fillq, self.prev_depth, self.prev_rest, self.d1_last, self.d1_w, self.ra, self.ra_w,
+                         self.rb, self.rb_w, self.dirty_stamp, self.dirty_list, self.out_si, self.out_sf,
+                         self.out_wall, self.out_vi, self.out_vf, self.out_bucket)
+            if self.st[OUT_WIN]:
+                out.append(self._take())
+            if i >= n and (not final or self.st[PENDING] == 0):
+                return out
+
+    def finish(self) -> list[WindowBatch]:
+        """Close the last (partial) window."""
+        return self.feed(np.zeros(0, MBO_DTYPE), final=True)
+
+    def _take(self) -> WindowBatch:
+        nw, nwall, nv = int(self.st[OUT_WIN]), int(self.st[OUT_WALL]), int(self.st[OUT_VAC])
+        snap = {k: self.out_si[:nw, j].copy() for j, k in enumerate(SNAP_I)}
+        snap.update({k: self.out_sf[:nw, j].copy() for j, k in enumerate(SNAP_F)})
+        wall = {k: self.out_wall[:nwall, j].copy() for j, k in enumerate(WALL_I)}
+        vac = {k: self.out_vi[:nv, j].copy() for j, k in enumerate(VAC_I)}
+        vac.update({k: self.out_vf[:nv, j].copy() for j, k in enumerate(VAC_F)})
+        bucket = self.out_bucket[:nw].copy()
+        self.st[OUT_WIN] = self.st[OUT_WALL] = self.st[OUT_VAC] = 0
+        return WindowBatch(snap, wall, vac, bucket)
+
+    @property
+    def counters(self) -> dict:
+        return {"unknown_order_ids": int(self.st[N_UNKNOWN]), "bad_side_or_price": int(self.st[N_BAD_SIDE]),
+                "clears": int(self.st[N_CLEAR]), "invalid_windows": int(self.st[N_INVALID_WIN]),
+                "live_orders": int(self.st[NLIVE])}

@@ -1,0 +1,183 @@
+"""Silver futures surfaces: MBO records -> snap / wall / vacuum / physics / bucket_radar tables.
+
+``surfaces_from_batch`` is a pure function from the book's window outputs to Arrow
+tables checked against their contracts; ``build_futures_day`` streams one day's MBO
+file through the compiled book and writes each batch as a lake part.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from . import contracts_futures as cf
+from .book import FuturesBook, WindowBatch
+from .contracts import ContractError
+
+ROOT_RE = re.compile(r"^([A-Z0-9]{1,6}?)([FGHJKMNQUVXZ])(\d{1,2})$")
+KNOWN_TICKS = {"ES": 0.25, "MES": 0.25, "NQ": 0.25, "MNQ": 0.25, "RTY": 0.1, "M2K": 0.1, "YM": 1.0,
+               "MYM": 1.0, "CL": 0.01, "GC": 0.1, "ZN": 1 / 64}
+
+
+def product_of(symbol: str) -> str:
+    """Product key from a raw symbol: 'ESM4' -> 'ES', 'ESM4 P5230' -> 'ES', 'ES.FUT' -> 'ES', 'MSFT' -> 'MSFT'."""
+    s = symbol.strip().split(" ")[0].split(".")[0]
+    m = ROOT_RE.match(s)
+    return m.group(1) if m else re.sub(r"[^A-Za-z0-9_]", "_", s)[:16] or "UNKNOWN"
+
+
+def tick_int_for(product: str, definitions: dict[int, int] | None = None, instrument_id: int | None = None) -> int:
+    """Tick size in 1e-9 price units: from a definition when given, else the known product table."""
+    if definitions and instrument_id in definitions and 0 < definitions[instrument_id] < 2**62:
+        return int(definitions[instrument_id])
+    if product in KNOWN_TICKS:
+        return int(round(KNOWN_TICKS[product] * 1e9))
+    raise ValueError(f"no tick size known for product {product!r}: add its definition file to --input")
+
+
+@dataclass
+class SurfaceTables:
+    snap: pa.Table
+    wall: pa.Table
+    vacuum: pa.Table
+    physics: pa.Table
+    bucket_radar: pa.Table
+
+    def items(self):
+        return [(cf.SNAP, self.snap), (cf.WALL, self.wall), (cf.VACUUM, self.vacuum),
+                (cf.PHYSICS, self.physics), (cf.BUCKET_RADAR, self.bucket_radar)]
+
+
+def surfaces_from_batch(b: WindowBatch, instrument_id: int, tick_int: int) -> SurfaceTables:
+    """Window outputs -> the five silver tables, each validated by its contract."""
+    s = b.snap
+    nw = b.n_windows
+    ts = s["window_end_ts_ns"]
+    spot = s["spot_ref_price_int"]
+    valid = s["book_valid"].astype(bool)
+    tick = np.full(nw, tick_int, np.int64)
+    snap = pa.table({
+        "window_end_ts_ns": ts, "instrument_id": np.full(nw, instrument_id, np.uint32), "mid_price": s["mid_price"],
+        "spot_ref_price_int": spot, "tick_int": tick, "book_valid": valid,
+        "best_bid_price_int": s["best_bid_price_int"], "best_bid_qty": s["best_bid_qty"],
+        "best_ask_price_int": s["best_ask_price_int"], "best_ask_qty": s["best_ask_qty"],
+        "last_trade_price_int": s["last_trade_price_int"], "last_trade_qty": s["last_trade_qty"],
+        "volume": s["volume"], "trade_count": s["trade_count"], "msg_count": s["msg_count"]})
+    physics = pa.table({
+        "window_end_ts_ns": ts, "mid_price": s["mid_price"], "book_valid": valid,
+        "above_score": s["above_score"], "below_score": s["below_score"], "ofi": s["ofi"],
+        "book_imbalance": s["book_imbalance"], "trade_imbalance": s["trade_imbalance"],
+        "buy_volume": s["buy_volume"], "sell_volume": s["sell_volume"]})
+    w = b.wall
+    wi = w["win"]
+    wall = pa.table({
+        "window_end_ts_ns": ts[wi], "spot_ref_price_int": spot[wi], "tick_int": tick[wi],
+        "rel_ticks": w["rel_ticks"].astype(np.int32),
+        "side": pa.DictionaryArray.from_arrays(w["side"].astype(np.int8), ["B", "A"]).cast(pa.string()),
+        "price_int": w["price_int"], "depth_qty_rest": w["depth_qty_rest"], "depth_qty": w["depth_qty"],
+        "add_qty": w["add_qty"], "pull_qty_total": w["pull_qty_total"], "fill_qty": w["fill_qty"],
+        "d1_depth_qty": w["d1_depth_qty"], "d2_depth_qty": w["d2_depth_qty"]})
+    v = b.vacuum
+    vi = v["win"]
+    vacuum = pa.table({
+        "window_end_ts_ns": ts[vi], "spot_ref_price_int": spot[vi], "tick_int": tick[vi],
+        "rel_ticks": v["rel_ticks"].astype(np.int32), "vacuum_score": v["vacuum_score"],
+        "d2_pull_add_log": v["d2_pull_add_log"], "wall_erosion": v["wall_erosion"],
+        "pull_add_log": v["pull_add_log"]})
+    rows = np.flatnonzero(valid)
+    nb = b.bucket.shape[1]
+    half = nb // 2
+    buck = b.bucket[rows].reshape(-1, b.bucket.shape[2])
+    bidx = np.tile(np.arange(-half, half + 1, dtype=np.int32), len(rows))
+    rep = np.repeat(rows, nb)
+    bucket_radar = pa.table({
+        "window_end_ts_ns": ts[rep], "spot_ref_price_int": spot[rep], "tick_int": tick[rep],
+        "bucket": bidx, "rel_ticks": bidx * cf.BUCKET_TICKS,
+        "depth_qty": buck[:, 0], "depth_qty_rest": buck[:, 1], "depletion_qty": buck[:, 2],
+        "reinforcement_qty": buck[:, 3], "imbalance": buck[:, 4], "vacuum_score": buck[:, 5],
+        "depth_log": np.log1p(buck[:, 0])})
+    return SurfaceTables(*(c.validate(t) for c, t in [(cf.SNAP, snap), (cf.WALL, wall), (cf.VACUUM, vacuum),
+                                                        (cf.PHYSICS, physics), (cf.BUCKET_RADAR, bucket_radar)]))
+
+
+@dataclass
+class FuturesDayResult:
+    product: str
+    instrument_id: int
+    symbol: str
+    messages: int = 0
+    windows: int = 0
+    rows: dict = field(default_factory=dict)
+    counters: dict = field(default_factory=dict)
+
+
+def pick_instrument(first_chunk: np.ndarray, mappings: dict[int, str]) -> int:
+    """The most active outright (no '-' spread symbol) in the first chunk."""
+    ids, counts = np.unique(first_chunk["instrument_id"], return_counts=True)
+    order = np.argsort(-counts)
+    for k in order:
+        sym = mappings.get(int(ids[k]), "")
+        if "-" not in sym:
+            return int(ids[k])
+    return int(ids[order[0]])
+
+
+def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None, window_ms: int = 500,
+                      keep_bronze: bool = True, chunk_records: int = 1 << 20, progress=None,
+                      instrument_id: int | None = None) -> FuturesDayResult:
+    """Stream one futures MBO file through the book; ``writer(contract_name, product, table)`` stores parts."""
+    from .bronze import iter_mbo, mbo_table
+
+    infos = info if isinstance(info, (list, tuple)) else [info]
+    info = infos[0]
+    book = None
+    res = None
+    last_ts = -1
+    chunks = (c for i in infos for c in iter_mbo(i, chunk_records=chunk_records))
+    for chunk in chunks:
+        if book is None:
+            iid = instrument_id if instrument_id is not None else pick_instrument(chunk, info.mappings)
+            symbol = info.mappings.get(iid, info.symbols[0] if info.symbols else str(iid))
+            product = product_of(symbol)
+            tick_int = tick_int_for(product, definitions, iid)
+            book = FuturesBook(iid, tick_int, window_ns=int(window_ms) * 1_000_000)
+            res = FuturesDayResult(product=product, instrument_id=iid, symbol=symbol)
+        res.messages += len(chunk)
+        if keep_bronze:
+            writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(chunk)))
+        for batch in book.feed(chunk):
+            last_ts = _write_batch(batch, book, res, writer, last_ts)
+        if progress is not None:
+            progress.update(len(chunk))
+    if book is None:
+        raise ValueError(f"{info.path}: MBO file holds no records")
+    for batch in book.finish():
+        last_ts = _write_batch(batch, book, res, writer, last_ts)
+    res.counters = book.counters
+    return res
+
+
+def _write_batch(batch, book, res, writer, last_ts):
+    if batch.n_windows == 0:
+        return last_ts
+    first = int(batch.snap["window_end_ts_ns"][0])
+    if first <= last_ts:
+        raise ContractError(f"silver.future_mbo.snap: window_end_ts_ns not strictly increasing across parts "
+                            f"({last_ts} then {first})")
+    tables = surfaces_from_batch(batch, book.instrument_id, book.tick_int)
+    for contract, table in tables.items():
+        writer(contract.name, res.product, table)
+        res.rows[contract.name] = res.rows.get(contract.name, 0) + table.num_rows
+    res.windows += batch.n_windows
+    return int(batch.snap["window_end_ts_ns"][-1])
+
+
+def read_surface(lake: str | Path, surface: str, product: str, date: str) -> pa.Table:
+    """Read one day of one futures surface by its served key (snap, wall, ...)."""
+    from .lake import read_partition
+
+    return read_partition(lake, f"silver.future_mbo.{surface}", product, date)

@@ -1,0 +1,69 @@
+"""``marketphys replay --lake LAKE [--date D] [--backend B] [--theta FILE] [--scorecard OUT.json]
+[--export-theta OUT.json] [--log OUT.arrow]``: replay one lake date through the engine and the baselines."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lake", required=True, help="lake directory (built with `marketphys build`)")
+    parser.add_argument("--date", default=None, help="date YYYY-MM-DD (default: the newest date with futures data)")
+    parser.add_argument("--product", default="ES", help="product (default ES)")
+    parser.add_argument("--backend", default="numpy", help="engine backend: numpy (the reference; the only one a "
+                                                           "frame-by-frame session runs on today) or auto")
+    parser.add_argument("--theta", default=None, help="start from this θ file (its grid, settings and producers)")
+    parser.add_argument("--no-learn", action="store_true", help="keep θ fixed (score a frozen θ)")
+    parser.add_argument("--scorecard", default=None, help="write the scorecard JSON here")
+    parser.add_argument("--export-theta", default=None, help="write the learned θ file here")
+    parser.add_argument("--log", default=None, help="write the replay log (Arrow IPC) here")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from marketphys.cli import CliError
+    from marketphys.core.engine import EngineConfig
+    from marketphys.pipeline.lake import LakeError
+    from marketphys.replay.export import ThetaFileError, export_theta, load_theta
+    from marketphys.replay.session import Session
+    from marketphys.replay.sources import SourceError
+    from marketphys.replay.specs import SpecError
+
+    if args.backend not in ("numpy", "auto"):
+        raise CliError(f"--backend {args.backend!r}: replay sessions run on the numpy engine (choose numpy or auto)")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise CliError(f"--max-frames must be >= 1, got {args.max_frames}")
+    config, theta0, producers = EngineConfig(), None, None
+    if args.theta:
+        try:
+            tf = load_theta(args.theta)
+            producers = tf.producers()
+        except (ThetaFileError, SpecError) as err:
+            raise CliError(f"--theta: {err}") from None
+        config, theta0 = tf.config, tf.theta
+    if args.no_learn:
+        config = dataclasses.replace(config, learn=False)
+    try:
+        s = Session.from_lake(args.lake, date=args.date, product=args.product, producers=producers, config=config,
+                              theta0=theta0, log=args.log)
+    except (SourceError, LakeError) as err:
+        raise CliError(str(err)) from None
+    with s:
+        s.run(n=args.max_frames, progress=not args.quiet)
+    if s.n_steps == 0:
+        raise CliError(f"no frames in {args.lake} for {s.meta.get('date')}: no window had a valid book")
+    card = s.scorecard()
+    print(f"replay {s.meta['product']} {s.meta['date']} from {args.lake}: {s.summary()}")
+    print(card)
+    if args.scorecard:
+        card.to_json(args.scorecard)
+        print(f"scorecard -> {args.scorecard}")
+    if args.export_theta:
+        export_theta(args.export_theta, s, scorecard=card)
+        print(f"θ -> {args.export_theta}")
+    if args.log:
+        print(f"replay log -> {args.log} ({s.n_steps} frames)")
+    return 0

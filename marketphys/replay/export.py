@@ -1,0 +1,151 @@
+"""θ files: versioned JSON a production engine can load (DESIGN.md section 7).
+
+Contents: θ, bounds, grid, integrator and learner settings, producer configuration,
+training window, scorecard, package version, schema version and a SHA-256 checksum
+of the canonical JSON of everything else. Writes are atomic. ``load_theta`` checks
+the schema version, the checksum, θ against its bounds and (when asked) the grid,
+and refuses anything else with a message that says what differs and what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from marketphys.core.engine import EngineConfig
+from marketphys.core.grid import Grid
+from marketphys.core.theta import PARAM_NAMES, Theta, ThetaBounds
+from marketphys.replay.atomic import atomic_write_text
+from marketphys.replay.specs import build_producers, engine_config_from_dict, producer_spec
+
+THETA_SCHEMA = "marketphys.theta"
+THETA_SCHEMA_VERSION = 1
+
+
+class ThetaFileError(ValueError):
+    """A θ file that cannot be used here; names the file, the field and the value."""
+
+
+def _canonical(d: dict) -> bytes:
+    return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def checksum(doc: dict) -> str:
+    return "sha256:" + hashlib.sha256(_canonical({k: v for k, v in doc.items() if k != "checksum"})).hexdigest()
+
+
+def theta_document(theta, config: EngineConfig, producers=(), training_window: dict | None = None,
+                   scorecard: dict | None = None, notes: str = "") -> dict:
+    import marketphys
+    t = theta if isinstance(theta, Theta) else Theta(np.asarray(theta))
+    doc = {"schema": THETA_SCHEMA, "schema_version": THETA_SCHEMA_VERSION, "package_version": marketphys.__version__,
+           "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+           "theta": t.to_dict(), "param_names": list(PARAM_NAMES), "bounds": config.bounds.to_dict(),
+           "grid": config.grid.to_dict(), "engine_config": config.to_dict(),
+           "producers": [producer_spec(p) for p in producers], "training_window": training_window or {},
+           "scorecard": scorecard, "notes": notes}
+    doc = json.loads(json.dumps(doc, default=_jsonable, allow_nan=False))
+    doc["checksum"] = checksum(doc)
+    return doc
+
+
+def _jsonable(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(o).__name__}")
+
+
+def export_theta(path, session=None, *, theta=None, config: EngineConfig | None = None, producers=None,
+                 training_window: dict | None = None, scorecard=None, notes: str = "") -> Path:
+    """Write a θ file atomically; from a ``Session`` (its θ, settings, window, scorecard) or from parts."""
+    if session is not None:
+        theta = session.theta if theta is None else theta
+        config = session.config if config is None else config
+        producers = session.producers if producers is None else producers
+        training_window = session.training_window() if training_window is None else training_window
+        if scorecard is None and session.n_steps:
+            scorecard = session.scorecard()
+    if theta is None or config is None:
+        raise ThetaFileError("export_theta needs a session, or theta= and config=")
+    sc = scorecard.to_dict() if hasattr(scorecard, "to_dict") else scorecard
+    doc = theta_document(theta, config, producers or (), training_window, sc, notes)
+    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
+    return Path(path)
+
+
+@dataclass
+class ThetaFile:
+    path: Path
+    document: dict
+    theta: Theta
+    bounds: ThetaBounds
+    grid: Grid
+    config: EngineConfig
+
+    @property
+    def producer_specs(self) -> list[dict]:
+        return self.document.get("producers", [])
+
+    def producers(self):
+        """Rebuild the recorded producers (raises SpecError for ones defined in a notebook)."""
+        return build_producers(self.producer_specs)
+
+    @property
+    def scorecard(self) -> dict | None:
+        return self.document.get("scorecard")
+
+    @property
+    def training_window(self) -> dict:
+        return self.document.get("training_window", {})
+
+
+def load_theta(path, grid: Grid | None = None) -> ThetaFile:
+    """Read and validate a θ file; ``grid`` (the engine that will use it) must match the file's grid."""
+    path = Path(path)
+    if not path.is_file():
+        raise ThetaFileError(f"θ file {str(path)!r} does not exist")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ThetaFileError(f"θ file {str(path)!r} is not JSON: {err}") from None
+    if not isinstance(doc, dict) or doc.get("schema") != THETA_SCHEMA:
+        raise ThetaFileError(f"{str(path)!r} is not a marketphys θ file (schema={doc.get('schema') if isinstance(doc, dict) else None!r})")
+    ver = doc.get("schema_version")
+    if ver != THETA_SCHEMA_VERSION:
+        raise ThetaFileError(f"{str(path)!r} has θ schema_version={ver!r} (written by marketphys "
+                             f"{doc.get('package_version')!r}); this marketphys reads version {THETA_SCHEMA_VERSION}: "
+                             f"re-export θ with a matching version")
+    want = doc.get("checksum")
+    got = checksum(doc)
+    if want != got:
+        raise ThetaFileError(f"{str(path)!r}: checksum mismatch (file says {want}, content gives {got}); the file was "
+                             f"edited or corrupted: re-export it")
+    names = doc.get("param_names")
+    if names != list(PARAM_NAMES):
+        raise ThetaFileError(f"{str(path)!r}: param_names={names!r} but this engine's θ is {list(PARAM_NAMES)}")
+    try:
+        theta = Theta.from_dict(doc["theta"])
+        config = engine_config_from_dict(doc["engine_config"])
+    except (KeyError, ValueError) as err:
+        raise ThetaFileError(f"{str(path)!r}: {err}") from None
+    file_grid = Grid(**doc["grid"])
+    if file_grid != config.grid:
+        raise ThetaFileError(f"{str(path)!r}: grid {doc['grid']} disagrees with engine_config grid {config.grid.to_dict()}")
+    lo, hi = config.bounds.lo_array, config.bounds.hi_array
+    bad = np.flatnonzero((theta.values < lo) | (theta.values > hi))
+    if bad.size:
+        i = int(bad[0])
+        raise ThetaFileError(f"{str(path)!r}: θ {PARAM_NAMES[i]}={theta.values[i]} outside its bounds [{lo[i]}, {hi[i]}]")
+    if grid is not None and grid != file_grid:
+        raise ThetaFileError(f"{str(path)!r}: θ was trained on grid {file_grid.to_dict()} but this engine uses "
+                             f"{grid.to_dict()}; field weights do not transfer across grids: retrain or use the file's grid")
+    return ThetaFile(path=path, document=doc, theta=theta, bounds=config.bounds, grid=file_grid, config=config)

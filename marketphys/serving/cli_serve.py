@@ -1,0 +1,44 @@
+"""``marketphys serve``: stream a lake's surfaces over WebSocket (loopback unless given a token)."""
+
+from __future__ import annotations
+
+from marketphys.cli import CliError
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--lake", required=True, help="lake directory written by `marketphys build`")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; anything else needs --token)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument("--token", default=None, help="shared secret every connection must present (?token= or Bearer)")
+    p.add_argument("--speed", default="1", help="default replay pace: 1 (real time), 10x, max (clients may override)")
+    p.add_argument("--product", default="ES", help="lake product (default ES)")
+    p.add_argument("--queue-batches", type=int, default=32, help="per-client queue bound in whole batches")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+
+
+def run(args) -> int:
+    import asyncio
+
+    from marketphys.pipeline.lake import LakeError
+    from marketphys.serving.protocol import PATH, ProtocolError, parse_speed
+    from marketphys.serving.server import ServeConfig, ServeError, bind_socket, create_app, uvicorn_server
+
+    try:
+        cfg = ServeConfig(lake=args.lake, host=args.host, port=args.port, token=args.token,
+                          speed=parse_speed(args.speed), product=args.product, queue_batches=args.queue_batches)
+        app = create_app(cfg)
+        sock = bind_socket(cfg.host, cfg.port)
+    except (ServeError, ProtocolError, LakeError) as err:
+        raise CliError(str(err)) from None
+    port = sock.getsockname()[1]
+    cat = app.state.catalog
+    print(f"serving {cfg.lake} ({len(cat.all_dates())} dates, surfaces {cat.surfaces()}) "
+          f"at ws://{cfg.host}:{port}{PATH}{' (token required)' if cfg.token else ''}", flush=True)
+    server = uvicorn_server(app, args.log_level)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    return 0

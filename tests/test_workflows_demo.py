@@ -1,0 +1,24 @@
+"""`marketphys demo` end to end on a short synthetic session (the full RTH run is `make demo`)."""
+
+from __future__ import annotations
+
+import json
+
+from marketphys.cli import main
+from marketphys.replay.export import load_theta
+from marketphys.replay.log import read_log
+
+
+def test_demo_writes_everything_it_promises(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--minutes", "1", "--replay-minutes", "0.5", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("scorecard.json", "theta.json", "replay.arrow", "charts/scorecard.html", "charts/theta.html",
+                 "three_band_1.png", "three_band_3.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+        assert str(out / name) in printed
+    doc = json.loads((out / "scorecard.json").read_text())
+    assert set(doc["horizons"]) == {"1", "2", "3", "4"} and doc["horizons"]["1"]["engine"]["n"] > 0
+    assert load_theta(out / "theta.json").training_window["n_frames"] == 60
+    assert len(read_log(out / "replay.arrow").frames) == 60
+    assert (out / "three_band_1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

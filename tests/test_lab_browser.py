@@ -159,3 +159,20 @@ def test_fast_slider_drags_are_coalesced(served):
     assert lab.index == target
     assert lab.version - v0 <= 3, f"{lab.version - v0} renders for one drag"
     assert np.array_equal(canvas_pixels(page), lab.render_frame(target))
+
+
+def test_stepping_past_the_end_still_answers(served):
+    """A step that cannot move (already at the newest frame) still gets a reply, so the next
+    scrub is not held back by the one-request-in-flight throttle."""
+    lab, page, _ = served
+    page.click(".mp-freeze")                        # resume: newest frame, not frozen
+    page.wait_for_function("() => document.querySelector('.mp-freeze').textContent === 'Freeze'")
+    wait_version(page, lab)
+    last = lab.n_frames - 1
+    v = lab.version
+    page.click(".mp-step")                          # clamped to the same frame; only freezes
+    page.wait_for_function("() => document.querySelector('.mp-freeze').textContent === 'Resume'")
+    wait_version(page, lab)
+    assert lab.version > v and lab.index == last and lab.frozen
+    page.click(".mp-step-back")
+    page.wait_for_function("i => document.querySelector('.mp-lab').dataset.index == String(i)", arg=last - 1, timeout=1_500)

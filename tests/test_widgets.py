@@ -179,6 +179,7 @@ def test_cached_frames_are_not_rendered_again(monkeypatch):
 
     lab = PhysicsLab(width=64, height=40, cache_size=8)
     sample_session(5, lab=lab)
+    lab.frozen = True
     lab._cache.clear()                               # pushes rendered every frame; start cold
     calls = []
     real = lab_mod.render_texture

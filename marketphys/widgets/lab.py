@@ -88,7 +88,9 @@ class PhysicsLab(anywidget.AnyWidget):
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = int(cache_size)
         super().__init__(tex_width=int(width), tex_height=int(height), **traits)
-        self.observe(self._redraw, names=["index", "x_half", "tex_width", "tex_height", "texture_format"])
+        # frozen too: its meta changes, and every navigation request then gets a reply (a
+        # new version) even when the index stays, which releases the front end's scrub throttle
+        self.observe(self._redraw, names=["index", "frozen", "x_half", "tex_width", "tex_height", "texture_format"])
 
     @traitlets.validate("texture_format")
     def _check_format(self, proposal):

@@ -7,6 +7,8 @@ pixel) shades from them. Which backends work is marketphys.kernels' answer.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from marketphys.render.layout import COL_FIELDS, ROW_FIELDS
@@ -15,14 +17,18 @@ from marketphys.render.scene import Packed
 SHADER_BACKENDS = ("metal", "msl-cpu")
 
 
-def available() -> list[str]:
-    """Shader backends that work here, fastest first (empty when none does)."""
+@lru_cache(maxsize=1)
+def available() -> tuple[str, ...]:
+    """Shader backends that work here, fastest first (empty when none does).
+
+    Probed once per process (a probe runs a kernel, ~2 ms): ``backend="auto"`` must not
+    pay that on every frame."""
     try:
         from marketphys.kernels import available_backends
     except ImportError:
-        return []
+        return ()
     ok = {name for name, usable, _ in available_backends() if usable}
-    return [b for b in SHADER_BACKENDS if b in ok]
+    return tuple(b for b in SHADER_BACKENDS if b in ok)
 
 
 def prepass(pk: Packed, backend: str) -> tuple[np.ndarray, np.ndarray]:

@@ -223,7 +223,6 @@ def shade_pixels(pk: Packed, cd: np.ndarray, rd: np.ndarray) -> np.ndarray:
     p = pk.params
     W, H = int(p["width"]), int(p["height"])
     A = int(p["band_a"])
-    ha = F(A)
     px = np.arange(W, dtype=F) + F(0.5)
     py = np.arange(H, dtype=F) + F(0.5)
     dash = rd[:, R_["dash"]] > F(0.5)

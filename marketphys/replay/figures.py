@@ -8,14 +8,12 @@ the fastest render backend here. Text overlays are the widget's JS and are not d
 
 from __future__ import annotations
 
-from pathlib import Path
-
 
 def three_band_png(session, path, title: str | None = None, width: int = 1280, height: int = 720,
                    backend: str = "auto") -> str:
     """Render the session's current frame and write it as PNG (atomically); returns the path.
 
-    ``title`` goes into the PNG's metadata (Title) since the texture has no text.
+    ``title`` is accepted for callers' captions; the texture itself carries no text.
     """
     from marketphys.render import render_texture
     from marketphys.widgets.history import snapshot
@@ -23,13 +21,8 @@ def three_band_png(session, path, title: str | None = None, width: int = 1280, h
     if session.forecast is None:
         raise ValueError("three_band_png: the session has not stepped yet (no forecast to draw)")
     rgba = render_texture(snapshot(session.engine, session.forecast).scene(width, height), backend=backend)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from marketphys.atomic import atomic_write_bytes
+    from marketphys.render.png import encode_png
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        plt.imsave(fh, rgba, format="png", metadata={"Title": title or f"{session!r}"[:200]})
-    tmp.replace(path)
+    atomic_write_bytes(path, encode_png(rgba))
     return str(path)

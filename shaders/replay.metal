@@ -13,7 +13,7 @@ using namespace metal;
 #include "include/mp_ledger.h"
 
 // fields: [frame][7][cells]; t: frame time (clock units); spot: ticks from the anchor;
-// v0: initial velocity per frame; trace_x: [lane][frame][H]; trace_theta: [lane][frame][5].
+// v0 / x0: initial velocity and position (ticks from spot) per frame; trace_x: [lane][frame][H]; trace_theta: [lane][frame][5].
 kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
                          device const float* fields [[buffer(1)]],
                          device const int* t [[buffer(2)]],
@@ -23,6 +23,7 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
                          device LaneState* state [[buffer(6)]],
                          device float* trace_x [[buffer(7)]],
                          device float* trace_theta [[buffer(8)]],
+                         device const float* x0 [[buffer(9)]],
                          uint gid [[thread_position_in_grid]]) {
     if (gid >= p.n) return;
     device LaneState& s = state[gid];
@@ -64,7 +65,7 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
             s.ledger_count -= 1u;
         }
         float a0 = 0.0f;
-        mp_rollout_lane(fields + f * uint(MP_N_FIELDS) * p.cells, cfg, theta, 0.0f, v0[f], true, false,
+        mp_rollout_lane(fields + f * uint(MP_N_FIELDS) * p.cells, cfg, theta, x0[f], v0[f], true, false,
                         0u, 0u, gid, 0u, lx, lv, lj, a0, st);
         device LedgerSlot& e = mp_ledger_push(s);
         e.t = t[f];

@@ -98,7 +98,7 @@ def test_navigation_draws_at_once_inside_a_batch(world):
     with lab.batch():
         v = lab.version
         lab.step(-3)
-        assert lab.version == v + 1 and lab.index == 6
+        assert lab.version > v and lab.index == 6 and lab.meta["index"] == 6   # drawn, inside the batch
 
 
 def test_live_throttle_and_refresh():

@@ -187,3 +187,25 @@ def test_cached_frames_are_not_rendered_again(monkeypatch):
     for i in (1, 2, 1, 2, 1):
         lab.step(i - lab.index)
     assert len(calls) == 2 and lab.index == 1       # frames 1 and 2 rendered once each, then served from cache
+
+
+def test_history_is_bounded_and_a_frozen_view_keeps_its_frame():
+    lab = PhysicsLab(width=64, height=40, max_history=4)
+    eng = sample_engine()
+    frames = sample_frames(10)
+    for fr in frames[:5]:
+        lab.push(eng, eng.step(fr))
+    lab.step(-1)                                   # freeze on the 4th of 4 kept frames
+    held = lab.frame.ts_ns
+    tex = lab.render_frame(lab.index)
+    lab.push(eng, eng.step(frames[5]))             # evicts the oldest: the view still shows the same origin
+    assert len(lab.history) == 4 and lab.n_frames == 4
+    assert lab.frame.ts_ns == held and np.array_equal(lab.render_frame(lab.index), tex)
+    for fr in frames[6:]:
+        lab.push(eng, eng.step(fr))
+    assert [f.ts_ns for f in lab.history] == [f.ts_ns for f in frames[6:]]
+    assert lab.index == 0                          # its frame was evicted: clamped to the oldest kept
+    with pytest.raises(ValueError, match="before the first frame"):
+        lab.scrub(frames[0].ts_ns)
+    with pytest.raises(ValueError, match="max_history"):
+        PhysicsLab(max_history=0)

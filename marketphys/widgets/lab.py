@@ -78,7 +78,8 @@ class PhysicsLab(anywidget.AnyWidget):
     version = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, *, width: int = 960, height: int = 540, backend: str = "numpy", cache_size: int = 64,
-                 redraw_interval_s: float = 0.0, batch_interval_s: float = 2.0, **traits):
+                 redraw_interval_s: float = 0.0, batch_interval_s: float = 2.0, max_history: int | None = 20_000,
+                 **traits):
         unknown = sorted(set(traits) - set(self.class_trait_names()))
         if unknown:
             raise TypeError(f"PhysicsLab got unexpected arguments {unknown}; settable traits: "
@@ -91,6 +92,9 @@ class PhysicsLab(anywidget.AnyWidget):
         elif backend not in here:
             raise ValueError(f"PhysicsLab backend must be 'auto' or one of {here} here, got {backend!r}")
         self.backend = backend
+        if max_history is not None and (int(max_history) != max_history or max_history < 1):
+            raise ValueError(f"PhysicsLab max_history must be a whole number of frames >= 1 or None, got {max_history!r}")
+        self.max_history = None if max_history is None else int(max_history)
         self.history: list[LabFrame] = []
         self._meters: dict[str, float] = {}
         self._cache: OrderedDict = OrderedDict()
@@ -131,6 +135,11 @@ class PhysicsLab(anywidget.AnyWidget):
         fr = snapshot(engine, forecast, self._meters)
         self._meters = dict(zip(fr.wall_ids, fr.wall_meter.tolist()))
         self.history.append(fr)
+        evicted = 0
+        if self.max_history is not None and len(self.history) > self.max_history:
+            # bounded memory (~10 KB a frame): the oldest frames go; a frozen view keeps its frame if it can
+            evicted = len(self.history) - self.max_history
+            del self.history[:evicted]
         if self.x_half <= 0:
             self.x_half = (fr.U.shape[0] - 1) / 2 * fr.dx
         self._pushing = True
@@ -139,6 +148,8 @@ class PhysicsLab(anywidget.AnyWidget):
                 self.n_frames = len(self.history)
                 if not self.frozen:
                     self.index = len(self.history) - 1
+                elif evicted:
+                    self.index = max(self.index - evicted, 0)
         finally:
             self._pushing = False
 
@@ -242,10 +253,10 @@ class PhysicsLab(anywidget.AnyWidget):
         return entry[fmt]
 
     def _cached(self, i: int) -> dict:
-        key = (i, float(self.x_half), int(self.tex_width), int(self.tex_height))
+        fr = self.history[i]
+        key = (fr.ts_ns, float(self.x_half), int(self.tex_width), int(self.tex_height))   # stable under eviction
         entry = self._cache.get(key)
         if entry is None:
-            fr = self.history[i]
             x_half = self.x_half if self.x_half > 0 else None
             entry = {"rgba": render_texture(fr.scene(self.tex_width, self.tex_height, x_half), backend=self.backend)}
             self._cache[key] = entry

@@ -153,13 +153,13 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
         res.messages += len(chunk)
         if keep_bronze:
             writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(chunk)))
-        for batch in book.feed(chunk):
+        for batch in book.iter_feed(chunk):  # streamed: a written batch's buffers are reused
             last_ts = _write_batch(batch, book, res, writer, last_ts)
         if progress is not None:
             progress.update(len(chunk))
     if book is None:
         raise ValueError(f"{info.path}: MBO file holds no records")
-    for batch in book.finish():
+    for batch in book.iter_finish():
         last_ts = _write_batch(batch, book, res, writer, last_ts)
     res.counters = book.counters
     return res

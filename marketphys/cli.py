@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("marketphys.serving.cli_serve", "stream lake surfaces over WebSocket"),
     "verify-stream": ("marketphys.serving.cli_verify", "check a running stream's framing and contracts"),
     "backends": ("marketphys.kernels.cli", "which kernel backends work on this machine"),
+    "build-days": ("marketphys.pipeline.cli_fanout", "build many days on Dask (local cluster or --scheduler)"),
+    "calibrate-norms": ("marketphys.pipeline.cli_calibrate", "recompute gold q05/q95 norms and re-apply them to silver"),
     "demo": ("marketphys.demo", "the end-to-end demo behind `make demo`"),
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from marketphys.pipeline.options_input import MBO_DTYPE
+from marketphys.pipeline.bronze import MBO_DTYPE
 
 P = 1_000_000_000
 
@@ -15,7 +15,7 @@ def mbo(rows) -> np.ndarray:
     for i, r in enumerate(rows):
         ts, inst, act, side, px, size, oid = r[:7]
         flags = r[7] if len(r) > 7 else 0
-        out[i] = (14, 0xA0, 1, inst, ts, oid, int(round(px * P)), size, flags, 0, act.encode(), side.encode(), ts, 0, i)
+        out[i] = (14, 0xA0, 1, inst, ts, oid, int(round(px * P)), size, flags, 0, ord(act), ord(side), ts, 0, i)
     return out
 
 

@@ -58,3 +58,70 @@ def test_unknown_order_is_counted_not_raised():
     books = OrderBooks()
     books.apply(mbo([(1, 1, "C", "B", 5.0, 2, 99)]), 0, 10)
     assert books.stats_dict()["unknown_order"] == 1
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _event_tape(draw):
+    """Random adds, cancels, modifies and fills (each fill followed by its cancel, as CME/Databento send)."""
+    rows, live, ts, oid = [], {}, 0, 0
+    for _ in range(draw(st.integers(1, 60))):
+        ts += draw(st.integers(0, 400)) * MS
+        kind = draw(st.sampled_from("AACMF")) if live else "A"
+        if kind == "A":
+            oid += 1
+            side = draw(st.sampled_from("AB"))
+            px = draw(st.integers(1, 6)) / 4
+            q = draw(st.integers(1, 9))
+            live[oid] = [side, px, q]
+            rows.append((ts, 1, "A", side, px, q, oid))
+        else:
+            o = draw(st.sampled_from(sorted(live)))
+            side, px, q = live[o]
+            if kind == "C":
+                c = draw(st.integers(1, q))
+                rows.append((ts, 1, "C", side, px, c, o))
+                live[o][2] -= c
+            elif kind == "M":
+                npx = draw(st.integers(1, 6)) / 4
+                nq = draw(st.integers(1, 9))
+                rows.append((ts, 1, "M", side, npx, nq, o))
+                live[o][1:] = [npx, nq]
+            else:
+                f = draw(st.integers(1, q))
+                rows.append((ts, 1, "F", side, px, f, o))
+                rows.append((ts, 1, "C", side, px, f, o))
+                live[o][2] -= f
+            if live[o][2] == 0:
+                del live[o]
+    return rows, live
+
+
+@settings(max_examples=60, deadline=None)
+@given(_event_tape(), st.integers(1, 5))
+def test_flows_are_consistent_window_to_window(tape, window_tenths):
+    """Per level: sum of (add - pull - fill) over all windows == resting depth at the end,
+    and the depth a window reports equals what an independent order tracker says."""
+    rows, live = tape
+    recs = mbo(rows)
+    win = window_tenths * 100 * MS
+    books = OrderBooks(rest_ns=0)
+    net, last_depth = {}, {}
+    end, i = win, 0
+    while i < len(recs) or end <= int(recs["ts_recv"][-1]):
+        i = books.apply(recs, i, end)
+        for k, (a, pu, f, _pr, d) in _rows(books.flush()).items():
+            net[k] = net.get(k, 0) + a - pu - f
+            last_depth[k] = d
+        end += win
+    expect = {}
+    for side, px, q in live.values():
+        k = (1, side, int(round(px * 100)))
+        expect[k] = expect.get(k, 0) + q
+    for k, v in net.items():
+        assert v == expect.get(k, 0), (k, v, expect.get(k, 0))
+        assert last_depth[k] == expect.get(k, 0)          # depth only changes through flows
+    assert books.stats_dict()["unknown_order"] == 0

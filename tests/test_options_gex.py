@@ -135,3 +135,46 @@ def test_derivatives_per_strike_follow_recentring():
     assert r2[0, 1] == -2.0                                              # d2 = -1 - previous d1 of strike 5 (= 1)
     r3 = d.step(5, k + 5, np.zeros(25))                   # windows 3-4 missing: continuity broken
     assert (r3 == 0).all()
+
+
+def test_call_and_put_at_a_strike_share_the_out_of_the_money_vol():
+    from marketphys.pipeline.silver_options import otm_iv
+
+    # window 0, strike 100, spot 101: the put is OTM; its vol goes to the call (whose ITM quote failed)
+    iv = otm_iv(np.array([0, 0, 0]), np.array([100, 100, 105]), np.array([1, 1, 1]), np.array([True, False, True]),
+                np.array([False, False, True]), np.array([np.nan, 0.25, 0.3]))
+    assert iv.tolist() == [0.25, 0.25, 0.3]
+    # the OTM side failed: each keeps its own
+    iv = otm_iv(np.array([0, 0]), np.array([100, 100]), np.array([1, 1]), np.array([True, False]),
+                np.array([False, False]), np.array([0.21, np.nan]))
+    assert iv[0] == 0.21 and np.isnan(iv[1])
+
+
+def test_bad_inputs_are_named():
+    from marketphys.pipeline.silver_options import OptionsInputError
+
+    chain = _chain()
+    with pytest.raises(OptionsInputError, match="mid_price: length 1 != ts_ns length 2"):
+        SpotSeries(np.array([1, 2]), np.array([1, 2]), np.array([1.0]), np.array([True, True]))
+    with pytest.raises(OptionsInputError, match="ts_ns must be non-decreasing"):
+        SpotSeries(np.array([2, 1]), np.array([1, 2]), np.array([1.0, 1.0]), np.array([True, True]))
+    with pytest.raises(OptionsInputError, match="open_interest must be >= 0, got -5 for instrument_id 1"):
+        OpenInterest(chain, pd.DataFrame({"ts_recv": [0], "instrument_id": [1], "open_interest": [-5]}))
+    with pytest.raises(OptionsInputError, match="window_ns must be > 0"):
+        _stage(chain, {1: 1}, window_ns=0)
+    stage = _stage(chain, {1: 1})
+    with pytest.raises(OptionsInputError, match="sorted by ts_recv"):
+        list(stage.run([mbo([(T0 + 5, 1, "A", "B", 1.0, 1, 1), (T0 + 1, 1, "A", "B", 1.0, 1, 2)])]))
+
+
+def test_quiet_windows_are_emitted_with_zero_flow_and_session_breaks_skipped():
+    chain = _chain()
+    rows = [(T0 + 1, 1, "A", "B", 50.0, 1, 1), (T0 + 3 * S + 1, 1, "C", "B", 50.0, 1, 1)]
+    out = _collect(_stage(chain, {1: 10}), [mbo(rows)])
+    f = out[GEX_FLOW_DATASET]
+    assert sorted(f["window_end_ts_ns"].unique()) == [T0 + k * S for k in (1, 2, 3, 4)]   # 2 and 3 were quiet
+    per = f.groupby("window_end_ts_ns")[["add_qty_sum", "pull_qty_sum"]].sum()
+    assert per.loc[T0 + S].tolist() == [1, 0] and per.loc[T0 + 4 * S].tolist() == [0, 1]
+    assert (per.loc[[T0 + 2 * S, T0 + 3 * S]] == 0).all().all()
+    out = _collect(_stage(chain, {1: 10}, max_gap_windows=1), [mbo(rows)])      # a 2-window gap is a break
+    assert sorted(out[GEX_DATASET]["window_end_ts_ns"].unique()) == [T0 + S, T0 + 4 * S]

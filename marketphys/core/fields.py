@@ -32,18 +32,14 @@ def locate(x: np.ndarray, n: int, dx: float):
     f = np.asarray(x, dtype=np.float64) / dx + n
     size = 2 * n + 1
     inside = (f >= 0.0) & (f <= size - 1)
-    i0 = np.clip(np.floor(np.nan_to_num(f, nan=0.0)), 0, size - 2).astype(np.int64)
+    f = np.where(np.isfinite(f), f, 0.0) if not np.all(np.isfinite(f)) else f
+    i0 = np.clip(np.floor(f), 0, size - 2).astype(np.int64)
     t = np.clip(f - i0, 0.0, 1.0)
-    t = np.where(np.isfinite(t), t, 0.0)
     return i0, t, inside
 
 
 def lerp(values: np.ndarray, i0: np.ndarray, t: np.ndarray) -> np.ndarray:
     return values[i0] * (1.0 - t) + values[i0 + 1] * t
-
-
-def lerp_slope(values: np.ndarray, i0: np.ndarray, inside: np.ndarray, dx: float) -> np.ndarray:
-    return np.where(inside, (values[i0 + 1] - values[i0]) / dx, 0.0)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from marketphys.core.fields import Fields, lerp, lerp_slope, locate
+from marketphys.core.fields import Fields, lerp, locate
 from marketphys.core.rng import normal
 from marketphys.core.theta import N_PARAMS
 
@@ -86,21 +86,22 @@ class RolloutResult:
     stats: RolloutStats = field(default_factory=RolloutStats)
 
 
-def sample(fields: Fields, x: np.ndarray):
-    """Field values at x: F_U = −∂U/∂x, C, Γ, F_O = −∂O/∂x, their x-slopes, inside-grid mask, D."""
-    g = fields.grid
-    i0, t, inside = locate(x, g.n, g.dx)
-    f_u = -lerp(fields.dU, i0, t)
-    c = lerp(fields.C, i0, t)
-    gam = lerp(fields.G, i0, t)
-    f_o = -lerp(fields.dO, i0, t)
-    slopes = {
-        "f_u": -lerp_slope(fields.dU, i0, inside, g.dx),
-        "c": lerp_slope(fields.C, i0, inside, g.dx),
-        "g": lerp_slope(fields.G, i0, inside, g.dx),
-        "f_o": -lerp_slope(fields.dO, i0, inside, g.dx),
-    }
-    return f_u, c, gam, f_o, slopes, inside, lerp(fields.D, i0, t)
+SAMPLED = ("F_U", "C", "G", "F_O", "D")
+"""Columns of the table ``field_table`` stacks: the force fields the rollout samples."""
+
+
+def field_table(fields: Fields) -> np.ndarray:
+    """(cells, 5) table of F_U = −∂U/∂x, C, Γ, F_O = −∂O/∂x, D: one gather per substep instead of five."""
+    return np.stack([-fields.dU, fields.C, fields.G, -fields.dO, fields.D], axis=1)
+
+
+def sample(table: np.ndarray, n: int, dx: float, x: np.ndarray):
+    """Table values at x (linear interpolation), their x-slopes (zero off the grid) and the inside mask."""
+    i0, t, inside = locate(x, n, dx)
+    lo, hi = table[i0], table[i0 + 1]
+    vals = lo + (hi - lo) * t[:, None]
+    slopes = np.where(inside[:, None], (hi - lo) * (1.0 / dx), 0.0)
+    return vals, slopes, inside
 
 
 def rollout(fields: Fields, theta: np.ndarray, v0, cfg: IntegratorConfig, *, sensitivities: bool = True,
@@ -132,9 +133,12 @@ def rollout(fields: Fields, theta: np.ndarray, v0, cfg: IntegratorConfig, *, sen
     a_first = None
 
     wU, wC, wG, wO, b = theta[:, 0], theta[:, 1], theta[:, 2], theta[:, 3], theta[:, 4]
+    table, n, dx = field_table(fields), fields.grid.n, fields.grid.dx
+    ones = np.ones(L)
     for hz in range(cfg.horizons):
         for k in range(cfg.substeps):
-            f_u, c, gam, f_o, sl, inside, d = sample(fields, x)
+            vals, sl, inside = sample(table, n, dx, x)
+            f_u, c, gam, f_o, d = vals.T
             stats.off_grid += int((~inside).sum())
             # explicit part A(x) and the drag coefficient κ(x) = wC + wΓ·Γ(x) >= 0
             A = wU * f_u + wC * c + wO * f_o + b
@@ -155,9 +159,9 @@ def rollout(fields: Fields, theta: np.ndarray, v0, cfg: IntegratorConfig, *, sen
             if a_first is None:
                 a_first = a.copy()
             if sensitivities:
-                comps = np.stack([f_u, c - v_new, -gam * v_new, f_o, np.ones_like(x)], axis=-1)
-                dA_dx = wU * sl["f_u"] + wC * sl["c"] + wO * sl["f_o"]
-                dk_dx = wG * sl["g"]
+                comps = np.stack([f_u, c - v_new, -gam * v_new, f_o, ones], axis=-1)
+                dA_dx = wU * sl[:, 0] + wC * sl[:, 1] + wO * sl[:, 3]
+                dk_dx = wG * sl[:, 2]
                 sv_new = (sv + h * (comps + (dA_dx - v_new * dk_dx)[:, None] * sx)) / denom[:, None]
                 sv = np.where((clamped | bad)[:, None], sv, sv_new)
             v = v_new

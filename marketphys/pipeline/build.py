@@ -82,6 +82,8 @@ class Settings:
     keep_bronze_mbo: bool = True
     chunk_records: int = 1 << 20
     progress: bool = True
+    option_rate: float = 0.0   # Black-76 rate for the options stage (0: undiscounted)
+    option_rest_ms: int = 500  # options book_wall pull_rest_qty: orders resting at least this long
 
 
 @dataclass
@@ -239,6 +241,10 @@ register_stage("bronze.definition", {"definition"}, _bronze_records("definition"
 register_stage("bronze.statistics", {"statistics"}, _bronze_records("statistics"))
 register_stage("bronze.future_option_mbo", {"option_mbo"}, _bronze_option_mbo)
 register_stage("silver.future_mbo", {"future_mbo"}, _silver_futures)
+
+from .options_stage import register as _register_options  # noqa: E402  (options GEX stage, after futures)
+
+_register_options()
 
 
 # ----------------------------------------------------------------------------- entry points

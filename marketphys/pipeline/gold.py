@@ -10,20 +10,20 @@ Normalisation (``normalise``):
 Flow metrics are calibrated over their non-zero values (``nonzero_only``): quiet strikes
 are the majority and would otherwise pin both quantiles at zero.
 
+Memory: each stored part contributes at most ``MAX_VALUES_PER_PART`` values (an even
+stride through it), so a calibration over months reads in bounded memory.
+
 Storage: one partition per period end date; each recomputation writes the next part
 number, which is the calibration's ``version``. ``load_calibration`` returns the newest.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import lake as lk
@@ -53,7 +53,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            norm_column="flow_reinforce_norm"),
     Metric("pull_rest_intensity", GEX_FLOW, "pull_rest_intensity", nonzero_only=True,
            norm_column="pull_rest_intensity_norm"),
+    # futures HUD metrics (silver from the futures stage; calibrated here, normalised by their readers)
+    Metric("wall_strength_log", "silver.future_mbo.wall", "depth_qty_rest", nonzero_only=True, transform="log1p"),
+    Metric("vacuum_score", "silver.future_mbo.vacuum", "vacuum_score", nonzero_only=True),
 )}
+MAX_VALUES_PER_PART = 200_000   # deterministic stride sample per part: bounded memory over long periods
 
 
 def register_metric(metric: Metric) -> Metric:
@@ -108,11 +112,15 @@ def normalise(values, band: Band | None) -> np.ndarray:
         return np.zeros_like(v)
     if band.signed:
         scale = max(abs(band.q05), abs(band.q95))
-        return np.clip(v / scale, -1.0, 1.0) if scale > 0 else np.zeros_like(v)
+        if not scale > 0:
+            return np.zeros_like(v)
+        with np.errstate(over="ignore"):
+            return np.clip(v / scale, -1.0, 1.0)
     width = band.q95 - band.q05
     if not width > 0:
         return (v > band.q05).astype(float)
-    return np.clip((v - band.q05) / width, 0.0, 1.0)
+    with np.errstate(over="ignore"):          # a huge value over a tiny band saturates at 1
+        return np.clip((v - band.q05) / width, 0.0, 1.0)
 
 
 def apply_norms(table: pa.Table, calibration: NormCalibration | None) -> pa.Table:
@@ -154,8 +162,16 @@ def compute_calibration(lake, product: str, dates: list[str], version: int = 0, 
     bands = {}
     for m in (metrics or METRICS).values():
         have = set(lk.list_dates(lake, m.dataset, product))
-        cols = [lk.read_partition(lake, m.dataset, product, d, columns=[m.column]).column(0).to_numpy(zero_copy_only=False)
-                for d in dates if d in have]
+        cols = []
+        for d in dates:
+            if d not in have:
+                continue
+            for part in sorted(lk.partition_dir(lake, m.dataset, product, d).glob("part-*.parquet")):
+                v = pq.read_table(part, columns=[m.column]).column(0).to_numpy(zero_copy_only=False)
+                if m.nonzero_only:
+                    v = v[v != 0]
+                step = -(-len(v) // MAX_VALUES_PER_PART)
+                cols.append(v[::step] if step > 1 else v)
         if cols:
             bands[m.name] = quantile_band(np.concatenate(cols), m)
     if not bands:

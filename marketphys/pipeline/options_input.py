@@ -1,143 +1,79 @@
-"""Options inputs from DBN files: MBO chunks, definitions and open interest.
+"""Options inputs from DBN files (through ``bronze``): MBO chunks, definitions, open interest.
 
-A small adapter so the options stage reads real Databento files (and the synthetic
-ones, which are real DBN) without depending on the order in which other readers
-land. MBO records are fixed-size (56 bytes in every DBN version), so a chunk of
-them is read straight into one structured NumPy dtype, in bounded memory; the few
-definition and statistics records go through ``databento_dbn``'s own decoder.
+The options stage needs three things beside the MBO stream: which instrument is which
+option (strike, expiry, call/put, multiplier), its open interest as of each window,
+and the futures spot. This module turns bronze records into the first two as tidy
+pandas frames; everything here is small (definitions and statistics, not MBO).
 """
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+
+from .bronze import MBO_DTYPE, DbnError, iter_mbo, iter_records_table  # noqa: F401  (re-exported)
 
 PRICE_SCALE = 1_000_000_000          # Databento fixed-point prices: 1e-9
 UNDEF_PRICE = np.iinfo(np.int64).max
-RTYPE_MBO = 0xA0
 STAT_OPEN_INTEREST = 9               # databento_dbn.StatType.OPEN_INTEREST
 STAT_ACTION_DELETE = 2
 
-# One MBO record (DBN v1-v3 share it): header + body, little endian, no padding.
-MBO_DTYPE = np.dtype([
-    ("length", "u1"), ("rtype", "u1"), ("publisher_id", "<u2"), ("instrument_id", "<u4"),
-    ("ts_event", "<u8"), ("order_id", "<u8"), ("price", "<i8"), ("size", "<u4"),
-    ("flags", "u1"), ("channel_id", "u1"), ("action", "S1"), ("side", "S1"),
-    ("ts_recv", "<u8"), ("ts_in_delta", "<i4"), ("sequence", "<u4"),
-])
-assert MBO_DTYPE.itemsize == 56
+DEFINITION_COLUMNS = ["instrument_id", "raw_symbol", "is_call", "strike_price_int", "expiration_ns",
+                      "underlying", "asset", "multiplier", "ts_recv"]
 
 
 class DbnInputError(ValueError):
     """A DBN file is not what the options stage needs; names the file and the problem."""
 
 
-def _open(path: Path):
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"DBN file not found: {path}")
-    fh = open(path, "rb")
-    if path.suffix == ".zst":
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(fh, closefd=True)
-    return fh
+def _tables(paths) -> pa.Table | None:
+    if isinstance(paths, (str, Path)) or hasattr(paths, "schema"):
+        paths = [paths]
+    tabs = [t for p in paths for t in iter_records_table(p)]
+    return pa.concat_tables(tabs) if tabs else None
 
 
-def _read_exact(fh, n: int) -> bytes:
-    parts, got = [], 0
-    while got < n:
-        b = fh.read(n - got)
-        if not b:
-            break
-        parts.append(b)
-        got += len(b)
-    return b"".join(parts)
-
-
-def _skip_metadata(fh, path) -> int:
-    head = _read_exact(fh, 8)
-    if len(head) < 8 or head[:3] != b"DBN":
-        raise DbnInputError(f"{path}: not a DBN file (first bytes {head[:8]!r})")
-    (meta_len,) = struct.unpack("<I", head[4:8])
-    _read_exact(fh, meta_len)
-    return head[3]
-
-
-def iter_mbo(path, chunk_records: int = 1 << 20) -> Iterator[np.ndarray]:
-    """Yield MBO records of a DBN file as structured arrays of at most ``chunk_records`` rows."""
-    if chunk_records <= 0:
-        raise ValueError(f"chunk_records must be positive, got {chunk_records}")
-    with _open(path) as fh:
-        _skip_metadata(fh, path)
-        while True:
-            buf = _read_exact(fh, chunk_records * MBO_DTYPE.itemsize)
-            if not buf:
-                return
-            if len(buf) % MBO_DTYPE.itemsize:
-                raise DbnInputError(f"{path}: truncated MBO record at the end of the file")
-            recs = np.frombuffer(buf, dtype=MBO_DTYPE)
-            bad = (recs["rtype"] != RTYPE_MBO) | (recs["length"] != MBO_DTYPE.itemsize // 4)
-            if bad.any():
-                i = int(np.flatnonzero(bad)[0])
-                raise DbnInputError(f"{path}: expected only MBO records (rtype 0xA0), found rtype "
-                                    f"{int(recs['rtype'][i]):#x} length {int(recs['length'][i]) * 4}")
-            yield recs
-
-
-def _decode_all(path):
-    import databento_dbn as dbn
-
-    with _open(path) as fh:
-        raw = fh.read()
-    dec = dbn.DBNDecoder()
-    dec.write(raw)
-    return [r for r in dec.decode() if not isinstance(r, dbn.Metadata)]
-
-
-DEFINITION_COLUMNS = ["instrument_id", "raw_symbol", "is_call", "strike_price_int", "expiration_ns",
-                      "underlying", "asset", "multiplier", "ts_recv"]
-
-
-def read_option_definitions(path) -> pd.DataFrame:
-    """Options (instrument_class 'C'/'P') of a definition file: the last record per instrument.
+def read_option_definitions(paths) -> pd.DataFrame:
+    """Options (instrument_class 'C'/'P') of definition files: the last record per instrument.
 
     Columns: instrument_id, raw_symbol, is_call, strike_price_int (1e-9 units), expiration_ns,
     underlying (e.g. 'ESM4'), asset ('ES'), multiplier (unit_of_measure_qty, 50 for ES), ts_recv.
     """
-    rows = []
-    for r in _decode_all(path):
-        cls = getattr(r, "instrument_class", None)
-        cls = getattr(cls, "value", cls)
-        if cls not in ("C", "P"):
-            continue
-        if r.strike_price == UNDEF_PRICE or r.strike_price <= 0:
-            raise DbnInputError(f"{path}: option {r.raw_symbol!r} (instrument_id {r.instrument_id}) "
-                                f"has no strike_price ({r.strike_price})")
-        uom = r.unit_of_measure_qty
-        rows.append((r.instrument_id, r.raw_symbol, cls == "C", r.strike_price, r.expiration,
-                     r.underlying, r.asset, uom / PRICE_SCALE if uom != UNDEF_PRICE else np.nan, r.ts_recv))
-    df = pd.DataFrame(rows, columns=DEFINITION_COLUMNS)
-    df = df.sort_values("ts_recv").drop_duplicates("instrument_id", keep="last")
-    return df.astype({"instrument_id": "uint32", "strike_price_int": "int64", "expiration_ns": "int64",
-                      "ts_recv": "int64", "is_call": bool}).reset_index(drop=True)
+    t = _tables(paths)
+    if t is None:
+        return pd.DataFrame(columns=DEFINITION_COLUMNS)
+    df = t.to_pandas()
+    df = df[df["instrument_class"].isin(["C", "P"])]
+    bad = (df["strike_price"] == UNDEF_PRICE) | (df["strike_price"] <= 0)
+    if bad.any():
+        r = df[bad].iloc[0]
+        raise DbnInputError(f"option {r['raw_symbol']!r} (instrument_id {r['instrument_id']}) has no strike_price "
+                            f"({r['strike_price']}) in {paths}")
+    uom = df["unit_of_measure_qty"].astype("float64")
+    out = pd.DataFrame({
+        "instrument_id": df["instrument_id"].astype("uint32"), "raw_symbol": df["raw_symbol"],
+        "is_call": df["instrument_class"] == "C", "strike_price_int": df["strike_price"].astype("int64"),
+        "expiration_ns": df["expiration"].astype("int64"), "underlying": df["underlying"], "asset": df["asset"],
+        "multiplier": np.where(df["unit_of_measure_qty"] == UNDEF_PRICE, np.nan, uom / PRICE_SCALE),
+        "ts_recv": df["ts_recv"].astype("int64")})
+    out = out.sort_values("ts_recv", kind="stable").drop_duplicates("instrument_id", keep="last")
+    return out.reset_index(drop=True)
 
 
-def read_open_interest(path) -> pd.DataFrame:
-    """Open-interest statistics: ts_recv, instrument_id, open_interest (deletes give 0)."""
-    rows = []
-    for r in _decode_all(path):
-        st = getattr(r, "stat_type", None)
-        if st is None or int(st) != STAT_OPEN_INTEREST:
-            continue
-        q = r.quantity
-        if int(r.update_action) == STAT_ACTION_DELETE or q in (np.iinfo(np.int64).max, np.iinfo(np.int32).max):
-            q = 0
-        rows.append((r.ts_recv, r.instrument_id, q))
-    df = pd.DataFrame(rows, columns=["ts_recv", "instrument_id", "open_interest"])
-    return df.astype({"ts_recv": "int64", "instrument_id": "uint32", "open_interest": "int64"}).sort_values(
-        "ts_recv", kind="stable").reset_index(drop=True)
+def read_open_interest(paths) -> pd.DataFrame:
+    """Open-interest statistics: ts_recv, instrument_id, open_interest (a delete gives 0)."""
+    t = _tables(paths)
+    cols = ["ts_recv", "instrument_id", "open_interest"]
+    if t is None:
+        return pd.DataFrame({c: pd.Series(dtype="int64") for c in cols})
+    df = t.to_pandas()
+    df = df[df["stat_type"] == STAT_OPEN_INTEREST]
+    q = df["quantity"].to_numpy(np.int64)
+    undef = (q == np.iinfo(np.int64).max) | (q == np.iinfo(np.int32).max) | (df["update_action"].to_numpy() == STAT_ACTION_DELETE)
+    out = pd.DataFrame({"ts_recv": df["ts_recv"].astype("int64").to_numpy(),
+                        "instrument_id": df["instrument_id"].astype("uint32").to_numpy(),
+                        "open_interest": np.where(undef, 0, q)})
+    return out.sort_values("ts_recv", kind="stable").reset_index(drop=True)

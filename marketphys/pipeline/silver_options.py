@@ -26,6 +26,8 @@ Implied-vol fallback (``IvCarry``): an option whose mid cannot be inverted (one-
 or empty book, price at or below intrinsic, above the no-arbitrage bound) uses the last
 implied vol that did invert for that instrument; never inverted yet, it uses the median
 implied vol of the options that did invert in the same window; none did, ``DEFAULT_IV``.
+Before that, each option takes the IV of the out-of-the-money option at its strike and
+expiry (``otm_iv``), so a call and a put at one strike share one vol, as they should.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import black76, gex
-from .gex import N_ROWS, REL_TICKS, STRIKE_INT, TICK_INT
+from .gex import N_ROWS, REL_TICKS, TICK_INT
 from .contracts import REGISTRY, load_all
 from .options_book import OrderBooks, columns
 
@@ -131,7 +133,7 @@ def spot_from_futures_mbo(chunks: Iterable[np.ndarray], instrument_id: int | Non
             i = books.apply_arrays(cols, i, end)
             if i < len(recs):
                 _spot_row(books, inst, end, ts_out, ref_out, mid_out, ok_out)
-                books.flows.clear()
+                books.clear_flows()
                 end += window_ns * max(1, (int(cols["ts"][i]) - end) // window_ns + 1)
     if end is not None:
         _spot_row(books, inst, end, ts_out, ref_out, mid_out, ok_out)
@@ -157,7 +159,8 @@ class OptionChain:
     is_call: np.ndarray
     expiration_ns: np.ndarray
     multiplier: np.ndarray
-    _pos: dict = field(default_factory=dict, repr=False)
+    _ids_sorted: np.ndarray = field(default=None, repr=False)
+    _ids_order: np.ndarray = field(default=None, repr=False)
 
     @classmethod
     def from_definitions(cls, defs: pd.DataFrame, default_multiplier: float = 50.0) -> "OptionChain":
@@ -177,7 +180,10 @@ class OptionChain:
         mult = np.where(np.isfinite(mult) & (mult > 0), mult, default_multiplier)
         chain = cls(df["instrument_id"].to_numpy(np.int64), df["strike_price_int"].to_numpy(np.int64),
                     df["is_call"].to_numpy(bool), df["expiration_ns"].to_numpy(np.int64), mult)
-        chain._pos = {int(i): j for j, i in enumerate(chain.instrument_id)}
+        if len(np.unique(chain.instrument_id)) != len(chain.instrument_id):
+            raise OptionsInputError("definitions: instrument_id repeated after de-duplication")
+        chain._ids_order = np.argsort(chain.instrument_id, kind="stable")
+        chain._ids_sorted = chain.instrument_id[chain._ids_order]
         return chain
 
     def __len__(self):
@@ -185,7 +191,11 @@ class OptionChain:
 
     def positions(self, instrument_ids: np.ndarray) -> np.ndarray:
         """Row in the chain of each instrument id, -1 for ids that are not options of the chain."""
-        return np.fromiter((self._pos.get(int(i), -1) for i in instrument_ids), np.int64, len(instrument_ids))
+        ids = np.asarray(instrument_ids, np.int64)
+        if not len(ids) or not len(self._ids_sorted):
+            return np.full(len(ids), -1, np.int64)
+        j = np.minimum(np.searchsorted(self._ids_sorted, ids), len(self._ids_sorted) - 1)
+        return np.where(self._ids_sorted[j] == ids, self._ids_order[j], -1)
 
     def on_grid(self, centre_int: int) -> np.ndarray:
         """Chain rows whose strike lies within the 25-row grid around ``centre_int``."""
@@ -253,6 +263,20 @@ class IvCarry:
         last_good = df[good].groupby("pos")["iv"].last()
         self.last[last_good.index.to_numpy()] = last_good.to_numpy()
         return carried
+
+
+def otm_iv(win, strike, expiry, is_call, strike_above_spot, iv) -> np.ndarray:
+    """Each option gets the implied vol of the out-of-the-money option of its (window, strike,
+    expiry) when that one inverted: its quote carries the time value, while an in-the-money
+    quote is mostly intrinsic value and its tick rounding swamps the vol. Otherwise its own.
+    """
+    otm = is_call == strike_above_spot
+    key = pd.MultiIndex.from_arrays([win, strike, expiry])
+    src = pd.Series(iv[otm], index=key[otm])
+    src = src[np.isfinite(src.to_numpy())]
+    src = src[~src.index.duplicated()]
+    got = src.reindex(key).to_numpy(dtype=float)
+    return np.where(np.isfinite(got), got, iv)
 
 
 @dataclass
@@ -324,7 +348,8 @@ class SilverComputeGexSurface1s:
                 self._close_window()
                 if len(self._batch) >= self.batch_windows:
                     yield self._emit()
-                gap = (int(ts[i]) - self._end) // self.window_ns     # quiet windows before the next record
+                W = self.window_ns                                   # quiet windows before the next record's
+                gap = ((int(ts[i]) // W + 1) * W - self._end) // W   # own window
                 if gap > self.max_gap_windows:                       # a session break: jump over it
                     self._end += gap * self.window_ns
                     self._seq += 1
@@ -427,7 +452,8 @@ class SilverComputeGexSurface1s:
         two_sided = (bid > 0) & (ask > 0) & (ask >= bid)
         mid = np.where(two_sided, (bid + ask) / 2e9, np.nan)
         iv_raw, _ = black76.implied_vol(mid, F, K, T, is_call, self.rate)
-        iv = self.iv.fill(ow, pos, iv_raw)
+        share = (ow, c.strike_int[pos], c.expiration_ns[pos], is_call, K >= F)
+        iv = otm_iv(*share, self.iv.fill(ow, pos, otm_iv(*share, iv_raw)))   # fallbacks shared at a strike too
         g = black76.gamma(F, K, T, iv, self.rate)
         self.greeks += len(pos)
         ogex = gex.option_gex(g, oi, c.multiplier[pos], F, is_call)

@@ -1,0 +1,156 @@
+"""The options stage inside ``build``: one day's options MBO + definitions + statistics
+(+ the futures spot the futures stage just staged) -> the four options silver datasets.
+
+Registered with ``build.register_stage`` so ``marketphys build`` runs it whenever a day
+has option MBO, definitions and statistics. Normalised columns use the newest gold
+calibration of the lake; without one, the day is calibrated on itself (``self:<date>``)
+and ``marketphys calibrate-norms`` later replaces that with a calibration over a period.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from . import gold
+from .lake import atomic_write_table, partition_dir, read_partition
+from .options_input import read_open_interest, read_option_definitions
+from .silver_options import (DATASETS, GEX_FLOW_DATASET, OpenInterest, OptionChain, OptionsInputError,
+                             SilverComputeGexSurface1s, SpotSeries)
+
+SNAP_DATASET = "silver.future_mbo.snap"
+
+
+def _spot_for(product: str, date: str, staged_root: Path | None, lake: Path) -> SpotSeries:
+    for root in ([staged_root] if staged_root else []) + [lake]:
+        d = partition_dir(root, SNAP_DATASET, product, date)
+        if any(d.glob("part-*.parquet")):
+            return SpotSeries.from_table(read_partition(root, SNAP_DATASET, product, date))
+    raise OptionsInputError(f"no futures spot ({SNAP_DATASET}) for product {product} on {date}: "
+                            f"build that day's futures MBO first (or in the same run)")
+
+
+def _spot_or_none(product, date, staged_root, lake):
+    try:
+        return _spot_for(product, date, staged_root, lake)
+    except OptionsInputError:
+        return None
+
+
+class _ProductRun:
+    """One product's stage inside a day: its chain, its spot, its calibration and row counts."""
+
+    def __init__(self, product, defs, stats, spot, calib, rest_ns, rate):
+        self.product = product
+        self.chain = OptionChain.from_definitions(defs)
+        self.stage = SilverComputeGexSurface1s(self.chain, OpenInterest(self.chain, stats), spot, rest_ns=rest_ns,
+                                               calibration=calib, rate=rate)
+        self.calib = calib
+        self.ids = np.sort(self.chain.instrument_id)
+        self.rows = {ds: 0 for ds in DATASETS}
+        self.flow_vals = {m.name: [] for m in gold.METRICS.values() if m.dataset == GEX_FLOW_DATASET}
+
+    def take(self, batches, write):
+        for batch in batches:
+            for ds, t in batch.items():
+                write(ds, self.product, t)
+                self.rows[ds] += t.num_rows
+                if self.calib is None and ds == GEX_FLOW_DATASET:
+                    for name in self.flow_vals:
+                        v = t.column(gold.METRICS[name].column).to_numpy()
+                        self.flow_vals[name].append(v[v != 0])
+
+    def self_calibrate(self, date, root):
+        """No gold calibration yet: normalise the day on itself (rewrites its gex_flow parts)."""
+        bands = {n: gold.quantile_band(np.concatenate(v) if v else np.zeros(0), gold.METRICS[n])
+                 for n, v in self.flow_vals.items()}
+        cal = gold.NormCalibration(0, date, date, bands, f"self:{date}")
+        for part in sorted(partition_dir(root, GEX_FLOW_DATASET, self.product, date).glob("part-*.parquet")):
+            atomic_write_table(gold.apply_norms(pq.read_table(part), cal), part)
+
+    def summary(self, date):
+        st = self.stage
+        return {"rows": self.rows, "messages": st.messages, "windows": st.windows, "grid_windows": st.grid_windows,
+                "greeks": st.greeks, "iv": dict(st.iv.counts), "book": st.books.stats_dict(),
+                "calibration": f"gold v{self.calib.version}" if self.calib is not None else f"self:{date}"}
+
+
+def build_options_day(mbo_files, definition_files, statistics_files, lake, date: str, write, *,
+                      staged_root: Path | None = None, rest_ns: int = 500_000_000, chunk_records: int = 1 << 20,
+                      progress=None, calibration=None, rate: float = 0.0) -> dict:
+    """Run ``SilverComputeGexSurface1s`` over a day, one stage per product (option ``asset``),
+    all fed from one pass over the MBO files; ``write(dataset, product, table)`` stores each batch.
+
+    A product without a futures spot that day is skipped with a note (the others still build).
+    Returns {"rows": per dataset, "products": per-product summaries, "skipped": notes}.
+    """
+    from .bronze import iter_mbo, read_info
+
+    defs = read_option_definitions(definition_files)
+    if len(defs) == 0:
+        raise OptionsInputError(f"no option definitions in {[str(p) for p in definition_files]}")
+    stats = read_open_interest(statistics_files)
+    runs, skipped = [], []
+    defs = defs.assign(asset=defs["asset"].fillna("").replace("", "UNKNOWN"))
+    for product, pdefs in defs.groupby("asset", sort=True):
+        spot = _spot_or_none(product, date, staged_root, Path(lake))
+        if spot is None:
+            skipped.append(f"options {product} {date}: no futures spot ({SNAP_DATASET}); build its futures MBO too")
+            continue
+        calib = calibration if calibration is not None else gold.load_calibration(lake, product)
+        runs.append(_ProductRun(product, pdefs, stats, spot, calib, rest_ns, rate))
+    if not runs:
+        raise OptionsInputError("; ".join(skipped))
+    infos = sorted((read_info(p) for p in mbo_files), key=lambda i: i.start_ns)
+    unknown = 0
+    for info in infos:
+        for c in iter_mbo(info, chunk_records=chunk_records):
+            if progress is not None:
+                progress.update(len(c))
+            ids = c["instrument_id"].astype(np.int64)
+            seen = np.zeros(len(c), bool)
+            for r in runs:
+                mine = np.isin(ids, r.ids, assume_unique=False) if len(runs) > 1 else np.ones(len(c), bool)
+                seen |= mine
+                r.take(r.stage.process(c if len(runs) == 1 else c[mine]), write)
+            unknown += int((~seen).sum())
+    for r in runs:
+        r.take(r.stage.finish(), write)
+        if r.calib is None:
+            r.self_calibrate(date, staged_root or Path(lake))
+    rows = {ds: sum(r.rows[ds] for r in runs) for ds in DATASETS}
+    return {"rows": rows, "products": {r.product: r.summary(date) for r in runs}, "skipped": skipped,
+            "unknown_instrument_messages": unknown if len(runs) > 1 else 0}
+
+
+def _stage_run(day, staged, settings, ctx) -> dict:
+    files = day.files
+    bar = None
+    if settings.progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(desc=f"options {day.date}", unit="msg", unit_scale=True, leave=False)
+    try:
+        res = build_options_day([i.path for i in files["option_mbo"]], [i.path for i in files["definition"]],
+                                [i.path for i in files["statistics"]], staged.lake, day.date,
+                                lambda ds, prod, t: staged.write(ds, prod, t), staged_root=staged.root,
+                                chunk_records=settings.chunk_records, progress=bar,
+                                rate=getattr(settings, "option_rate", 0.0),
+                                rest_ns=int(getattr(settings, "option_rest_ms", 500)) * 1_000_000)
+    finally:
+        if bar is not None:
+            bar.close()
+    ctx.setdefault("options", []).append(res)
+    ctx.setdefault("skipped", []).extend(res["skipped"])
+    return res["rows"]
+
+
+def register() -> None:
+    from .build import STAGES, register_stage
+
+    if not any(s.name == "silver.future_option_mbo" for s in STAGES):
+        register_stage("silver.future_option_mbo", {"option_mbo", "definition", "statistics"}, _stage_run)
+
+
+__all__ = ["build_options_day", "register"]

@@ -45,10 +45,11 @@ SNAP_F = ("mid_price", "ofi", "book_imbalance", "trade_imbalance", "above_score"
 WALL_I = ("win", "window_end_ts_ns", "spot_ref_price_int", "rel_ticks", "side", "price_int", "depth_qty_rest", "depth_qty", "add_qty", "pull_qty_total",
           "fill_qty", "d1_depth_qty", "d2_depth_qty")
 VAC_I = ("win", "window_end_ts_ns", "spot_ref_price_int", "rel_ticks")
-BUCKET_I = ("win", "window_end_ts_ns", "spot_ref_price_int", "bucket")
+BUCKET_I = ("window_end_ts_ns", "spot_ref_price_int")
+BUCKET_I32 = ("bucket", "rel_ticks")
 VAC_F = ("vacuum_score", "d2_pull_add_log", "wall_erosion", "pull_add_log")
-BUCKET_F = ("depth_qty", "depth_qty_rest", "depletion_qty", "reinforcement_qty", "imbalance", "vacuum_score",
-            "bid_depth_qty", "ask_depth_qty")
+BUCKET_F = ("depth_qty", "depth_qty_rest", "depletion_qty", "reinforcement_qty", "imbalance", "vacuum_score")
+N_SCRATCH = 8  # per bucket while a window is built: BUCKET_F, then bid and ask depth
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 
@@ -186,7 +187,7 @@ def _graduate(T, rest_ns, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, r
 def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts, o_young,
           ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
           ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
-          out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bf):
+          out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr):
     """Close the window ending at T: graduate resting orders, write one snap row + its level rows.
 
     Outputs are column-major (one contiguous column per field) so the tables wrap them
@@ -228,16 +229,10 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
         out_si[6, r] = spot_px
         nb = band // 2
         nbk = 2 * nb + 1
-        q0 = st[OUT_BUCK]
-        for k in range(nbk):
-            q = q0 + k
-            for c in range(out_bf.shape[0]):
-                out_bf[c, q] = 0.0
-            out_bi[0, q] = r
-            out_bi[1, q] = T
-            out_bi[2, q] = spot_px
-            out_bi[3, q] = k - nb
-        st[OUT_BUCK] += nbk
+        # buckets are summed in a small scratch (stays in cache), then written out once, in order
+        for c in range(N_SCRATCH):
+            for k in range(nbk):
+                bscr[c, k] = 0.0
         bid_near = 0.0
         ask_near = 0.0
         vac_above = 0.0
@@ -342,14 +337,13 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
                     st[OUT_VAC] += 1
             b = (rel // 2) + nb
             if 0 <= b < nbk:
-                q = q0 + b
-                out_bf[0, q] += lvl_depth
-                out_bf[1, q] += lvl_rest
-                out_bf[2, q] += lvl_pull + fillq[0, t] + fillq[1, t]
-                out_bf[3, q] += lvl_add
-                out_bf[5, q] = max(out_bf[5, q], vac)
-                out_bf[6, q] += depth[0, t]
-                out_bf[7, q] += depth[1, t]
+                bscr[0, b] += lvl_depth
+                bscr[1, b] += lvl_rest
+                bscr[2, b] += lvl_pull + fillq[0, t] + fillq[1, t]
+                bscr[3, b] += lvl_add
+                bscr[5, b] = max(bscr[5, b], vac)
+                bscr[6, b] += depth[0, t]
+                bscr[7, b] += depth[1, t]
             if 0 < rel <= near:
                 ask_near += depth[1, t]
                 vac_above += vac
@@ -357,11 +351,21 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
                 bid_near += depth[0, t]
                 if rel < 0:
                     vac_below += vac
+        q0 = st[OUT_BUCK]
+        for k in range(nbk):
+            bd = bscr[6, k]
+            ad = bscr[7, k]
+            bscr[4, k] = (bd - ad) / (bd + ad) if bd + ad > 0 else 0.0
         for k in range(nbk):
             q = q0 + k
-            bd = out_bf[6, q]
-            ad = out_bf[7, q]
-            out_bf[4, q] = (bd - ad) / (bd + ad) if bd + ad > 0 else 0.0
+            out_bi[0, q] = T
+            out_bi[1, q] = spot_px
+            out_bb[0, q] = k - nb
+            out_bb[1, q] = (k - nb) * 2
+        for c in range(out_bf.shape[0]):
+            for k in range(nbk):
+                out_bf[c, q0 + k] = bscr[c, k]
+        st[OUT_BUCK] += nbk
         tot = bid_near + ask_near
         ask_share = ask_near / tot if tot > 0 else 0.5
         out_sf[2, r] = (bid_near - ask_near) / tot if tot > 0 else 0.0
@@ -433,7 +437,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
              st, fs, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, o_fpend, ring_id, ring_ts,
              depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
              ra, ra_w, rb, rb_w, dirty_stamp, dirty_list,
-             out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bf):
+             out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr):
     """Apply messages [i0, n_end); return the index to resume from (< n_end when the outputs are full).
 
     An event ends at a message with F_LAST, at a change of ts_recv, or at the end of the
@@ -464,7 +468,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
             _emit(st[WIN_END], tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts,
                   o_young, ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last,
                   d1_w, ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
-                  out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bf)
+                  out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr)
             if gap > max_fill:
                 st[WIN_END] = ((ts + window_ns - 1) // window_ns) * window_ns
             else:
@@ -607,7 +611,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
         _emit(st[WIN_END], tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts,
               o_young, ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last,
               d1_w, ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
-              out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bf)
+              out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr)
         st[WIN_END] += window_ns
     return n_end
 
@@ -639,7 +643,7 @@ class WindowBatch:
     snap: dict     # one row per window (SNAP_I + SNAP_F)
     wall: dict     # one row per (level, side) with depth or flow (WALL_I)
     vacuum: dict   # one row per level with depth or flow (VAC_I + VAC_F)
-    bucket: dict   # one row per 2-tick bucket of each valid-book window (BUCKET_I + BUCKET_F)
+    bucket: dict   # one row per 2-tick bucket of each valid-book window (BUCKET_I + BUCKET_I32 + BUCKET_F)
 
     @property
     def n_windows(self) -> int:
@@ -675,6 +679,7 @@ class FuturesBook:
         self.L = 0
         self.nb = self.band // 2
         self.win_cap = int(windows_per_batch)
+        self.bscr = np.zeros((N_SCRATCH, 2 * (self.band // 2) + 1), np.float64)
         self._pool: list[tuple] = []
         self.slice_records = max(1, int(slice_records))
         self._alloc_out()
@@ -695,7 +700,7 @@ class FuturesBook:
         for k, bufs in enumerate(self._pool):
             if all(sys.getrefcount(a) <= 3 for a in bufs):  # the tuple, the loop name ``a``, the call
                 self._pool.pop(k)
-                (self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf, self.out_bi,
+                (self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf, self.out_bi, self.out_bb,
                  self.out_bf) = bufs
                 return
         self.out_si = np.empty((len(SNAP_I), self.win_cap), np.int64)
@@ -707,6 +712,7 @@ class FuturesBook:
         self.out_vf = np.empty((len(VAC_F), vac_cap), np.float64)
         buck_cap = self.win_cap * (2 * self.nb + 1)
         self.out_bi = np.empty((len(BUCKET_I), buck_cap), np.int64)
+        self.out_bb = np.empty((len(BUCKET_I32), buck_cap), np.int32)
         self.out_bf = np.empty((len(BUCKET_F), buck_cap), np.float64)
 
     def _ensure_orders(self, n_new):
@@ -830,7 +836,7 @@ class FuturesBook:
                         self.depth, self.young, self.addq, self.pullq, self.fillq, self.prev_depth, self.prev_rest,
                         self.d1_last, self.d1_w, self.ra, self.ra_w, self.rb, self.rb_w, self.dirty_stamp,
                         self.dirty_list, self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf,
-                        self.out_bi, self.out_bf)
+                        self.out_bi, self.out_bb, self.out_bf, self.bscr)
 
     def finish(self) -> list[WindowBatch]:
         """Close the last (partial) window."""
@@ -847,10 +853,11 @@ class FuturesBook:
         vac = {k: self.out_vi[j, :nv] for j, k in enumerate(VAC_I)}
         vac.update({k: self.out_vf[j, :nv] for j, k in enumerate(VAC_F)})
         bucket = {k: self.out_bi[j, :nbk] for j, k in enumerate(BUCKET_I)}
+        bucket.update({k: self.out_bb[j, :nbk] for j, k in enumerate(BUCKET_I32)})
         bucket.update({k: self.out_bf[j, :nbk] for j, k in enumerate(BUCKET_F)})
         self.st[OUT_WIN] = self.st[OUT_WALL] = self.st[OUT_VAC] = self.st[OUT_BUCK] = 0
         self._pool = (self._pool + [(self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf,
-                                     self.out_bi, self.out_bf)])[-self.POOL:]
+                                     self.out_bi, self.out_bb, self.out_bf)])[-self.POOL:]
         self._alloc_out()
         return WindowBatch(snap, wall, vac, bucket)
 

@@ -97,13 +97,13 @@ def surfaces_from_batch(b: WindowBatch, instrument_id: int, tick_int: int) -> Su
         "vacuum_score": v["vacuum_score"], "d2_pull_add_log": v["d2_pull_add_log"],
         "wall_erosion": v["wall_erosion"], "pull_add_log": v["pull_add_log"]})
     k = b.bucket
-    bidx = k["bucket"].astype(np.int32)
     bucket_radar = pa.table({
         "window_end_ts_ns": k["window_end_ts_ns"], "spot_ref_price_int": k["spot_ref_price_int"],
-        "tick_int": np.full(len(bidx), tick_int, np.int64), "bucket": bidx, "rel_ticks": bidx * cf.BUCKET_TICKS,
+        "tick_int": np.full(len(k["bucket"]), tick_int, np.int64), "bucket": k["bucket"], "rel_ticks": k["rel_ticks"],
         "depth_qty": k["depth_qty"], "depth_qty_rest": k["depth_qty_rest"], "depletion_qty": k["depletion_qty"],
         "reinforcement_qty": k["reinforcement_qty"], "imbalance": k["imbalance"],
-        "vacuum_score": k["vacuum_score"], "depth_log": np.log1p(k["depth_qty"])})
+        "vacuum_score": k["vacuum_score"],
+        "depth_log": np.log1p(k["depth_qty"])})  # NumPy's log1p, not libm's: the last bit can differ
     return SurfaceTables(*(c.validate(t) for c, t in [(cf.SNAP, snap), (cf.WALL, wall), (cf.VACUUM, vacuum),
                                                         (cf.PHYSICS, physics), (cf.BUCKET_RADAR, bucket_radar)]))
 

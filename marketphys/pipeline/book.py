@@ -152,10 +152,25 @@ def _book_valid(st, depth):
     return st[BB] < st[BA]
 
 
+@njit(cache=True)
+def _log1p_scalar(x):
+    return np.log1p(x)
+
+
+# log1p of small whole quantities, from the very function the loop would call (libm via numba):
+# flows are whole numbers, and a table read is far cheaper than log1p on every active level.
+LOG1P_N = 4096
+LOG1P_Q = np.array([_log1p_scalar(float(q)) for q in range(LOG1P_N)])
+
+
 @njit(cache=True, inline="always")
 def _log1p0(x):
-    """log1p, skipped for the common x == 0 (log1p(0.0) is exactly 0.0, so results are unchanged)."""
-    return np.log1p(x) if x != 0.0 else 0.0
+    """log1p of a quantity: table for whole numbers below LOG1P_N (same bits), else log1p."""
+    if 0.0 <= x < LOG1P_N:
+        q = int(x)
+        if q == x:
+            return LOG1P_Q[q]
+    return np.log1p(x)
 
 
 @njit(cache=True)

@@ -52,6 +52,20 @@ class SurfaceTables:
                 (cf.PHYSICS, self.physics), (cf.BUCKET_RADAR, self.bucket_radar)]
 
 
+_CONST: dict = {}
+
+
+def _const(value, n: int, dtype) -> np.ndarray:
+    """A constant column of length ``n``: a read-only view of one cached array, not a fill per batch."""
+    key = (value, np.dtype(dtype).str)
+    arr = _CONST.get(key)
+    if arr is None or len(arr) < n:
+        arr = np.full(max(n, 1 << 16), value, dtype)
+        arr.setflags(write=False)
+        _CONST[key] = arr
+    return arr[:n]
+
+
 def _sides(side: np.ndarray) -> pa.Array:
     """Side codes (0 bid, 1 ask) -> 'B'/'A' strings, built straight from Arrow buffers (one byte per row)."""
     n = len(side)
@@ -72,8 +86,8 @@ def surfaces_from_batch(b: WindowBatch, instrument_id: int, tick_int: int) -> Su
     spot = s["spot_ref_price_int"]
     valid = s["book_valid"].astype(bool)
     snap = pa.table({
-        "window_end_ts_ns": ts, "instrument_id": np.full(nw, instrument_id, np.uint32), "mid_price": s["mid_price"],
-        "spot_ref_price_int": spot, "tick_int": np.full(nw, tick_int, np.int64), "book_valid": valid,
+        "window_end_ts_ns": ts, "instrument_id": _const(instrument_id, nw, np.uint32), "mid_price": s["mid_price"],
+        "spot_ref_price_int": spot, "tick_int": _const(tick_int, nw, np.int64), "book_valid": valid,
         "best_bid_price_int": s["best_bid_price_int"], "best_bid_qty": s["best_bid_qty"],
         "best_ask_price_int": s["best_ask_price_int"], "best_ask_qty": s["best_ask_qty"],
         "last_trade_price_int": s["last_trade_price_int"], "last_trade_qty": s["last_trade_qty"],
@@ -86,20 +100,20 @@ def surfaces_from_batch(b: WindowBatch, instrument_id: int, tick_int: int) -> Su
     w = b.wall
     wall = pa.table({
         "window_end_ts_ns": w["window_end_ts_ns"], "spot_ref_price_int": w["spot_ref_price_int"],
-        "tick_int": np.full(len(w["win"]), tick_int, np.int64), "rel_ticks": w["rel_ticks"].astype(np.int32),
+        "tick_int": _const(tick_int, len(w["win"]), np.int64), "rel_ticks": w["rel_ticks"].astype(np.int32),
         "side": _sides(w["side"]), "price_int": w["price_int"], "depth_qty_rest": w["depth_qty_rest"],
         "depth_qty": w["depth_qty"], "add_qty": w["add_qty"], "pull_qty_total": w["pull_qty_total"],
         "fill_qty": w["fill_qty"], "d1_depth_qty": w["d1_depth_qty"], "d2_depth_qty": w["d2_depth_qty"]})
     v = b.vacuum
     vacuum = pa.table({
         "window_end_ts_ns": v["window_end_ts_ns"], "spot_ref_price_int": v["spot_ref_price_int"],
-        "tick_int": np.full(len(v["win"]), tick_int, np.int64), "rel_ticks": v["rel_ticks"].astype(np.int32),
+        "tick_int": _const(tick_int, len(v["win"]), np.int64), "rel_ticks": v["rel_ticks"].astype(np.int32),
         "vacuum_score": v["vacuum_score"], "d2_pull_add_log": v["d2_pull_add_log"],
         "wall_erosion": v["wall_erosion"], "pull_add_log": v["pull_add_log"]})
     k = b.bucket
     bucket_radar = pa.table({
         "window_end_ts_ns": k["window_end_ts_ns"], "spot_ref_price_int": k["spot_ref_price_int"],
-        "tick_int": np.full(len(k["bucket"]), tick_int, np.int64), "bucket": k["bucket"], "rel_ticks": k["rel_ticks"],
+        "tick_int": _const(tick_int, len(k["bucket"]), np.int64), "bucket": k["bucket"], "rel_ticks": k["rel_ticks"],
         "depth_qty": k["depth_qty"], "depth_qty_rest": k["depth_qty_rest"], "depletion_qty": k["depletion_qty"],
         "reinforcement_qty": k["reinforcement_qty"], "imbalance": k["imbalance"],
         "vacuum_score": k["vacuum_score"],

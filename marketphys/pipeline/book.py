@@ -35,6 +35,9 @@ WIN_END, W, STARTED, IN_SNAP, BAD, BB, BA, LAST_PX, LAST_QTY, VOL, BUYV, SELLV, 
     RING_HEAD, RING_TAIL, NLIVE, NUSED, NDIRTY, PREV_VALID, PBB, PBA, PQB, PQA, N_UNKNOWN, \
     OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK = range(34)
 N_ST = 34
+# order table columns (one int64 row per hash slot); state 0 empty, 1 live, 2 deleted
+OT_KEY, OT_STATE, OT_TICK = 0, 1, 2
+OT_COLS = 8
 # float slots (``fs``)
 F_OFI, F_LAST_MID = range(2)
 
@@ -632,23 +635,26 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
 
 
 @njit(cache=True)
-def _rehash(keys, hstate, cols, new_cap):
-    nk = np.zeros(new_cap, np.uint64)
-    nh = np.zeros(new_cap, np.int8)
-    ncols = np.zeros((new_cap, cols.shape[1]), np.int64)
-    mask = new_cap - 1
+def _rehash(keys, hstate, otab, new_keys, new_otab):
+    """Move live slots into ``new_otab`` (zeroed); ``new_keys`` is its key column. Returns live count."""
+    mask = new_otab.shape[0] - 1
     n = 0
     for s in range(keys.shape[0]):
         if hstate[s] == 1:
             j = _slot0(keys[s], mask)
-            while nh[j] == 1:
+            while new_otab[j, OT_STATE] == 1:
                 j = (j + 1) & mask
-            nh[j] = 1
-            nk[j] = keys[s]
-            for c in range(cols.shape[1]):
-                ncols[j, c] = cols[s, c]
+            for c in range(otab.shape[1]):
+                new_otab[j, c] = otab[s, c]
             n += 1
-    return nk, nh, ncols, n
+    return n
+
+
+def _aligned_table(rows: int, cols: int) -> np.ndarray:
+    """Zeroed int64 (rows, cols) whose rows start on 64-byte boundaries (one cache line per order)."""
+    flat = np.zeros(rows * cols + 8, np.int64)
+    off = (-flat.ctypes.data % 64) // 8
+    return flat[off: off + rows * cols].reshape(rows, cols)
 
 
 @dataclass
@@ -701,10 +707,15 @@ class FuturesBook:
 
     # -- storage management (between compiled calls)
     def _alloc_orders(self, cap):
-        self.keys = np.zeros(cap, np.uint64)
-        self.hstate = np.zeros(cap, np.int8)
-        # one row per slot (tick, side, size, ts, young, fill_pending): an order's fields share a cache line
-        self.ocols = np.zeros((cap, 6), np.int64)
+        self._set_orders(_aligned_table(cap, OT_COLS))
+
+    def _set_orders(self, otab):
+        # one 64-byte row per hash slot: key, state, then the order's fields, so a lookup that
+        # finds its order has also fetched the order (one cache miss, not three)
+        self.otab = otab
+        self.keys = otab[:, OT_KEY].view(np.uint64)
+        self.hstate = otab[:, OT_STATE]
+        self.ocols = otab[:, OT_TICK:]  # tick, side, size, ts, young, fill_pending
 
     def _alloc_out(self):
         """Column-major output buffers: a taken batch keeps views of the old ones (no copy).
@@ -735,7 +746,9 @@ class FuturesBook:
         if (self.st[NUSED] + n_new) * 2 <= cap:
             return
         new_cap = 1 << int(np.ceil(np.log2(max(4 * (self.st[NLIVE] + n_new), 1 << 12))))
-        self.keys, self.hstate, self.ocols, n = _rehash(self.keys, self.hstate, self.ocols, new_cap)
+        new = _aligned_table(new_cap, OT_COLS)
+        n = _rehash(self.keys, self.hstate, self.otab, new[:, OT_KEY].view(np.uint64), new)
+        self._set_orders(new)
         self.st[NUSED] = self.st[NLIVE] = n
 
     def _ensure_ring(self, n_new):

@@ -173,3 +173,18 @@ def living_book_stream(n: int, seed: int = 0, tick_int: int = 250_000_000, instr
             recs[i]["size"], recs[i]["order_id"], recs[i]["flags"] = q, oid, fl
             i += 1
     return recs
+
+
+def moving_sessions_stream(tick_int: int = 250_000_000):
+    """Three living books one after another, 6000 ticks down then 15000 up: the book's level
+    arrays are re-based (shifted) while orders from before are still live."""
+    import numpy as np
+
+    a = living_book_stream(8000, 5, tick_int)
+    b = living_book_stream(8000, 6, tick_int)
+    b["ts_recv"] += int(a["ts_recv"][-1] - b["ts_recv"][0]) + 10**9
+    b["price"] = np.where(b["price"] > 0, b["price"] - 6000 * tick_int, b["price"])
+    c = living_book_stream(8000, 7, tick_int)
+    c["ts_recv"] += int(b["ts_recv"][-1] - c["ts_recv"][0]) + 10**9
+    c["price"] = np.where(c["price"] > 0, c["price"] + 9000 * tick_int, c["price"])
+    return np.concatenate([a, b, c])

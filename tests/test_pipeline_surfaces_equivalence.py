@@ -3,7 +3,8 @@
 GOLDEN holds row counts and SHA-256 digests of the five surfaces as computed by the
 pre-optimisation book and ``surfaces_from_batch`` (commit 72a4712) on the real ES book and on
 a generated living book (``living_book_stream(20000, seed=3)``: quiet and active levels,
-resting graduation, erosion, second differences, a clear + snapshot, long gaps). Every way
+resting graduation, erosion, second differences, a clear + snapshot, long gaps), and on three
+such books far apart in price (``moving_sessions_stream``: the level arrays are re-based). Every way
 of feeding the book (one call, chunks, tiny batches and slices, streaming with buffers reused)
 must reproduce them bit for bit. If a surface is changed on purpose, recompute GOLDEN with
 ``digests`` and say why in the commit.
@@ -21,7 +22,7 @@ from marketphys.pipeline import bronze
 from marketphys.pipeline.book import FuturesBook
 from marketphys.pipeline.silver_futures import surfaces_from_batch
 
-from fixtures_pipeline import living_book_stream
+from fixtures_pipeline import living_book_stream, moving_sessions_stream
 
 TICK = 250_000_000
 ES_FILE = "glbx/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst"
@@ -41,6 +42,13 @@ GOLDEN = {
         "vacuum": (46711, "ac872d03fe71ade4e1d1d5aa05a12b8b274eefcb211f229804cd730cc5e03d84"),
         "physics": (1386, "fc0d42391f8d33561fc0d5d22afead967a64bc92630276f8de402561acbf6d27"),
         "bucket_radar": (555786, "1e237ec42e4937396568776dcf2a60d3caedf0165ad3bd263f97507699c455ef"),
+    },
+    "moving_sessions": {
+        "snap": (1713, "9af194910f720b7d0c17b714b6c095a28ccad8ff89788b187f821074e8c44222"),
+        "wall": (36255, "c6f48b557e3fb84fd372dfa626b1fb14e9aec76b743ffdb616d93c45750d01d0"),
+        "vacuum": (36576, "8bdf585e274770bbeabed2bd20962e1889d22621fc00a5f7de973f07c3917503"),
+        "physics": (1713, "7d8a40c050e09088888dec204199eb9e3b69aaaeae406df06e20123f55af757f"),
+        "bucket_radar": (468368, "5e11ae1a0bd2fcba97b5416e7044a030b05ce923e74c917ebf4f38c6afc8efe8"),
     },
 }
 
@@ -98,7 +106,8 @@ def feed_streaming(recs, iid, chunk=None, **kw):
 def streams(conformance_dir):
     es = np.concatenate(list(bronze.iter_mbo(conformance_dir / ES_FILE)))
     return {"es_conformance": (es, int(es["instrument_id"][0])),
-            "living_book_20000_seed3": (living_book_stream(20000, seed=3), 7)}
+            "living_book_20000_seed3": (living_book_stream(20000, seed=3), 7),
+            "moving_sessions": (moving_sessions_stream(), 7)}
 
 
 @pytest.mark.parametrize("stream", list(GOLDEN))

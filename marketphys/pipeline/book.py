@@ -33,8 +33,8 @@ from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, UNDEF_PRICE
 # --- scalar state slots (int64 array ``st``)
 WIN_END, W, STARTED, IN_SNAP, BAD, BB, BA, LAST_PX, LAST_QTY, VOL, BUYV, SELLV, NTRADES, NMSG, \
     RING_HEAD, RING_TAIL, NLIVE, NUSED, NDIRTY, PREV_VALID, PBB, PBA, PQB, PQA, N_UNKNOWN, \
-    OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK = range(34)
-N_ST = 34
+    OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK, TLO, THI = range(36)
+N_ST = 36  # TLO..THI: levels that ever held an order
 # order table columns (one int64 row per hash slot); state 0 empty, 1 live, 2 deleted
 OT_KEY, OT_STATE, OT_TICK = 0, 1, 2
 OT_COLS = 8
@@ -100,6 +100,10 @@ def _mark(t, dirty_stamp, dirty_list, st):
 
 @njit(cache=True)
 def _level_add(side, t, q, depth, st):
+    if t < st[TLO]:
+        st[TLO] = t
+    if t > st[THI]:
+        st[THI] = t
     depth[side, t] += q
     if depth[side, t] <= 0:
         return
@@ -256,7 +260,8 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
         vac_above = 0.0
         vac_below = 0.0
         quiet_before = w - 2
-        for rel in range(-band, band + 1):
+        # levels outside TLO..THI never held an order: empty and quiet, they would write nothing
+        for rel in range(max(-band, st[TLO] - spot), min(band, st[THI] - spot) + 1):
             t = spot + rel
             if t < 0 or t >= L:
                 continue
@@ -691,7 +696,8 @@ class FuturesBook:
         self.tick_int, self.window_ns, self.rest_ns = int(tick_int), int(window_ns), int(rest_ns)
         self.band, self.near, self.max_fill = int(band_ticks), int(near_ticks), int(max_fill_windows)
         self.st = np.zeros(N_ST, np.int64)
-        self.st[BB] = self.st[BA] = -1
+        self.st[BB] = self.st[BA] = self.st[THI] = -1
+        self.st[TLO] = 1 << 62
         self.st[BASE] = -1
         self.fs = np.zeros(2, np.float64)
         self._alloc_orders(1 << 12)
@@ -799,9 +805,11 @@ class FuturesBook:
         self.dirty_list = dl
         live = self.hstate == 1
         self.ocols[live, 0] += shift
-        for k in (BB, BA):
+        for k in (BB, BA, THI):
             if self.st[k] >= 0:
                 self.st[k] += shift
+        if self.st[THI] >= 0:
+            self.st[TLO] += shift
         for k in (PBB, PBA):
             self.st[k] += shift
         self.st[BASE] = new_lo

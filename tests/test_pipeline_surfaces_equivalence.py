@@ -136,3 +136,17 @@ def test_streaming_reuses_output_buffers(streams):
         n += 1
         del b
     assert n > 40 and len(seen) <= FuturesBook.POOL + 1
+
+
+def test_a_kept_view_keeps_its_buffers(streams):
+    """Holding only a derived view (a slice, an Arrow column) of a dropped batch keeps its buffers out of reuse."""
+    recs, iid = streams["living_book_20000_seed3"]
+    book = FuturesBook(iid, TICK, windows_per_batch=16)
+    kept = None
+    for n, b in enumerate(book.iter_feed(recs)):
+        if n == 1:
+            kept = (b.bucket["depth_qty"][3:], surfaces_from_batch(b, iid, TICK).wall.column("depth_qty"))
+            want = (kept[0].copy(), kept[1].to_pylist())
+        del b
+    assert n > 10
+    assert np.array_equal(kept[0], want[0]) and kept[1].to_pylist() == want[1]

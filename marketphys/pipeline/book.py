@@ -662,6 +662,15 @@ def _aligned_table(rows: int, cols: int) -> np.ndarray:
     return flat[off: off + rows * cols].reshape(rows, cols)
 
 
+def _refcounts(arrays) -> list[int]:
+    return [sys.getrefcount(a) for a in arrays]
+
+
+# references an array held only by a tuple shows through ``_refcounts`` (measured, not assumed, so an
+# interpreter that counts differently cannot make a buffer under a live view look free)
+_IDLE_REFS = _refcounts((np.empty(1),))[0]
+
+
 @dataclass
 class WindowBatch:
     """Outputs of a run of windows (numpy columns; ``silver_futures`` turns them into tables)."""
@@ -730,7 +739,7 @@ class FuturesBook:
         again; touching fresh memory for every batch costs more than the surfaces.
         """
         for k, bufs in enumerate(self._pool):
-            if all(sys.getrefcount(a) <= 3 for a in bufs):  # the tuple, the loop name ``a``, the call
+            if max(_refcounts(bufs)) <= _IDLE_REFS:  # no view of any of them is alive
                 self._pool.pop(k)
                 (self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf, self.out_bi, self.out_bb,
                  self.out_bf) = bufs

@@ -11,7 +11,6 @@ bytes from the start of the DBN stream).
 from __future__ import annotations
 
 import datetime as dt
-import io
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -24,13 +24,23 @@ import pyarrow as pa
 
 from marketphys.core.frame import FrameError, MarketFrame
 from marketphys.replay.assemble import (OPTION_SURFACES, PRICE_SCALE, TS, AssembleConfig, LatentMidFilter,
-                                        _numeric_columns, _strikes)
+                                        _numeric_columns)
 
 PROFILE_SURFACES = ("bucket_radar", "vacuum")
 
 
 def _sorted(t: pa.Table, by_rel: bool) -> pa.Table:
-    keys = [(TS, "ascending")] + ([("rel_ticks", "ascending")] if by_rel and "rel_ticks" in t.column_names else [])
+    """Rows by window then level (stable); skips the sort when the lake already wrote them so."""
+    by_rel = by_rel and "rel_ticks" in t.column_names
+    ts = t.column(TS).to_numpy()
+    d = np.diff(ts)
+    ok = bool(np.all(d >= 0))
+    if ok and by_rel:
+        r = t.column("rel_ticks").to_numpy()
+        ok = bool(np.all((d > 0) | (np.diff(r) >= 0)))
+    if ok:
+        return t
+    keys = [(TS, "ascending")] + ([("rel_ticks", "ascending")] if by_rel else [])
     return t.sort_by(keys)
 
 
@@ -39,44 +49,55 @@ def _segments(ts_rows: np.ndarray, ts_frames: np.ndarray) -> tuple[np.ndarray, n
     return np.searchsorted(ts_rows, ts_frames, "left"), np.searchsorted(ts_rows, ts_frames, "right")
 
 
-def interp_segments(rel: np.ndarray, vals: np.ndarray, start: np.ndarray, end: np.ndarray, x: np.ndarray,
-                    chunk: int = 2048) -> np.ndarray:
-    """(n_seg, len(x)): ``np.interp(x, rel[s:e], vals[s:e], left=0, right=0)`` per segment (rel sorted within each).
+class InterpPlan:
+    """Where each grid point falls among each segment's levels: computed once per surface, applied per column.
 
-    Empty segments give zeros (``to_grid``). Same formula as NumPy's interp: slope·(x − r_k) + v_k,
-    and v_k exactly where x equals a level. Works ``chunk`` segments at a time to bound memory.
+    ``apply(vals)`` equals ``np.interp(x, rel[s:e], vals[s:e], left=0, right=0)`` per segment
+    (rel sorted within each; empty segments give zeros, as ``to_grid``), with NumPy's formula
+    slope·(x − r_k) + v_k and v_k exactly where x equals a level.
     """
-    if start.shape[0] > chunk:
-        return np.concatenate([interp_segments(rel, vals, start[a:a + chunk], end[a:a + chunk], x, chunk)
-                               for a in range(0, start.shape[0], chunk)])
-    n = start.shape[0]
-    out = np.zeros((n, x.shape[0]))
-    has = end > start
-    if not has.any() or rel.size == 0:
-        return out
-    span = float(np.max(np.abs(rel))) + float(np.max(np.abs(x))) + 2.0
-    K = 4.0 * span
-    seg = np.repeat(np.arange(n), end - start)
-    rows = np.concatenate([np.arange(s, e) for s, e in zip(start[has], end[has])]) if has.any() else np.zeros(0, int)
-    key = seg * K + rel[rows]
-    q = (np.arange(n)[:, None] * K + x[None, :])
-    k = np.searchsorted(key, q.ravel(), side="right").reshape(n, -1) - 1     # last level <= x, global position
-    lo_pos = np.searchsorted(seg, np.arange(n), side="left")                 # first position of each segment
-    hi_pos = np.searchsorted(seg, np.arange(n), side="right") - 1            # last position
-    inside = (k >= lo_pos[:, None]) & has[:, None]
-    kk = np.clip(k, 0, key.size - 1)
-    r = rel[rows][kk]
-    v = vals[rows][kk]
-    at_last = kk == hi_pos[:, None]
-    kn = np.minimum(kk + 1, key.size - 1)
-    r1, v1 = rel[rows][kn], vals[rows][kn]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slope = (v1 - v) / (r1 - r)
-        y = slope * (x[None, :] - r) + v
-    exact = x[None, :] == r
-    y = np.where(exact, v, y)
-    y = np.where(at_last & ~exact, 0.0, y)        # beyond the last level
-    return np.where(inside, y, 0.0)
+
+    def __init__(self, rel: np.ndarray, start: np.ndarray, end: np.ndarray, x: np.ndarray):
+        n = start.shape[0]
+        self.shape = (n, x.shape[0])
+        has = end > start
+        self.empty = not has.any() or rel.size == 0
+        if self.empty:
+            return
+        K = 4.0 * (float(np.max(np.abs(rel))) + float(np.max(np.abs(x))) + 2.0)
+        lens = end - start
+        seg = np.repeat(np.arange(n), lens)
+        # rows of each segment, in segment order: start[seg] + position within the segment
+        pos = np.arange(seg.size) - np.repeat(np.cumsum(lens) - lens, lens)
+        rows = start[seg] + pos
+        key = seg * K + rel[rows]
+        k = np.searchsorted(key, (np.arange(n)[:, None] * K + x[None, :]).ravel(), side="right").reshape(n, -1) - 1
+        first = np.cumsum(lens) - lens
+        last = first + lens - 1
+        inside = (k >= first[:, None]) & has[:, None]
+        kk = np.clip(k, 0, key.size - 1)
+        kn = np.minimum(kk + 1, key.size - 1)
+        self.k, self.kn = rows[kk], rows[kn]
+        r, r1 = rel[self.k], rel[self.kn]
+        self.dx = x[None, :] - r
+        self.dr = r1 - r
+        self.exact = x[None, :] == r
+        self.zero = ~inside | ((kk == last[:, None]) & ~self.exact)      # outside, or beyond the last level
+
+    def apply(self, vals: np.ndarray) -> np.ndarray:
+        if self.empty:
+            return np.zeros(self.shape)
+        v, v1 = vals[self.k], vals[self.kn]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = (v1 - v) / self.dr * self.dx + v
+        y = np.where(self.exact, v, y)
+        return np.where(self.zero, 0.0, y)
+
+
+def interp_segments(rel, vals, start, end, x, chunk: int = 2048) -> np.ndarray:
+    """``InterpPlan(...).apply(vals)`` a chunk of segments at a time (bounded memory)."""
+    return np.concatenate([InterpPlan(rel, start[a:a + chunk], end[a:a + chunk], x).apply(vals)
+                           for a in range(0, start.shape[0], chunk)] or [np.zeros((0, x.shape[0]))])
 
 
 def _check_unique(rel: np.ndarray, ts: np.ndarray, surface: str) -> None:
@@ -159,19 +180,52 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
         held_idx[sname], held_ts[sname] = w, np.where(w >= 0, wins[np.maximum(w, 0)], -1)
         opt[sname] = (t, ots, wins)
     strike_cache: dict[tuple, tuple] = {}
+    ocols = {}
+    for sname, (t, ots, wins) in opt.items():
+        if "strike_price_int" in t.column_names:
+            prices = _np(t, "strike_price_int") * PRICE_SCALE
+        elif {"spot_ref_price_int", "rel_ticks"} <= set(t.column_names):
+            prices = _np(t, "spot_ref_price_int") * PRICE_SCALE + _np(t, "rel_ticks") * tick
+        else:
+            raise FrameError(f"{sname}: needs strike_price_int or spot_ref_price_int + rel_ticks to place strikes")
+        cols = {}
+        for c in _numeric_columns(t):
+            v = _np(t, c)
+            cols[c] = (v, np.concatenate([[0], np.cumsum(~np.isfinite(v))]))
+        ocols[sname] = (prices, cols, np.searchsorted(ots, wins, "left"), np.searchsorted(ots, wins, "right"))
 
     def strikes_for(i):
+        """(absolute strike prices, channels, issues) of the options held at frame i (as ``_strikes``)."""
         key = tuple(int(held_idx[s][i]) for s in held_idx)
-        if key not in strike_cache:
-            held = {}
-            for s, k in zip(held_idx, key):
-                if k >= 0:
-                    t, ots, wins = opt[s]
-                    a, b = np.searchsorted(ots, wins[k], "left"), np.searchsorted(ots, wins[k], "right")
-                    held[s] = t.slice(a, b - a)
-            iss: list[str] = []
-            prices, ch = _strikes(held, 0.0, 1.0, iss)                   # rel to 0 with tick 1: absolute prices
-            strike_cache[key] = (prices, ch, iss)
+        if key in strike_cache:
+            return strike_cache[key]
+        ref, channels, iss = None, {}, []
+        for sname, k in zip(held_idx, key):
+            if k < 0:
+                continue
+            prices, cols, starts, ends = ocols[sname]
+            a, b = int(starts[k]), int(ends[k])
+            if b == a:
+                continue
+            p = prices[a:b]
+            idx = None
+            if ref is None:
+                ref = p
+            elif not np.array_equal(p, ref):    # align onto the reference strike grid; strikes it lacks stay 0
+                pos = {round(float(x), 6): j for j, x in enumerate(ref)}
+                idx = np.array([pos.get(round(float(x), 6), -1) for x in p])
+            for c, (v, cum) in cols.items():
+                if cum[b] != cum[a]:
+                    iss.append(f"{sname}.{c}: non-finite")
+                    continue
+                if idx is None:
+                    channels[c] = v[a:b]
+                else:
+                    arr = np.zeros(len(ref))
+                    ok = idx >= 0
+                    arr[idx[ok]] = v[a:b][ok]
+                    channels[c] = arr
+        strike_cache[key] = (ref, channels, iss)
         return strike_cache[key]
 
     # -- profiles -----------------------------------------------------------------------------
@@ -187,12 +241,14 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
         _check_unique(rel, rts, sname)
         s, e = _segments(rts, ts)
         present[sname] = e > s
+        plans = [InterpPlan(rel, s[a:a + 2048], e[a:a + 2048], grid.x) for a in range(0, F, 2048)]
         for c in _numeric_columns(t):
             v = _np(t, c)
             fin = np.isfinite(v)
             cum = np.concatenate([[0], np.cumsum(~fin)])
             okf = (cum[e] - cum[s]) == 0
-            prof.append((sname, c, interp_segments(rel, np.where(fin, v, 0.0), s, e, grid.x), okf))
+            v = np.where(fin, v, 0.0)
+            prof.append((sname, c, np.concatenate([p.apply(v) for p in plans] or [np.zeros((0, grid.size))]), okf))
     w = tables.get("wall")
     if w is not None and w.num_rows and {"rel_ticks", "side", "depth_qty_rest"} <= set(w.column_names):
         w = _sorted(w, True)

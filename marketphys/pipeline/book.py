@@ -40,7 +40,7 @@ from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, UNDEF_PRICE
 WIN_END, W, STARTED, IN_SNAP, BAD, BB, BA, LAST_PX, LAST_QTY, VOL, BUYV, SELLV, NTRADES, NMSG, \
     RING_HEAD, RING_TAIL, NLIVE, NUSED, NDIRTY, PREV_VALID, PBB, PBA, PQB, PQA, N_UNKNOWN, \
     OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK, TLO, THI = range(36)
-N_ST = 36  # TLO..THI: levels that ever held an order
+N_ST = 36  # TLO..THI: span of the levels holding depth or touched in the last two windows
 # order table columns (one int64 row per hash slot); state 0 empty, 1 live, 2 deleted
 OT_KEY, OT_STATE, OT_TICK = 0, 1, 2
 OT_COLS = 8
@@ -98,6 +98,10 @@ def _insert(keys, hstate, key, st):
 
 @njit(cache=True)
 def _mark(t, dirty_stamp, dirty_list, st):
+    if t < st[TLO]:
+        st[TLO] = t
+    if t > st[THI]:
+        st[THI] = t
     if dirty_stamp[t] != st[W]:
         dirty_stamp[t] = st[W]
         dirty_list[st[NDIRTY]] = t
@@ -106,10 +110,6 @@ def _mark(t, dirty_stamp, dirty_list, st):
 
 @njit(cache=True)
 def _level_add(side, t, q, depth, st):
-    if t < st[TLO]:
-        st[TLO] = t
-    if t > st[THI]:
-        st[THI] = t
     depth[side, t] += q
     if depth[side, t] <= 0:
         return
@@ -212,6 +212,26 @@ def _graduate(T, rest_ns, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, r
 
 
 @njit(cache=True)
+def _shrink_span(w, depth, dirty_stamp, st):
+    """Narrow TLO..THI past end levels that are empty and will be quiet from window w + 1 on.
+
+    Such a level writes nothing until it is marked again, and ``_mark`` widens the span.
+    """
+    lo = st[TLO]
+    hi = st[THI]
+    while lo <= hi and depth[0, lo] == 0 and depth[1, lo] == 0 and dirty_stamp[lo] < w - 1:
+        lo += 1
+    while hi >= lo and depth[0, hi] == 0 and depth[1, hi] == 0 and dirty_stamp[hi] < w - 1:
+        hi -= 1
+    if lo > hi:
+        st[TLO] = 1 << 62
+        st[THI] = -1
+    else:
+        st[TLO] = lo
+        st[THI] = hi
+
+
+@njit(cache=True)
 def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts, o_young,
           ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
           ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
@@ -266,7 +286,7 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
         vac_above = 0.0
         vac_below = 0.0
         quiet_before = w - 2
-        # levels outside TLO..THI never held an order: empty and quiet, they would write nothing
+        # levels outside TLO..THI are empty and quiet: they would write nothing
         for rel in range(max(-band, st[TLO] - spot), min(band, st[THI] - spot) + 1):
             t = spot + rel
             if t < 0 or t >= L:
@@ -440,6 +460,7 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
         ra[t] = _log1p0(lp) - _log1p0(la)
         ra_w[t] = w
     st[NDIRTY] = 0
+    _shrink_span(w, depth, dirty_stamp, st)
     st[VOL] = 0
     st[BUYV] = 0
     st[SELLV] = 0

@@ -17,7 +17,6 @@ import pyarrow as pa
 from . import contracts_futures as cf
 from .book import FuturesBook, WindowBatch
 from .contracts import ContractError
-from .prefetch import prefetch
 
 ROOT_RE = re.compile(r"^([A-Z0-9]{1,6}?)([FGHJKMNQUVXZ])(\d{1,2})$")
 KNOWN_TICKS = {"ES": 0.25, "MES": 0.25, "NQ": 0.25, "MNQ": 0.25, "RTY": 0.1, "M2K": 0.1, "YM": 1.0,
@@ -156,8 +155,9 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
     book = None
     res = None
     last_ts = -1
-    # decoded one chunk ahead in a thread: zstd overlaps the book on a second core (wall time only)
-    chunks = prefetch(c for i in infos for c in iter_mbo(i, chunk_records=chunk_records))
+    # not decoded ahead in a thread (marketphys.pipeline.prefetch): on the shared 2-core machine it
+    # saved no wall time and cost some (benchmarks/RESULTS.md, pipeline)
+    chunks = (c for i in infos for c in iter_mbo(i, chunk_records=chunk_records))
     for chunk in chunks:
         if book is None:
             iid = instrument_id if instrument_id is not None else pick_instrument(chunk, info.mappings)

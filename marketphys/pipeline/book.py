@@ -40,7 +40,7 @@ from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, UNDEF_PRICE
 WIN_END, W, STARTED, IN_SNAP, BAD, BB, BA, LAST_PX, LAST_QTY, VOL, BUYV, SELLV, NTRADES, NMSG, \
     RING_HEAD, RING_TAIL, NLIVE, NUSED, NDIRTY, PREV_VALID, PBB, PBA, PQB, PQA, N_UNKNOWN, \
     OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK, TLO, THI = range(36)
-N_ST = 36  # TLO..THI: levels that ever held an order
+N_ST = 36  # TLO..THI: span of the levels holding depth or touched in the last two windows
 # order table columns (one int64 row per hash slot); state 0 empty, 1 live, 2 deleted
 OT_KEY, OT_STATE, OT_TICK = 0, 1, 2
 OT_COLS = 8
@@ -98,6 +98,10 @@ def _insert(keys, hstate, key, st):
 
 @njit(cache=True)
 def _mark(t, dirty_stamp, dirty_list, st):
+    if t < st[TLO]:
+        st[TLO] = t
+    if t > st[THI]:
+        st[THI] = t
     if dirty_stamp[t] != st[W]:
         dirty_stamp[t] = st[W]
         dirty_list[st[NDIRTY]] = t
@@ -106,10 +110,6 @@ def _mark(t, dirty_stamp, dirty_list, st):
 
 @njit(cache=True)
 def _level_add(side, t, q, depth, st):
-    if t < st[TLO]:
-        st[TLO] = t
-    if t > st[THI]:
-        st[THI] = t
     depth[side, t] += q
     if depth[side, t] <= 0:
         return
@@ -212,10 +212,30 @@ def _graduate(T, rest_ns, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, r
 
 
 @njit(cache=True)
+def _shrink_span(w, depth, dirty_stamp, st):
+    """Narrow TLO..THI past end levels that are empty and will be quiet from window w + 1 on.
+
+    Such a level writes nothing until it is marked again, and ``_mark`` widens the span.
+    """
+    lo = st[TLO]
+    hi = st[THI]
+    while lo <= hi and depth[0, lo] == 0 and depth[1, lo] == 0 and dirty_stamp[lo] < w - 1:
+        lo += 1
+    while hi >= lo and depth[0, hi] == 0 and depth[1, hi] == 0 and dirty_stamp[hi] < w - 1:
+        hi -= 1
+    if lo > hi:
+        st[TLO] = 1 << 62
+        st[THI] = -1
+    else:
+        st[TLO] = lo
+        st[THI] = hi
+
+
+@njit(cache=True)
 def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts, o_young,
           ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
           ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
-          out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr):
+          out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bz, out_bf, bscr):
     """Close the window ending at T: graduate resting orders, write one snap row + its level rows.
 
     Outputs are column-major (one contiguous column per field) so the tables wrap them
@@ -257,16 +277,16 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
         out_si[6, r] = spot_px
         nb = band // 2
         nbk = 2 * nb + 1
-        # buckets are summed in a small scratch (stays in cache), then written out once, in order
-        for c in range(N_SCRATCH):
-            for k in range(nbk):
-                bscr[c, k] = 0.0
+        # buckets are summed in a small scratch (stays in cache, all zero between windows), then
+        # written out once, in order; blo..bhi is the range of buckets a level reached
+        blo = nbk
+        bhi = -1
         bid_near = 0.0
         ask_near = 0.0
         vac_above = 0.0
         vac_below = 0.0
         quiet_before = w - 2
-        # levels outside TLO..THI never held an order: empty and quiet, they would write nothing
+        # levels outside TLO..THI are empty and quiet: they would write nothing
         for rel in range(max(-band, st[TLO] - spot), min(band, st[THI] - spot) + 1):
             t = spot + rel
             if t < 0 or t >= L:
@@ -366,6 +386,10 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
                     st[OUT_VAC] += 1
             b = (rel // 2) + nb
             if 0 <= b < nbk:
+                if b < blo:
+                    blo = b
+                if b > bhi:
+                    bhi = b
                 bscr[0, b] += lvl_depth
                 bscr[1, b] += lvl_rest
                 bscr[2, b] += lvl_pull + fillq[0, t] + fillq[1, t]
@@ -381,7 +405,7 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
                 if rel < 0:
                     vac_below += vac
         q0 = st[OUT_BUCK]
-        for k in range(nbk):
+        for k in range(blo, bhi + 1):
             bd = bscr[6, k]
             ad = bscr[7, k]
             bscr[4, k] = (bd - ad) / (bd + ad) if bd + ad > 0 else 0.0
@@ -389,11 +413,20 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
             q = q0 + k
             out_bi[0, q] = T
             out_bi[1, q] = spot_px
-            out_bb[0, q] = k - nb
-            out_bb[1, q] = (k - nb) * 2
+        # bucket/rel_ticks columns are filled once per buffer (every window's rows sit at a multiple
+        # of nbk); feature columns outside blo..bhi are zero, and so is this slot of a reused buffer
+        # outside the range written last time (out_bz), so only the union of both ranges is written
+        slot = q0 // nbk
+        wlo = min(blo, out_bz[0, slot])
+        whi = max(bhi, out_bz[1, slot])
         for c in range(out_bf.shape[0]):
-            for k in range(nbk):
+            for k in range(wlo, whi + 1):
                 out_bf[c, q0 + k] = bscr[c, k]
+        out_bz[0, slot] = blo
+        out_bz[1, slot] = bhi
+        for c in range(N_SCRATCH):
+            for k in range(blo, bhi + 1):
+                bscr[c, k] = 0.0
         st[OUT_BUCK] += nbk
         tot = bid_near + ask_near
         ask_share = ask_near / tot if tot > 0 else 0.5
@@ -427,6 +460,7 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
         ra[t] = _log1p0(lp) - _log1p0(la)
         ra_w[t] = w
     st[NDIRTY] = 0
+    _shrink_span(w, depth, dirty_stamp, st)
     st[VOL] = 0
     st[BUYV] = 0
     st[SELLV] = 0
@@ -466,7 +500,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
              st, fs, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, o_fpend, ring_id, ring_ts,
              depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
              ra, ra_w, rb, rb_w, dirty_stamp, dirty_list,
-             out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr):
+             out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bz, out_bf, bscr):
     """Apply messages [i0, n_end); return the index to resume from (< n_end when the outputs are full).
 
     An event ends at a message with F_LAST, at a change of ts_recv, or at the end of the
@@ -497,7 +531,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
             _emit(st[WIN_END], tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts,
                   o_young, ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last,
                   d1_w, ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
-                  out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr)
+                  out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bz, out_bf, bscr)
             if gap > max_fill:
                 st[WIN_END] = ((ts + window_ns - 1) // window_ns) * window_ns
             else:
@@ -640,7 +674,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
         _emit(st[WIN_END], tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts,
               o_young, ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last,
               d1_w, ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
-              out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr)
+              out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bz, out_bf, bscr)
         st[WIN_END] += window_ns
     return n_end
 
@@ -748,7 +782,7 @@ class FuturesBook:
             if max(_refcounts(bufs)) <= _IDLE_REFS:  # no view of any of them is alive
                 self._pool.pop(k)
                 (self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf, self.out_bi, self.out_bb,
-                 self.out_bf) = bufs
+                 self.out_bf, self.out_bz) = bufs
                 return
         self.out_si = np.empty((len(SNAP_I), self.win_cap), np.int64)
         self.out_sf = np.empty((len(SNAP_F), self.win_cap), np.float64)
@@ -759,8 +793,12 @@ class FuturesBook:
         self.out_vf = np.empty((len(VAC_F), vac_cap), np.float64)
         buck_cap = self.win_cap * (2 * self.nb + 1)
         self.out_bi = np.empty((len(BUCKET_I), buck_cap), np.int64)
-        self.out_bb = np.empty((len(BUCKET_I32), buck_cap), np.int32)
+        bucket = np.tile(np.arange(-self.nb, self.nb + 1, dtype=np.int32), self.win_cap)
+        self.out_bb = np.stack([bucket, 2 * bucket])  # the same for every window: written once here
         self.out_bf = np.empty((len(BUCKET_F), buck_cap), np.float64)
+        # per bucket slot, the range of buckets last written non-zero; fresh memory: all of it unknown
+        self.out_bz = np.empty((2, self.win_cap), np.int64)
+        self.out_bz[0], self.out_bz[1] = 0, 2 * self.nb
 
     def _ensure_orders(self, n_new):
         cap = self.keys.shape[0]
@@ -887,7 +925,7 @@ class FuturesBook:
                         self.depth, self.young, self.addq, self.pullq, self.fillq, self.prev_depth, self.prev_rest,
                         self.d1_last, self.d1_w, self.ra, self.ra_w, self.rb, self.rb_w, self.dirty_stamp,
                         self.dirty_list, self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf,
-                        self.out_bi, self.out_bb, self.out_bf, self.bscr)
+                        self.out_bi, self.out_bz, self.out_bf, self.bscr)
 
     def finish(self) -> list[WindowBatch]:
         """Close the last (partial) window."""
@@ -908,7 +946,7 @@ class FuturesBook:
         bucket.update({k: self.out_bf[j, :nbk] for j, k in enumerate(BUCKET_F)})
         self.st[OUT_WIN] = self.st[OUT_WALL] = self.st[OUT_VAC] = self.st[OUT_BUCK] = 0
         self._pool = (self._pool + [(self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf,
-                                     self.out_bi, self.out_bb, self.out_bf)])[-self.POOL:]
+                                     self.out_bi, self.out_bb, self.out_bf, self.out_bz)])[-self.POOL:]
         self._alloc_out()
         return WindowBatch(snap, wall, vac, bucket)
 

@@ -155,6 +155,8 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
     book = None
     res = None
     last_ts = -1
+    # not decoded ahead in a thread (marketphys.pipeline.prefetch): on the shared 2-core machine it
+    # saved no wall time and cost some (benchmarks/RESULTS.md, pipeline)
     chunks = (c for i in infos for c in iter_mbo(i, chunk_records=chunk_records))
     for chunk in chunks:
         if book is None:

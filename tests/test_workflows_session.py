@@ -173,11 +173,24 @@ def test_batch_calibration_over_days_and_lanes():
     prods = make_world(WorldConfig(n_frames=2)).producers
     tab = calibrate(days, hyper_grid(forgetting=[0.99, 0.999]), producers=prods, scheduler="sync", progress=False)
     assert len(tab) == 4 and set(tab.day) == {"day0", "day1"}
+    assert set(tab.backend) == {"msl-cpu"}            # the fastest backend here: all lanes in the replay kernel
     assert {"theta_wU", "rmse_h1", "skill_h4", "forgetting"} <= set(tab.columns)
     summ = summarize(tab)
     assert len(summ) == 2 and (summ.days == 2).all()
     with pytest.raises(ValueError, match="tunable"):
         hyper_grid(grid=[1])
+
+
+def test_kernel_calibration_equals_the_reference_session_lane_by_lane():
+    days = {f"day{i}": make_world(WorldConfig(n_frames=300, seed=10 + i)).frames for i in range(2)}
+    prods = make_world(WorldConfig(n_frames=2)).producers
+    lanes = hyper_grid(forgetting=[0.99, 1.0], damping=[0.1, 1.0]) + [{"learn": False}, {"prior_strength": 10.0}]
+    fast = calibrate(days, lanes, producers=prods, scheduler="sync", progress=False)
+    ref = calibrate(days, lanes, producers=prods, scheduler="sync", progress=False, backend="session")
+    assert set(ref.backend) == {"session"} and len(fast) == len(ref) == 2 * len(lanes)
+    cols = [c for c in ref.columns if c.startswith(("theta_", "rmse_h"))]
+    np.testing.assert_allclose(fast[cols].to_numpy(float), ref[cols].to_numpy(float), rtol=2e-3, atol=2e-4)
+    assert fast.theta_wC.nunique() > 2               # the lanes really learned differently
 
 
 def test_futures_only_lake_replays_and_scores(tmp_path):

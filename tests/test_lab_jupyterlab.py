@@ -26,51 +26,62 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fixtures_browser import ARTIFACTS, CHROMIUM, FLAGS
+from fixtures_browser import canvas_pixels as read_canvas
 from marketphys.render import px_to_tick
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
-ARTIFACTS = ROOT / "test-artifacts"
 KERNEL = "marketphys-test"
 W, H, N_FRAMES = 480, 300, 24
-LAB = ".jp-OutputArea-output .mp-lab"          # the widget as JupyterLab renders it in a cell output
+RAW_W, RAW_H = 240, 160
+# the widgets as JupyterLab renders them in cell outputs (the notebook tags each view with a DOM class)
+LAB = ".jp-OutputArea-output .mp-test-png .mp-lab"
+RAW_LAB = ".jp-OutputArea-output .mp-test-raw .mp-lab"
 
 NOTEBOOK_SETUP = f"""\
+import os
 from pathlib import Path
 
 import numpy as np
 
-from marketphys.atomic import atomic_output
+from marketphys.atomic import atomic_output, atomic_write_text
 from marketphys.replay.session import Session
 from marketphys.widgets.lab import PhysicsLab
 from marketphys.widgets.sample import sample_engine, sample_frames
 
-# a replayed sample session: generated frames through the engine and the baselines, cell by cell
+atomic_write_text("kernel.pid", str(os.getpid()))
+
+# a replayed sample session: generated frames through the engine and the baselines, cell by cell;
+# one lab sends PNG textures, a smaller one raw RGBA buffers
 template = sample_engine(n_paths=8)
 session = Session.from_frames(sample_frames({N_FRAMES}), producers=template.producers, config=template.config)
 lab = PhysicsLab(width={W}, height={H}, backend="auto")
+lab_raw = PhysicsLab(width={RAW_W}, height={RAW_H}, backend="auto", texture_format="raw")
+lab.add_class("mp-test-png")
+lab_raw.add_class("mp-test-raw")
 while (fc := session.step()) is not None:
     lab.push(session.engine, fc)
-
-SHOWN = Path("kernel-frames")
-
-
-def save_shown(change=None):
-    # what the kernel sends for this version: the texture it rendered and the frame's fields
-    fr = lab.frame
-    with atomic_output(SHOWN / f"v{{lab.version}}.npz") as tmp:
-        np.savez(tmp, rgba=lab.render_frame(lab.index), index=lab.index, x_half=lab.x_half, frozen=lab.frozen,
-                 n_frames=lab.n_frames, U=fr.U, O=fr.O, C=fr.C, G=fr.G, dx=fr.dx,
-                 wU=fr.theta_dict["wU"], wO=fr.theta_dict["wO"], wall_ids=np.array(fr.wall_ids, dtype=str),
-                 wall_center=fr.wall_center, wall_width=fr.wall_width, wall_strength=fr.wall_strength)
+    lab_raw.push(session.engine, fc)
 
 
-save_shown()
-lab.observe(save_shown, names="version")
+def keep_shown(lab, folder):
+    # save what the kernel sends at every version: the texture it rendered and the frame's fields
+    def save(change=None):
+        fr = lab.frame
+        with atomic_output(Path(folder) / f"v{{lab.version}}.npz") as tmp:
+            np.savez(tmp, rgba=lab.render_frame(lab.index), index=lab.index, x_half=lab.x_half, frozen=lab.frozen,
+                     n_frames=lab.n_frames, U=fr.U, O=fr.O, C=fr.C, G=fr.G, dx=fr.dx,
+                     wU=fr.theta_dict["wU"], wO=fr.theta_dict["wO"], wall_ids=np.array(fr.wall_ids, dtype=str),
+                     wall_center=fr.wall_center, wall_width=fr.wall_width, wall_strength=fr.wall_strength)
+
+    save()
+    lab.observe(save, names="version")
+
+
+keep_shown(lab, "kernel-frames")
+keep_shown(lab_raw, "kernel-frames-raw")
 """
 
 
@@ -85,7 +96,8 @@ def write_notebook(path: Path) -> None:
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "marketphys (test venv)", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_SETUP), nbformat.v4.new_code_cell("lab")]
+    nb.cells = [nbformat.v4.new_code_cell(NOTEBOOK_SETUP), nbformat.v4.new_code_cell("lab"),
+                nbformat.v4.new_code_cell("lab_raw")]
     nbformat.write(nb, path)
 
 
@@ -182,6 +194,22 @@ def stop_server(proc: subprocess.Popen, url: str, token: str) -> None:
             pass
 
 
+def assert_kernel_gone(pid_file: Path, timeout: float = 15.0) -> None:
+    """The server's shutdown must have ended the notebook's kernel (it runs in its own session)."""
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError(f"the notebook kernel (pid {pid}) outlived the JupyterLab shutdown; killed it")
+
+
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
     """(url, token, root dir) of a JupyterLab serving a temp root with the generated test notebook."""
@@ -190,7 +218,7 @@ def jupyterlab(tmp_path_factory):
     base = tmp_path_factory.mktemp("jupyterlab")
     env_dirs = jupyter_dirs(base)
     root = Path(env_dirs.pop("ROOT_DIR"))
-    env = {**os.environ, **env_dirs, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **env_dirs}
     ext = subprocess.run([jupyter_bin("jupyter"), "labextension", "list"], env=env, capture_output=True, text=True,
                          timeout=60)
     listing = ext.stdout + ext.stderr
@@ -211,6 +239,7 @@ def jupyterlab(tmp_path_factory):
         yield url, token, root, log
     finally:
         stop_server(proc, url, token)
+        assert_kernel_gone(root / "kernel.pid")
 
 
 @pytest.fixture(scope="module")
@@ -236,9 +265,10 @@ def notebook(jupyterlab):
             page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
             page.wait_for_function("() => /\\[(\\*|\\d+)\\]/.test(document.querySelector('.jp-InputPrompt').textContent)",
                                    timeout=15_000)
-            page.wait_for_selector(f"{LAB}[data-version] canvas.mp-texture", timeout=90_000)
+            for sel in (LAB, RAW_LAB):
+                page.wait_for_selector(f"{sel}[data-version] canvas.mp-texture", timeout=90_000)
             page.locator(LAB).scroll_into_view_if_needed()
-            yield page, root / "kernel-frames", errors
+            yield page, root, errors
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "jupyterlab_failure.png"))
             print(log.read_text()[-3000:])
@@ -247,9 +277,9 @@ def notebook(jupyterlab):
             browser.close()
 
 
-def shown(page, frames_dir: Path, timeout: float = 30.0) -> dict:
-    """The kernel's saved state for the version the widget shows now."""
-    v = page.locator(LAB).get_attribute("data-version")
+def shown(page, frames_dir: Path, sel: str = LAB, timeout: float = 30.0) -> dict:
+    """The kernel's saved state for the version the widget ``sel`` shows now."""
+    v = page.locator(sel).get_attribute("data-version")
     path = frames_dir / f"v{v}.npz"
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -259,15 +289,15 @@ def shown(page, frames_dir: Path, timeout: float = 30.0) -> dict:
         return {k: z[k] for k in z.files} | {"version": int(v)}
 
 
-def canvas_pixels(page) -> np.ndarray:
-    data = page.evaluate(f"""() => {{ const c = document.querySelector('{LAB} canvas.mp-texture');
-        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }}""")
-    return np.array(data, dtype=np.uint8).reshape(H, W, 4)
+def canvas_pixels(page, sel: str = LAB, size: tuple[int, int] = (W, H)) -> np.ndarray:
+    px = read_canvas(page, f"{sel} canvas.mp-texture")
+    assert px.shape == (size[1], size[0], 4), px.shape
+    return px
 
 
-def wait_index(page, i: int) -> None:
+def wait_index(page, i: int, sel: str = LAB) -> None:
     page.wait_for_function("([sel, i]) => document.querySelector(sel).dataset.index == String(i)",
-                           arg=[LAB, i], timeout=30_000)
+                           arg=[sel, i], timeout=30_000)
 
 
 def wait_new_version(page, v: int) -> None:
@@ -287,7 +317,8 @@ def expected_readout(s: dict, xt: float) -> dict:
 
 
 def test_canvas_shows_the_kernels_texture(notebook):
-    page, frames, errors = notebook
+    page, root, errors = notebook
+    frames = root / "kernel-frames"
     s = shown(page, frames)
     assert int(s["index"]) == N_FRAMES - 1 and int(s["n_frames"]) == N_FRAMES
     px = canvas_pixels(page)
@@ -298,12 +329,14 @@ def test_canvas_shows_the_kernels_texture(notebook):
     assert (box["width"], box["height"]) == (W, H)
     assert page.locator(LAB).evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(12, 14, 20)"
     assert page.locator(f"{LAB} .mp-error").inner_text() == ""
-    page.screenshot(path=str(ARTIFACTS / "jupyterlab_lab_initial.png"))
+    page.screenshot(path=str(ARTIFACTS / "jupyterlab_page.png"))
+    page.locator(LAB).screenshot(path=str(ARTIFACTS / "jupyterlab_lab_initial.png"))
     assert not errors, errors
 
 
 def test_hover_readout_has_the_frames_values(notebook):
-    page, frames, _ = notebook
+    page, root, _ = notebook
+    frames = root / "kernel-frames"
     s = shown(page, frames)
     box = page.locator(f"{LAB} canvas.mp-texture").bounding_box()
     ro = page.locator(f"{LAB} .mp-readout")
@@ -324,11 +357,12 @@ def test_hover_readout_has_the_frames_values(notebook):
     page.mouse.move(box["x"] + gx, box["y"] + 40)
     page.wait_for_function("([sel, id]) => document.querySelector(sel).dataset.gate === id",
                            arg=[f"{LAB} .mp-readout", str(s["wall_ids"][k])], timeout=10_000)
-    page.screenshot(path=str(ARTIFACTS / "jupyterlab_lab_hover.png"))
+    page.locator(LAB).screenshot(path=str(ARTIFACTS / "jupyterlab_lab_hover.png"))
 
 
 def test_step_and_scrub_change_the_frame(notebook):
-    page, frames, _ = notebook
+    page, root, _ = notebook
+    frames = root / "kernel-frames"
     s0 = shown(page, frames)
     i0, before = int(s0["index"]), canvas_pixels(page)
     page.locator(f"{LAB} .mp-step-back").click()
@@ -350,11 +384,12 @@ def test_step_and_scrub_change_the_frame(notebook):
     assert abs(int(s2["index"]) - 0.25 * (N_FRAMES - 1)) <= 3, int(s2["index"])
     assert int(slider.input_value()) == int(s2["index"])
     assert np.array_equal(canvas_pixels(page), s2["rgba"])
-    page.screenshot(path=str(ARTIFACTS / "jupyterlab_lab_scrubbed.png"))
+    page.locator(LAB).screenshot(path=str(ARTIFACTS / "jupyterlab_lab_scrubbed.png"))
 
 
 def test_zoom_keeps_spot_centred(notebook):
-    page, frames, _ = notebook
+    page, root, _ = notebook
+    frames = root / "kernel-frames"
     s0 = shown(page, frames)
     page.locator(f"{LAB} .mp-zoom-in").click()
     wait_new_version(page, s0["version"])
@@ -369,4 +404,23 @@ def test_zoom_keeps_spot_centred(notebook):
     assert cols.size and abs(cols.mean() - (W / 2 - 0.5)) < 1.0
     status = page.locator(f"{LAB} .mp-status").inner_text()
     assert f"±{float(s1['x_half']):.0f} ticks" in status
-    page.screenshot(path=str(ARTIFACTS / "jupyterlab_lab_zoomed.png"))
+    page.locator(f"{LAB} .mp-debug").click()
+    page.wait_for_function("sel => document.querySelector(sel).classList.contains('mp-on')", arg=f"{LAB} .mp-debug")
+    page.locator(LAB).screenshot(path=str(ARTIFACTS / "jupyterlab_lab_zoomed.png"))
+
+
+def test_raw_texture_buffers_reach_the_canvas(notebook):
+    """The raw-RGBA wire format: ipywidgets hands the binary buffer to the view as a DataView."""
+    page, root, errors = notebook
+    frames = root / "kernel-frames-raw"
+    s0 = shown(page, frames, RAW_LAB)
+    px = canvas_pixels(page, RAW_LAB, (RAW_W, RAW_H))
+    assert px[..., :3].std() > 5, "raw canvas looks blank"
+    assert np.array_equal(px, s0["rgba"])
+    page.locator(f"{RAW_LAB} .mp-step-back").click()
+    wait_index(page, int(s0["index"]) - 1, RAW_LAB)
+    s1 = shown(page, frames, RAW_LAB)
+    assert int(s1["index"]) == int(s0["index"]) - 1
+    assert np.array_equal(canvas_pixels(page, RAW_LAB, (RAW_W, RAW_H)), s1["rgba"])
+    page.locator(RAW_LAB).screenshot(path=str(ARTIFACTS / "jupyterlab_lab_raw.png"))
+    assert not errors, errors

@@ -358,6 +358,10 @@ def test_hover_readout_has_the_frames_values(notebook):
     page.wait_for_function("([sel, id]) => document.querySelector(sel).dataset.gate === id",
                            arg=[f"{LAB} .mp-readout", str(s["wall_ids"][k])], timeout=10_000)
     page.locator(LAB).screenshot(path=str(ARTIFACTS / "jupyterlab_lab_hover.png"))
+    # off the canvas the readout empties (no stale values from this frame on the next one)
+    page.mouse.move(box["x"] + W / 2, box["y"] + H + 60)
+    page.wait_for_function("sel => document.querySelector(sel).dataset.x === undefined", arg=f"{LAB} .mp-readout")
+    assert ro.inner_text() == ""
 
 
 def test_step_and_scrub_change_the_frame(notebook):
@@ -369,6 +373,7 @@ def test_step_and_scrub_change_the_frame(notebook):
     wait_index(page, i0 - 1)
     s1 = shown(page, frames)
     assert int(s1["index"]) == i0 - 1 and bool(s1["frozen"])
+    assert page.locator(f"{LAB} .mp-scrub").input_value() == str(i0 - 1), "the slider thumb did not follow the step"
     after = canvas_pixels(page)
     assert not np.array_equal(before, after)
     assert np.array_equal(after, s1["rgba"])
@@ -384,6 +389,15 @@ def test_step_and_scrub_change_the_frame(notebook):
     assert abs(int(s2["index"]) - 0.25 * (N_FRAMES - 1)) <= 3, int(s2["index"])
     assert int(slider.input_value()) == int(s2["index"])
     assert np.array_equal(canvas_pixels(page), s2["rgba"])
+    # keyboard scrub: the slider gets the arrow keys, not JupyterLab's notebook shortcuts
+    active = page.locator(".jp-Notebook .jp-Cell.jp-mod-active .jp-InputPrompt").inner_text()
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    wait_index(page, int(s2["index"]) + 1)
+    s3 = shown(page, frames)
+    assert int(s3["index"]) == int(s2["index"]) + 1
+    assert np.array_equal(canvas_pixels(page), s3["rgba"])
+    assert page.locator(".jp-Notebook .jp-Cell.jp-mod-active .jp-InputPrompt").inner_text() == active
     page.locator(LAB).screenshot(path=str(ARTIFACTS / "jupyterlab_lab_scrubbed.png"))
 
 

@@ -28,7 +28,7 @@ import pytest
 
 from fixtures_browser import ARTIFACTS, CHROMIUM, FLAGS
 from fixtures_browser import canvas_pixels as read_canvas
-from marketphys.render import px_to_tick
+from marketphys.render import band_heights, px_to_tick
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.timeout(240)]
 
@@ -320,7 +320,8 @@ def test_canvas_shows_the_kernels_texture(notebook):
     page, root, errors = notebook
     frames = root / "kernel-frames"
     s = shown(page, frames)
-    assert int(s["index"]) == N_FRAMES - 1 and int(s["n_frames"]) == N_FRAMES
+    assert int(s["n_frames"]) == N_FRAMES
+    assert page.locator(LAB).get_attribute("data-index") == str(int(s["index"]))
     px = canvas_pixels(page)
     assert px[..., :3].std() > 5, "canvas looks blank"
     assert np.array_equal(px, s["rgba"]), f"canvas differs from the kernel's texture in {(px != s['rgba']).any(-1).sum()} px"
@@ -369,6 +370,7 @@ def test_step_and_scrub_change_the_frame(notebook):
     frames = root / "kernel-frames"
     s0 = shown(page, frames)
     i0, before = int(s0["index"]), canvas_pixels(page)
+    assert i0 >= 1, "step back needs a frame before the one shown"
     page.locator(f"{LAB} .mp-step-back").click()
     wait_index(page, i0 - 1)
     s1 = shown(page, frames)
@@ -377,16 +379,17 @@ def test_step_and_scrub_change_the_frame(notebook):
     after = canvas_pixels(page)
     assert not np.array_equal(before, after)
     assert np.array_equal(after, s1["rgba"])
-    # scrub: click a quarter of the way along the slider
+    # scrub: click a quarter of the way along the slider (three quarters when already near the start)
     slider = page.locator(f"{LAB} .mp-scrub")
     sb = slider.bounding_box()
-    v1 = s1["version"]
-    page.mouse.click(sb["x"] + 0.25 * sb["width"], sb["y"] + sb["height"] / 2)
-    wait_new_version(page, v1)
-    page.wait_for_function("([sel, i]) => Number(document.querySelector(sel).dataset.index) < i",
+    frac = 0.25 if i0 - 1 > N_FRAMES / 2 else 0.75
+    page.mouse.click(sb["x"] + frac * sb["width"], sb["y"] + sb["height"] / 2)
+    wait_new_version(page, s1["version"])
+    page.wait_for_function("([sel, i]) => Number(document.querySelector(sel).dataset.index) != i",
                            arg=[LAB, i0 - 1], timeout=30_000)
     s2 = shown(page, frames)
-    assert abs(int(s2["index"]) - 0.25 * (N_FRAMES - 1)) <= 3, int(s2["index"])
+    assert abs(int(s2["index"]) - frac * (N_FRAMES - 1)) <= 3, int(s2["index"])
+    assert int(s2["index"]) + 1 < N_FRAMES, "keyboard step needs a newer frame"
     assert int(slider.input_value()) == int(s2["index"])
     assert np.array_equal(canvas_pixels(page), s2["rgba"])
     # keyboard scrub: the slider gets the arrow keys, not JupyterLab's notebook shortcuts
@@ -401,10 +404,24 @@ def test_step_and_scrub_change_the_frame(notebook):
     page.locator(LAB).screenshot(path=str(ARTIFACTS / "jupyterlab_lab_scrubbed.png"))
 
 
+def gate_over_spot(s: dict) -> bool:
+    """Whether a gate (crisp, opaque) hides the centre line at x = 0 in this frame."""
+    margin = 6 * float(s["x_half"]) / W          # a few pixels, in ticks
+    return bool(np.any((s["wall_strength"] > 0) & (np.abs(s["wall_center"]) <= s["wall_width"] / 2 + margin)))
+
+
 def test_zoom_keeps_spot_centred(notebook):
     page, root, _ = notebook
     frames = root / "kernel-frames"
     s0 = shown(page, frames)
+    for _ in range(N_FRAMES):              # step back to a frame whose centre line no gate hides
+        if not gate_over_spot(s0):
+            break
+        button = ".mp-step-back" if int(s0["index"]) > 0 else ".mp-step"
+        page.locator(f"{LAB} {button}").click()
+        wait_new_version(page, s0["version"])
+        s0 = shown(page, frames)
+    assert not gate_over_spot(s0), "every frame has a gate over spot"
     page.locator(f"{LAB} .mp-zoom-in").click()
     wait_new_version(page, s0["version"])
     s1 = shown(page, frames)
@@ -412,10 +429,20 @@ def test_zoom_keeps_spot_centred(notebook):
     assert int(s1["index"]) == int(s0["index"])
     px = canvas_pixels(page)
     assert np.array_equal(px, s1["rgba"])
-    # the "Spot (t0)" centre line stays on the middle column
+    # the "Spot (t0)" centre line stays on the middle columns: centroid of centre-coloured pixels in
+    # band A (a gate over x = 0 hides some rows, it does not move the line)
+    band_a = band_heights(H)[0]
     centre = np.array([0.85, 0.86, 0.90]) * 255
-    cols = np.flatnonzero(np.abs(px[5, :, :3].astype(int) - centre).max(axis=1) < 25)
-    assert cols.size and abs(cols.mean() - (W / 2 - 0.5)) < 1.0
+    hits = (np.abs(px[:band_a, :, :3].astype(int) - centre).max(axis=2) < 25).sum(axis=0)
+    assert hits.sum() >= band_a // 4, "no centre line found"
+    assert abs((hits * np.arange(W)).sum() / hits.sum() - (W / 2 - 0.5)) < 1.0
+    # and the widget's pointer mapping agrees: the middle of the canvas reads x = 0
+    box = page.locator(f"{LAB} canvas.mp-texture").bounding_box()
+    page.mouse.move(box["x"] + W / 2, box["y"] + 20)
+    tick_px = 2 * float(s1["x_half"]) / W
+    page.wait_for_function("([sel, t]) => Math.abs(Number(document.querySelector(sel).dataset.x)) <= t",
+                           arg=[f"{LAB} .mp-readout", tick_px], timeout=10_000)
+    page.mouse.move(box["x"] + W / 2, box["y"] + H + 60)
     status = page.locator(f"{LAB} .mp-status").inner_text()
     assert f"±{float(s1['x_half']):.0f} ticks" in status
     page.locator(f"{LAB} .mp-debug").click()

@@ -19,7 +19,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -101,8 +100,8 @@ def write_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def jupyter_dirs(base: Path) -> dict[str, str]:
-    """Temp Jupyter config/data/runtime dirs holding the kernel spec and the lab's user settings."""
+def jupyter_dirs(base: Path) -> tuple[dict[str, str], Path]:
+    """(environment, root dir): temp Jupyter config/data/runtime dirs with the kernel spec and lab settings."""
     dirs = {k: base / k for k in ("config", "data", "runtime", "ipython", "root")}
     for d in dirs.values():
         d.mkdir(parents=True)
@@ -125,11 +124,12 @@ def jupyter_dirs(base: Path) -> dict[str, str]:
         "KernelSpecManager": {"ensure_native_kernel": False, "allowed_kernelspecs": [KERNEL]},
         "MappingKernelManager": {"default_kernel_name": KERNEL},
         "ServerApp": {"terminals_enabled": False},
-        "LabApp": {"news_url": None, "extension_manager": "readonly", "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"},
+        "LabApp": {"news_url": None, "extension_manager": "readonly",
+                   "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"},
     }))
-    return {"JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
-            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "IPYTHONDIR": str(dirs["ipython"]),
-            "ROOT_DIR": str(dirs["root"])}
+    env = {"JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
+           "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "IPYTHONDIR": str(dirs["ipython"])}
+    return env, dirs["root"]
 
 
 def jupyter_bin(name: str) -> str:
@@ -216,8 +216,7 @@ def jupyterlab(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"Debian chromium missing at {CHROMIUM} on this platform (scripts/ensure_test_tools.sh installs it)")
     base = tmp_path_factory.mktemp("jupyterlab")
-    env_dirs = jupyter_dirs(base)
-    root = Path(env_dirs.pop("ROOT_DIR"))
+    env_dirs, root = jupyter_dirs(base)
     env = {**os.environ, **env_dirs}
     ext = subprocess.run([jupyter_bin("jupyter"), "labextension", "list"], env=env, capture_output=True, text=True,
                          timeout=60)

@@ -8,19 +8,16 @@ step / scrub, and that zoom keeps x = 0 centred. Screenshots go to test-artifact
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fixtures_browser import ARTIFACTS, CHROMIUM, FLAGS
+from fixtures_browser import canvas_pixels as read_canvas
 from marketphys.render import px_to_tick
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 W, H = 480, 300
 
 
@@ -55,9 +52,9 @@ def wait_version(page, lab):
 
 
 def canvas_pixels(page) -> np.ndarray:
-    data = page.evaluate("""() => { const c = document.querySelector('canvas.mp-texture');
-        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }""")
-    return np.array(data, dtype=np.uint8).reshape(H, W, 4)
+    px = read_canvas(page, "canvas.mp-texture")
+    assert px.shape == (H, W, 4), px.shape
+    return px
 
 
 def test_canvas_shows_the_kernel_texture(served):

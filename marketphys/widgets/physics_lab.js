@@ -174,6 +174,12 @@ function render({ model, el }) {
     Object.assign(readout.dataset, { x: r.x, u: r.U, o: r.O, c: r.C, g: r.G, dvdx: r.dVdx, gate: r.gate ? r.gate.id : "" });
   }
 
+  // Off the canvas the readout is empty rather than stale values from another frame.
+  function clearReadout() {
+    readout.textContent = "";
+    for (const k of Object.keys(readout.dataset)) delete readout.dataset[k];
+  }
+
   // Texture -> canvas. PNG decodes natively off the main thread; a newer frame that
   // arrives while one decodes wins (drawSeq), so the canvas never goes backwards.
   let drawSeq = 0;
@@ -242,6 +248,8 @@ function render({ model, el }) {
       const i = pending;
       pending = null;
       go(i);
+    } else {
+      slider.value = String(model.get("index"));   // after a step the thumb follows the frame shown
     }
   }
   const set = (k, v) => { model.set(k, v); model.save_changes(); };
@@ -273,7 +281,12 @@ function render({ model, el }) {
     hoverX = (ev.clientX - r.left) * (canvas.width / r.width);
     drawText();
   });
-  canvas.addEventListener("mouseleave", () => { hoverX = null; drawText(); });
+  canvas.addEventListener("mouseleave", () => { hoverX = null; clearReadout(); drawText(); });
+  // Keys pressed on the toolbar belong to it: JupyterLab's notebook shortcuts would otherwise
+  // swallow the slider's arrow keys. Escape and chords (Shift+Enter, Ctrl+S, ...) still reach it.
+  bar.addEventListener("keydown", (ev) => {
+    if (!(ev.shiftKey || ev.ctrlKey || ev.altKey || ev.metaKey || ev.key === "Escape")) ev.stopPropagation();
+  });
 
   const onVersion = () => draw(true);
   model.on("change:version", onVersion);

@@ -112,6 +112,12 @@ def _lanes(theta, v0, x0):
 class ShaderBackend(KernelBackend):
     """High-level ops through ``dispatch``; subclasses provide ``_run(shader_path, entry, n, arrays)``."""
 
+    lanes_per_thread = 1
+    """MP_LANES the shaders are compiled with: lane-parallel kernels run ceil(lanes / this) threads."""
+
+    def threads_for(self, lanes: int) -> int:
+        return -(-int(lanes) // self.lanes_per_thread)
+
     def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -189,7 +195,7 @@ class ShaderBackend(KernelBackend):
         jac = np.empty((L, H, N_PARAMS) if sensitivities else (1,), np.float32)
         a0 = np.empty(L, np.float32)
         stats = np.empty((L, 4), np.uint32)
-        p = layout.pack(layout.ROLLOUT_PARAMS, n=L, cells=F.shape[1], grid_n=grid_n, dx=dx, horizons=H,
+        p = layout.pack(layout.ROLLOUT_PARAMS, n=self.threads_for(L), lanes=L, cells=F.shape[1], grid_n=grid_n, dx=dx, horizons=H,
                         substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
                         sensitivities=int(sensitivities), diffusion=int(seed is not None), seed_lo=k0, seed_hi=k1,
                         stream=int(stream) & 0xFFFFFFFF, lane_offset=int(lane_offset) & 0xFFFFFFFF,
@@ -197,7 +203,7 @@ class ShaderBackend(KernelBackend):
                         x0_stride=int(x0a.shape[0] > 1))
         if L == 0:
             return RolloutResult(x=np.zeros((0, H)), v=np.zeros((0, H)), jac=None, a0=np.zeros(0))
-        self.dispatch("rollout", "rollout_lanes", L, p, F, th, v0a, x0a, xs, vs, jac, a0, stats)
+        self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats)
         tot = stats.sum(axis=0, dtype=np.int64)
         st = RolloutStats(clamp_a=int(tot[0]), clamp_v=int(tot[1]), nonfinite=int(tot[2]), off_grid=int(tot[3]))
         return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
@@ -241,11 +247,11 @@ class ShaderBackend(KernelBackend):
             f = sub.n_frames
             sx = np.empty((L, f, H), np.float32) if trace else dummy
             st = np.empty((L, f, N_PARAMS), np.float32) if trace else dummy
-            p = layout.pack(layout.REPLAY_PARAMS, n=L, n_frames=f, cells=grid.size, grid_n=grid.n, dx=grid.dx,
+            p = layout.pack(layout.REPLAY_PARAMS, n=self.threads_for(L), lanes=L, n_frames=f, cells=grid.size, grid_n=grid.n, dx=grid.dx,
                             horizons=H, substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
                             dt_units=block.dt_units, tol_units=block.tol_units, write_trace=int(trace),
                             lo=bounds.lo_array, hi=bounds.hi_array)
-            self.dispatch("replay", "replay_lanes", L, p, fields, np.ascontiguousarray(sub.t, np.int32),
+            self.dispatch("replay", "replay_lanes", p["n"][0], p, fields, np.ascontiguousarray(sub.t, np.int32),
                           np.ascontiguousarray(sub.spot, np.float32), np.ascontiguousarray(sub.v0, np.float32),
                           hyper, state, sx, st)
             if trace:

@@ -32,6 +32,10 @@ CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-shared", "-pthread", "-fno-math-errn
             "-Werror=double-promotion", "-Werror=float-conversion", "-Werror=return-type")
 """Warnings as errors where a silent double computation or a missing return would slip through."""
 
+LANES_PER_THREAD = 16
+"""Lanes each CPU thread advances together (MP_LANES): 16 floats fill an AVX-512 register
+(two AVX2 ones), enough independent chains to hide the latency of a substep."""
+
 ASAN_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1")
 
 
@@ -178,12 +182,13 @@ class MslCpuBackend(ShaderBackend):
     """The shaders as native code on the CPU, parallel over lanes."""
 
     name = "msl-cpu"
+    lanes_per_thread = LANES_PER_THREAD
 
     def __init__(self, workers: int | None = None, extra_flags: tuple[str, ...] = ()):
         if find_compiler() is None:
             raise BackendUnavailable("msl-cpu: no C++ compiler found (install g++ or clang++, or set CXX)")
         self.workers = workers or default_workers()
-        self.extra_flags = tuple(extra_flags)
+        self.extra_flags = (f"-DMP_LANES={self.lanes_per_thread}", *extra_flags)
         self._libs: dict[Path, ctypes.CDLL] = {}
         self._fns: dict[tuple[Path, str], object] = {}
         self._lock = threading.Lock()

@@ -14,7 +14,8 @@ struct ComposeParams {
 };
 
 struct RolloutParams {
-    uint n;          // lanes
+    uint n;          // threads: ceil(lanes / MP_LANES)
+    uint lanes;
     uint cells;
     int grid_n;
     float dx;
@@ -44,7 +45,8 @@ struct RngParams {
 };
 
 struct ReplayParams {
-    uint n;          // lanes
+    uint n;          // threads: ceil(lanes / MP_LANES)
+    uint lanes;
     uint n_frames;
     uint cells;
     int grid_n;

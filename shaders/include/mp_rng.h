@@ -67,8 +67,9 @@ inline float mp_log_pos(float u) {
 
 // cos(2*pi*u) for u in [0, 1] without a library call (vectorises): exact reduction to an
 // eighth of a turn, then Cephes' sin/cos polynomials on [-pi/4, pi/4] (~1 ulp).
+// int() truncates, which is floor() for u + 1/2 > 0 (floor itself does not vectorise in g++).
 inline float mp_cos_turns(float u) {
-    float a = fabs(u - floor(u + 0.5f));         // [0, 1/2] turn, cos even
+    float a = fabs(u - float(int(u + 0.5f)));    // [0, 1/2] turn, cos even
     bool back = a > 0.25f;                       // cos(2pi a) = -cos(2pi (1/2 - a))
     float b = back ? 0.5f - a : a;               // [0, 1/4], exact (Sterbenz)
     bool use_sin = b > 0.125f;                   // cos(2pi b) = sin(2pi (1/4 - b))

@@ -27,10 +27,12 @@ from marketphys.kernels.source import EntryPoint, entry_points, inline_includes,
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 
-CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-shared", "-pthread", "-fno-math-errno", "-Wall", "-Wextra",
+CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-shared", "-pthread", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wextra",
             "-Wno-attributes", "-Wno-unused-parameter", "-Wno-unknown-pragmas",
             "-Werror=double-promotion", "-Werror=float-conversion", "-Werror=return-type")
-"""Warnings as errors where a silent double computation or a missing return would slip through."""
+"""Warnings as errors where a silent double computation or a missing return would slip through.
+``-fno-trapping-math`` (no value changes: the kernels never read FP exception flags) lets g++
+evaluate both sides of a select, which it needs to turn the lane loops into SIMD code."""
 
 LANES_PER_THREAD = 16
 """Lanes each CPU thread advances together (MP_LANES): 16 floats fill an AVX-512 register

@@ -18,6 +18,14 @@
 #define MP_LANES 1
 #endif
 
+// Hot lane-group functions are inlined into each call site on the CPU, so the constant
+// flags of that site (sensitivities, diffusion) fold away before vectorisation.
+#if defined(__METAL_VERSION__) || defined(__CUDACC__)
+#define MP_INLINE inline
+#else
+#define MP_INLINE inline __attribute__((always_inline))
+#endif
+
 // Field rows in a composed frame (7 x cells): U, C, G, O, D, dU/dx, dO/dx.
 #define MP_F_U 0
 #define MP_F_C 1

@@ -33,7 +33,7 @@ struct MpRolloutCfg {
 // F: one composed frame (MP_N_FIELDS rows of cfg.cells). Lane j's inputs and outputs:
 // theta[q*L + j], x0[j], v0[j] -> xs/vs[hz*L + j], jac[(hz*5 + q)*L + j], a0[j]; st counts add up.
 // Lane j draws its noise with counter lane0 + j.
-inline void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread const float* theta,
+MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread const float* theta,
                              thread const float* x0, thread const float* v0, bool sens, bool diffuse,
                              uint k0, uint k1, uint lane0, uint stream, thread float* xs, thread float* vs,
                              thread float* jac, thread float* a0, thread uint* st) {
@@ -62,18 +62,27 @@ inline void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread con
     float gain[MP_LANES];                // 1 / (1 + h kappa)
     float pass[MP_LANES];                // 1: the step carries sensitivity, 0: a guard fired
     float reset[MP_LANES];               // 0: |v| was capped, sensitivities restart
+    float acc[MP_LANES];                 // this substep's acceleration (a0 is the first one)
+    uint n_clamp_a[MP_LANES];            // guard counters, local until the end (no aliasing)
+    uint n_clamp_v[MP_LANES];
+    uint n_nonfinite[MP_LANES];
+    uint n_off_grid[MP_LANES];
     for (int j = 0; j < MP_LANES; ++j) {
         x[j] = x0[j];
-        st[MP_ST_CLAMP_V * MP_LANES + j] += fabs(v0[j]) > v_max ? 1u : 0u;
+        n_clamp_a[j] = 0u;
+        n_nonfinite[j] = 0u;
+        n_off_grid[j] = 0u;
+        n_clamp_v[j] = fabs(v0[j]) > v_max ? 1u : 0u;
         v[j] = mp_clip(v0[j], -v_max, v_max);
     }
+    float w[MP_N_PARAMS * MP_LANES];     // theta, local: no aliasing with the outputs
     for (int k = 0; k < MP_N_PARAMS * MP_LANES; ++k) {
         sx[k] = 0.0f;
         sv[k] = 0.0f;
+        w[k] = theta[k];
     }
     for (uint hz = 0; hz < cfg.horizons; ++hz) {
         for (uint k = 0; k < cfg.substeps; ++k) {
-            bool first = hz == 0u && k == 0u;
             for (int j = 0; j < MP_LANES; ++j) {
                 // locate x on the grid (as mp_locate; ff >= 0 after the clip, so int() is floor())
                 float f = x[j] * inv_dx + gn;
@@ -86,7 +95,7 @@ inline void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread con
                 float s = 1.0f - t;
                 cell[j] = i0;
                 frac[j] = t;
-                st[MP_ST_OFF_GRID * MP_LANES + j] += inside ? 0u : 1u;
+                n_off_grid[j] += inside ? 0u : 1u;
                 float u0 = dU[i0], u1 = dU[i0 + 1];
                 float c0 = C[i0], c1 = C[i0 + 1];
                 float g0 = G[i0], g1 = G[i0 + 1];
@@ -95,13 +104,13 @@ inline void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread con
                 float c = c0 * s + c1 * t;
                 float gam = g0 * s + g1 * t;
                 float f_o = -(o0 * s + o1 * t);
-                float wU = theta[0 * MP_LANES + j], wC = theta[1 * MP_LANES + j], wG = theta[2 * MP_LANES + j];
-                float wO = theta[3 * MP_LANES + j], b = theta[4 * MP_LANES + j];
+                float wU = w[0 * MP_LANES + j], wC = w[1 * MP_LANES + j], wG = w[2 * MP_LANES + j];
+                float wO = w[3 * MP_LANES + j], b = w[4 * MP_LANES + j];
                 // explicit part A(x) and the drag kappa(x) = wC + wG*G(x) >= 0, taken implicitly
                 float A = wU * f_u + wC * c + wO * f_o + b;
                 float kappa = wC + wG * gam;
                 bool bad = !(mp_isfinite(A) && mp_isfinite(kappa));
-                st[MP_ST_NONFINITE * MP_LANES + j] += bad ? 1u : 0u;
+                n_nonfinite[j] += bad ? 1u : 0u;
                 A = bad ? 0.0f : A;
                 kappa = bad ? 0.0f : kappa;
                 float inv_denom = 1.0f / (1.0f + h * kappa);
@@ -109,12 +118,12 @@ inline void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread con
                 float v_new = (vj + h * A) * inv_denom;
                 float a = (v_new - vj) * inv_h;
                 bool clamped = fabs(a) > a_max;
-                st[MP_ST_CLAMP_A * MP_LANES + j] += clamped ? 1u : 0u;
+                n_clamp_a[j] += clamped ? 1u : 0u;
                 a = clamped ? mp_clip(a, -a_max, a_max) : a;
                 v_new = clamped ? vj + h * a : v_new;
-                a0[j] = first ? a : a0[j];
+                acc[j] = a;
                 bool v_capped = fabs(v_new) > v_max;
-                st[MP_ST_CLAMP_V * MP_LANES + j] += v_capped ? 1u : 0u;
+                n_clamp_v[j] += v_capped ? 1u : 0u;
                 // slopes of the interpolants; zero off the grid (fields hold their edge value)
                 float s_fu = inside ? -(u1 - u0) * inv_dx : 0.0f;
                 float s_c = inside ? (c1 - c0) * inv_dx : 0.0f;
@@ -132,6 +141,9 @@ inline void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread con
                 v_new = mp_clip(v_new, -v_max, v_max);  // identity unless v_capped (NaN passes)
                 v[j] = v_new;
                 x[j] = x[j] + v_new * h;
+            }
+            if (hz == 0u && k == 0u) {
+                for (int j = 0; j < MP_LANES; ++j) a0[j] = acc[j];
             }
             if (sens) {
                 for (int q = 0; q < MP_N_PARAMS; ++q) {
@@ -160,6 +172,12 @@ inline void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread con
             vs[hz * MP_LANES + j] = v[j];
         }
         for (int k = 0; k < MP_N_PARAMS * MP_LANES; ++k) jac[hz * MP_N_PARAMS * MP_LANES + k] = sx[k];
+    }
+    for (int j = 0; j < MP_LANES; ++j) {
+        st[MP_ST_CLAMP_A * MP_LANES + j] += n_clamp_a[j];
+        st[MP_ST_CLAMP_V * MP_LANES + j] += n_clamp_v[j];
+        st[MP_ST_NONFINITE * MP_LANES + j] += n_nonfinite[j];
+        st[MP_ST_OFF_GRID * MP_LANES + j] += n_off_grid[j];
     }
 }
 

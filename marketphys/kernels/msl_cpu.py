@@ -36,7 +36,17 @@ evaluate both sides of a select, which it needs to turn the lane loops into SIMD
 
 LANES_PER_THREAD = 16
 """Lanes each CPU thread advances together (MP_LANES): 16 floats fill an AVX-512 register
-(two AVX2 ones), enough independent chains to hide the latency of a substep."""
+(two AVX2 ones), enough independent chains to hide the latency of a substep.
+$MARKETPHYS_MSL_LANES overrides it (a power of two from 1 to 64) for experiments."""
+
+
+def lanes_per_thread() -> int:
+    env = os.environ.get("MARKETPHYS_MSL_LANES")
+    if not env:
+        return LANES_PER_THREAD
+    if env not in {str(2**k) for k in range(7)}:
+        raise ValueError(f"MARKETPHYS_MSL_LANES must be a power of two from 1 to 64, got {env!r}")
+    return int(env)
 
 ASAN_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1")
 
@@ -184,12 +194,12 @@ class MslCpuBackend(ShaderBackend):
     """The shaders as native code on the CPU, parallel over lanes."""
 
     name = "msl-cpu"
-    lanes_per_thread = LANES_PER_THREAD
 
     def __init__(self, workers: int | None = None, extra_flags: tuple[str, ...] = ()):
         if find_compiler() is None:
             raise BackendUnavailable("msl-cpu: no C++ compiler found (install g++ or clang++, or set CXX)")
         self.workers = workers or default_workers()
+        self.lanes_per_thread = lanes_per_thread()
         self.extra_flags = (f"-DMP_LANES={self.lanes_per_thread}", *extra_flags)
         self._libs: dict[Path, ctypes.CDLL] = {}
         self._fns: dict[tuple[Path, str], object] = {}

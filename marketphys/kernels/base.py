@@ -19,6 +19,7 @@ from marketphys.core.integrator import IntegratorConfig, RolloutResult, RolloutS
 from marketphys.core.rng import seed_key
 from marketphys.core.theta import N_PARAMS, ThetaBounds
 from marketphys.kernels import layout
+from marketphys.kernels.quantiles import interpolate, quantile_ranks
 from marketphys.kernels.replay import CalibrationResult, ReplayBlock, hyper_from_engine, initial_state
 from marketphys.kernels.source import EntryPoint, entry_points, shader_path
 
@@ -79,8 +80,12 @@ class KernelBackend:
         """Per-horizon quantiles of ``n_paths`` seeded diffusion paths (as core.integrator.ensemble_bands)."""
         res = self.rollout(fields, np.broadcast_to(np.asarray(theta, float), (n_paths, N_PARAMS)), np.full(n_paths, v0),
                            cfg, sensitivities=False, seed=seed, stream=stream)
-        qs = np.quantile(res.x, quantiles, axis=0)
+        qs = self.column_quantiles(res.x, quantiles)
         return {float(q): qs[i] for i, q in enumerate(quantiles)}, res.stats
+
+    def column_quantiles(self, x, quantiles) -> np.ndarray:
+        """``np.quantile(x, quantiles, axis=0)`` for a (rows, cols) array."""
+        return np.quantile(np.asarray(x, dtype=np.float64), quantiles, axis=0)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -208,6 +213,24 @@ class ShaderBackend(KernelBackend):
         st = RolloutStats(clamp_a=int(tot[0]), clamp_v=int(tot[1]), nonfinite=int(tot[2]), off_grid=int(tot[3]))
         return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
                              jac=jac.astype(np.float64) if sensitivities else None, a0=a0.astype(np.float64), stats=st)
+
+    def column_quantiles(self, x, quantiles) -> np.ndarray:
+        """``np.quantile(x, quantiles, axis=0)`` with the ranks selected by a kernel (one thread per
+        column, histogram + selection, no sort): exact for the float32 values; non-finite input
+        and more than 16 quantiles go to numpy."""
+        x32 = np.ascontiguousarray(x, dtype=np.float32)
+        if x32.ndim != 2 or x32.shape[0] < 2 or x32.shape[1] < 1 or not np.isfinite(x32).all():
+            return super().column_quantiles(x32, quantiles)
+        rows, cols = x32.shape
+        ranks, below, above, frac = quantile_ranks(rows, quantiles)
+        if ranks.size > layout.MAX_RANKS:
+            return super().column_quantiles(x32, quantiles)
+        bins = max(16, min(4096, rows // 4))  # ~4 values per bin: the final selection is tiny
+        out = np.empty((cols, ranks.size), np.float32)
+        p = layout.pack(layout.SELECT_PARAMS, n=cols, rows=rows, cols=cols, n_ranks=ranks.size, bins=bins)
+        self.dispatch("quantile", "select_ranks", cols, p, x32, np.empty((cols, rows), np.float32),
+                      np.empty((cols, bins), np.uint32), ranks.astype(np.uint32), out)
+        return interpolate(out, below, above, frac)
 
     def philox(self, seed: int, lanes: int, steps: int, stream: int = 0, lane_offset: int = 0):
         k0, k1 = seed_key(seed)

@@ -44,6 +44,14 @@ struct RngParams {
     uint lane_offset;
 };
 
+struct SelectParams {
+    uint n;          // threads: one per column
+    uint rows;
+    uint cols;
+    uint n_ranks;    // ranks, ascending, unique, each < rows, at most 32
+    uint bins;       // histogram bins per column
+};
+
 struct ReplayParams {
     uint n;          // threads: ceil(lanes / MP_LANES)
     uint lanes;

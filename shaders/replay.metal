@@ -89,7 +89,7 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
             x0[j] = 0.0f;
             v0f[j] = v0[f];
         }
-        mp_rollout_group(fields + f * uint(MP_N_FIELDS) * p.cells, cfg, th, x0, v0f, true, false, 0u, 0u, base, 0u,
+        mp_rollout_group(fields + f * uint(MP_N_FIELDS) * p.cells, cfg, th, x0, v0f, true, false, false, 0u, 0u, base, 0u,
                          lx, lv, lj, a0, st);
         for (int j = 0; j < MP_LANES; ++j) {
             if (!live[j]) continue;

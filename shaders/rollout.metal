@@ -10,7 +10,8 @@ using namespace metal;
 #include "include/mp_fields.h"
 #include "include/mp_integrator.h"
 
-// fields: [7][cells] for one frame; theta: [lane*theta_stride + p]; outputs per lane.
+// fields: [7][cells] for one frame, or [3][cells] from medium_table when p.tabled (one theta for
+// all lanes, no sensitivities); theta: [lane*theta_stride + p]; outputs per lane.
 kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
                           device const float* fields [[buffer(1)]],
                           device const float* theta [[buffer(2)]],
@@ -51,16 +52,23 @@ kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
     float lj[MP_MAX_H * MP_N_PARAMS * MP_LANES];
     uint lane0 = base + p.lane_offset;
     // constant flags per call site, so each variant compiles without the work it does not do
+    bool diffuse = p.diffusion != 0u;
     if (p.sensitivities != 0u) {
-        if (p.diffusion != 0u) {
-            mp_rollout_group(fields, cfg, th, lx0, lv0, true, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+        if (diffuse) {
+            mp_rollout_group(fields, cfg, th, lx0, lv0, true, true, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
         } else {
-            mp_rollout_group(fields, cfg, th, lx0, lv0, true, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+            mp_rollout_group(fields, cfg, th, lx0, lv0, true, false, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
         }
-    } else if (p.diffusion != 0u) {
-        mp_rollout_group(fields, cfg, th, lx0, lv0, false, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+    } else if (p.tabled != 0u) {
+        if (diffuse) {
+            mp_rollout_group(fields, cfg, th, lx0, lv0, false, true, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+        } else {
+            mp_rollout_group(fields, cfg, th, lx0, lv0, false, false, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+        }
+    } else if (diffuse) {
+        mp_rollout_group(fields, cfg, th, lx0, lv0, false, true, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
     } else {
-        mp_rollout_group(fields, cfg, th, lx0, lv0, false, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+        mp_rollout_group(fields, cfg, th, lx0, lv0, false, false, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
     }
     uint H = p.horizons;
     for (int j = 0; j < MP_LANES; ++j) {
@@ -80,4 +88,16 @@ kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
         a0[lane] = la0[j];
         for (uint r = 0; r < 4u; ++r) stats[4u * lane + r] = st[r * uint(MP_LANES) + uint(j)];
     }
+}
+
+// One thread per cell: the frame's medium table for one theta (mp_medium_table), built once
+// and then shared by every path of an ensemble (rollout_lanes with p.tabled).
+kernel void medium_table(constant TableParams& p [[buffer(0)]],
+                         device const float* fields [[buffer(1)]],
+                         device float* table [[buffer(2)]],
+                         uint gid [[thread_position_in_grid]]) {
+    if (gid >= p.n) return;
+    float th[MP_N_PARAMS];
+    for (int q = 0; q < MP_N_PARAMS; ++q) th[q] = p.theta[q];
+    mp_medium_table(fields, p.n, gid, th, table);
 }

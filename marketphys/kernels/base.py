@@ -38,6 +38,11 @@ def _buffer_plan(ep: EntryPoint) -> list[tuple[str, str, np.dtype | None, bool]]
     return plan
 
 
+TABLE_MIN_LANES = 64
+"""From this many lanes sharing one theta (no sensitivities), a rollout first builds the frame's
+medium table (one extra dispatch) and the lanes interpolate 3 rows instead of 5."""
+
+
 class BackendUnavailable(RuntimeError):
     """This backend cannot run here; the message says why and what to do."""
 
@@ -194,6 +199,7 @@ class ShaderBackend(KernelBackend):
         v0a = np.ascontiguousarray(v0, dtype=np.float32)
         x0a = np.ascontiguousarray(x0, dtype=np.float32)
         k0, k1 = seed_key(0 if seed is None else seed)
+        tabled = th.shape[0] == 1 and not sensitivities and L >= TABLE_MIN_LANES
         H = cfg.horizons
         xs = np.empty((L, H), np.float32)
         vs = np.empty((L, H), np.float32)
@@ -205,9 +211,14 @@ class ShaderBackend(KernelBackend):
                         sensitivities=int(sensitivities), diffusion=int(seed is not None), seed_lo=k0, seed_hi=k1,
                         stream=int(stream) & 0xFFFFFFFF, lane_offset=int(lane_offset) & 0xFFFFFFFF,
                         theta_stride=N_PARAMS if th.shape[0] > 1 else 0, v0_stride=int(v0a.shape[0] > 1),
-                        x0_stride=int(x0a.shape[0] > 1))
+                        x0_stride=int(x0a.shape[0] > 1), tabled=int(tabled))
         if L == 0:
             return RolloutResult(x=np.zeros((0, H)), v=np.zeros((0, H)), jac=None, a0=np.zeros(0))
+        if tabled:  # one theta, no sensitivities: build the frame's A/kappa/D table once, paths interpolate it
+            table = np.empty((layout.N_TABLE, F.shape[1]), np.float32)
+            self.dispatch("rollout", "medium_table", F.shape[1], layout.pack(layout.TABLE_PARAMS, n=F.shape[1], theta=th[0]),
+                          F, table)
+            F = table
         self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats)
         tot = stats.sum(axis=0, dtype=np.int64)
         st = RolloutStats(clamp_a=int(tot[0]), clamp_v=int(tot[1]), nonfinite=int(tot[2]), off_grid=int(tot[3]))

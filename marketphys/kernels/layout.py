@@ -22,7 +22,12 @@ COMPOSE_PARAMS = np.dtype([("n", u4), ("n_frames", u4), ("cells", u4), ("grid_n"
 ROLLOUT_PARAMS = np.dtype([
     ("n", u4), ("lanes", u4), ("cells", u4), ("grid_n", i4), ("dx", f4), ("horizons", u4), ("substeps", u4), ("h", f4),
     ("a_max", f4), ("v_max", f4), ("sensitivities", u4), ("diffusion", u4), ("seed_lo", u4), ("seed_hi", u4),
-    ("stream", u4), ("lane_offset", u4), ("theta_stride", u4), ("v0_stride", u4), ("x0_stride", u4)])
+    ("stream", u4), ("lane_offset", u4), ("theta_stride", u4), ("v0_stride", u4), ("x0_stride", u4),
+    ("tabled", u4)])
+
+TABLE_PARAMS = np.dtype([("n", u4), ("theta", f4, (N_PARAMS,))])
+N_TABLE = 3
+"""Rows of a medium table (A, kappa, D; MP_T_* in mp_integrator.h)."""
 
 RNG_PARAMS = np.dtype([("n", u4), ("n_steps", u4), ("seed_lo", u4), ("seed_hi", u4), ("stream", u4), ("lane_offset", u4)])
 
@@ -47,7 +52,7 @@ LANE_STATE = np.dtype([
     ("ledger_count", u4), ("ledger_overflow", u4), ("ledger", LEDGER_SLOT, (LEDGER_CAP,))])
 
 STRUCTS = {"ComposeParams": COMPOSE_PARAMS, "RolloutParams": ROLLOUT_PARAMS, "RngParams": RNG_PARAMS,
-           "SelectParams": SELECT_PARAMS, "ReplayParams": REPLAY_PARAMS, "LaneHyper": LANE_HYPER,
+           "SelectParams": SELECT_PARAMS, "TableParams": TABLE_PARAMS, "ReplayParams": REPLAY_PARAMS, "LaneHyper": LANE_HYPER,
            "LedgerSlot": LEDGER_SLOT, "LaneState": LANE_STATE}
 """Struct name in the headers -> numpy dtype."""
 

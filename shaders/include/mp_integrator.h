@@ -20,6 +20,24 @@ struct MpRolloutCfg {
     float v_max;
 };
 
+// Rows of a medium table (mp_medium_table): A(x) and kappa(x) at the cells for one theta, and D.
+#define MP_T_A 0
+#define MP_T_KAPPA 1
+#define MP_T_D 2
+#define MP_N_TABLE 3
+
+// One cell of the table: the combination the integrator needs, built once per frame so the
+// paths of an ensemble (one theta) only interpolate it.
+inline void mp_medium_table(device const float* F, uint cells, uint i, thread const float* th, device float* T) {
+    float f_u = -F[MP_F_DU * cells + i];
+    float c = F[MP_F_C * cells + i];
+    float gam = F[MP_F_G * cells + i];
+    float f_o = -F[MP_F_DO * cells + i];
+    T[MP_T_A * cells + i] = th[0] * f_u + th[1] * c + th[3] * f_o + th[4];
+    T[MP_T_KAPPA * cells + i] = th[1] + th[2] * gam;
+    T[MP_T_D * cells + i] = F[MP_F_D * cells + i];
+}
+
 // Per-lane guard counters of a lane group, rows of MP_LANES: st[MP_ST_* * MP_LANES + j].
 #define MP_ST_CLAMP_A 0
 #define MP_ST_CLAMP_V 1
@@ -30,18 +48,22 @@ struct MpRolloutCfg {
 // MP_LANES (structure of arrays) and every inner loop runs over the lanes with selects
 // instead of branches, so the CPU build turns each into SIMD code with independent chains;
 // on Metal MP_LANES is 1 and this is the plain one-lane loop.
-// F: one composed frame (MP_N_FIELDS rows of cfg.cells). Lane j's inputs and outputs:
+// F: one composed frame (MP_N_FIELDS rows of cfg.cells), or with `tabled` (shared theta, no
+// sensitivities) the frame's table from mp_medium_table: each substep then interpolates 3
+// rows instead of 5. Lane j's inputs and outputs:
 // theta[q*L + j], x0[j], v0[j] -> xs/vs[hz*L + j], jac[(hz*5 + q)*L + j], a0[j]; st counts add up.
 // Lane j draws its noise with counter lane0 + j.
 MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread const float* theta,
-                             thread const float* x0, thread const float* v0, bool sens, bool diffuse,
+                             thread const float* x0, thread const float* v0, bool sens, bool diffuse, bool tabled,
                              uint k0, uint k1, uint lane0, uint stream, thread float* xs, thread float* vs,
                              thread float* jac, thread float* a0, thread uint* st) {
     device const float* dU = F + MP_F_DU * cfg.cells;
     device const float* C = F + MP_F_C * cfg.cells;
     device const float* G = F + MP_F_G * cfg.cells;
     device const float* dO = F + MP_F_DO * cfg.cells;
-    device const float* D = F + MP_F_D * cfg.cells;
+    device const float* D = F + (tabled ? MP_T_D : MP_F_D) * cfg.cells;
+    device const float* TA = F + MP_T_A * cfg.cells;
+    device const float* TK = F + MP_T_KAPPA * cfg.cells;
     const float inv_dx = 1.0f / cfg.dx;  // one divide per call, none per substep
     const float h = cfg.h;
     const float inv_h = 1.0f / h;
@@ -96,19 +118,30 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
                 cell[j] = i0;
                 frac[j] = t;
                 n_off_grid[j] += inside ? 0u : 1u;
-                float u0 = dU[i0], u1 = dU[i0 + 1];
-                float c0 = C[i0], c1 = C[i0 + 1];
-                float g0 = G[i0], g1 = G[i0 + 1];
-                float o0 = dO[i0], o1 = dO[i0 + 1];
-                float f_u = -(u0 * s + u1 * t);
-                float c = c0 * s + c1 * t;
-                float gam = g0 * s + g1 * t;
-                float f_o = -(o0 * s + o1 * t);
                 float wU = w[0 * MP_LANES + j], wC = w[1 * MP_LANES + j], wG = w[2 * MP_LANES + j];
                 float wO = w[3 * MP_LANES + j], b = w[4 * MP_LANES + j];
-                // explicit part A(x) and the drag kappa(x) = wC + wG*G(x) >= 0, taken implicitly
-                float A = wU * f_u + wC * c + wO * f_o + b;
-                float kappa = wC + wG * gam;
+                float u0 = 0.0f, u1 = 0.0f, c0 = 0.0f, c1 = 0.0f, g0 = 0.0f, g1 = 0.0f, o0 = 0.0f, o1 = 0.0f;
+                float f_u = 0.0f, c = 0.0f, gam = 0.0f, f_o = 0.0f, A, kappa;
+                if (tabled) {  // constant per call site: A and kappa straight from the frame's table
+                    A = TA[i0] * s + TA[i0 + 1] * t;
+                    kappa = TK[i0] * s + TK[i0 + 1] * t;
+                } else {
+                    u0 = dU[i0];
+                    u1 = dU[i0 + 1];
+                    c0 = C[i0];
+                    c1 = C[i0 + 1];
+                    g0 = G[i0];
+                    g1 = G[i0 + 1];
+                    o0 = dO[i0];
+                    o1 = dO[i0 + 1];
+                    f_u = -(u0 * s + u1 * t);
+                    c = c0 * s + c1 * t;
+                    gam = g0 * s + g1 * t;
+                    f_o = -(o0 * s + o1 * t);
+                    // explicit part A(x) and the drag kappa(x) = wC + wG*G(x) >= 0, taken implicitly
+                    A = wU * f_u + wC * c + wO * f_o + b;
+                    kappa = wC + wG * gam;
+                }
                 bool bad = !(mp_isfinite(A) && mp_isfinite(kappa));
                 n_nonfinite[j] += bad ? 1u : 0u;
                 A = bad ? 0.0f : A;

@@ -33,6 +33,12 @@ struct RolloutParams {
     uint theta_stride;  // 0: one theta for all lanes, 5: one per lane
     uint v0_stride;     // 0 or 1
     uint x0_stride;     // 0 or 1
+    uint tabled;        // fields hold medium_table rows (theta_stride 0, no sensitivities)
+};
+
+struct TableParams {
+    uint n;          // threads: one per cell
+    float theta[5];
 };
 
 struct RngParams {

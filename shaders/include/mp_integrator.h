@@ -79,6 +79,7 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
     // per-substep values handed from the physics loop to the sensitivity and noise loops
     int cell[MP_LANES];
     float frac[MP_LANES];
+    float on_grid[MP_LANES];
     float comp[MP_N_PARAMS * MP_LANES];  // d(A - kappa v)/d theta_q at the new velocity
     float coupling[MP_LANES];            // d(A - kappa v)/dx
     float gain[MP_LANES];                // 1 / (1 + h kappa)
@@ -113,11 +114,17 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
                 int i0 = int(mp_clip(ff, 0.0f, last_left));
                 ff = float(i0);
                 float t = mp_clip(f - ff, 0.0f, 1.0f);
-                t = mp_isfinite(t) ? t : 0.0f;
-                float s = 1.0f - t;
                 cell[j] = i0;
-                frac[j] = t;
+                frac[j] = mp_isfinite(t) ? t : 0.0f;
+                on_grid[j] = inside ? 1.0f : 0.0f;
                 n_off_grid[j] += inside ? 0u : 1u;
+            }
+            // a separate loop: indices loaded as 32-bit ints let g++ use 16-wide gathers
+            for (int j = 0; j < MP_LANES; ++j) {
+                int i0 = cell[j];
+                float t = frac[j];
+                float s = 1.0f - t;
+                bool inside = on_grid[j] != 0.0f;
                 float wU = w[0 * MP_LANES + j], wC = w[1 * MP_LANES + j], wG = w[2 * MP_LANES + j];
                 float wO = w[3 * MP_LANES + j], b = w[4 * MP_LANES + j];
                 float u0 = 0.0f, u1 = 0.0f, c0 = 0.0f, c1 = 0.0f, g0 = 0.0f, g1 = 0.0f, o0 = 0.0f, o1 = 0.0f;

@@ -101,3 +101,11 @@ def test_medium_table_equals_direct_interpolation(msl):
     direct = np.concatenate([msl.rollout(f, THETA, 1.5, cfg, x0=x0, lane_offset=i * 16, **kw).x
                              for i, x0 in enumerate(np.split(np.linspace(-20, 20, TABLE_MIN_LANES), TABLE_MIN_LANES // 16))])
     np.testing.assert_allclose(tabled.x, direct, atol=1e-4, rtol=1e-5)
+
+
+def test_few_lanes_run_one_per_thread(msl):
+    """A lone lane (a session's replay, one rollout) uses the MP_LANES=1 build, not a padded group."""
+    from marketphys.kernels.msl_cpu import GROUP_MIN_LANES
+
+    assert [msl.lane_width(n) for n in (1, GROUP_MIN_LANES - 1, GROUP_MIN_LANES, 1024)] == [1, 1, 16, 16]
+    assert msl.threads_for(17, 16) == 2 and msl.threads_for(17, 1) == 17

@@ -123,20 +123,26 @@ class ShaderBackend(KernelBackend):
     """High-level ops through ``dispatch``; subclasses provide ``_run(shader_path, entry, n, arrays)``."""
 
     lanes_per_thread = 1
-    """MP_LANES the shaders are compiled with: lane-parallel kernels run ceil(lanes / this) threads."""
+    """MP_LANES of the default build: lanes one thread of a lane kernel (rollout, replay) advances."""
 
-    def threads_for(self, lanes: int) -> int:
-        return -(-int(lanes) // self.lanes_per_thread)
+    def lane_width(self, lanes: int) -> int:
+        """MP_LANES to dispatch ``lanes`` lanes with (a backend may keep narrower builds for few lanes)."""
+        return self.lanes_per_thread
 
-    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:  # pragma: no cover - interface
+    @staticmethod
+    def threads_for(lanes: int, width: int) -> int:
+        return -(-int(lanes) // int(width))
+
+    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray], width: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def dispatch(self, shader, entry: str, n: int, params: np.ndarray, *buffers: np.ndarray) -> None:
+    def dispatch(self, shader, entry: str, n: int, params: np.ndarray, *buffers: np.ndarray, width: int | None = None) -> None:
         """Run ``entry`` of ``shader`` on ``n`` threads; writable buffers are updated in place.
 
         ``params`` is the kernel's Params struct as a 1-element structured array (its ``n``
         field, when present, must equal ``n``: every kernel starts ``if (gid >= p.n) return;``).
-        Buffers are C-contiguous numpy arrays in [[buffer(i)]] order.
+        Buffers are C-contiguous numpy arrays in [[buffer(i)]] order. ``width`` picks the build
+        by its MP_LANES (lane kernels: ``lane_width(lanes)``); by default the backend's own.
         """
         path = shader_path(shader)
         eps = entry_points(str(path))
@@ -163,7 +169,7 @@ class ShaderBackend(KernelBackend):
                 raise ValueError(f"{entry}: output buffer {name!r} is read-only")
             if a.size == 0:
                 raise ValueError(f"{entry}: buffer {name!r} is empty; pass at least one element")
-        self._run(path, ep, n, arrays)
+        self._run(path, ep, n, arrays, self.lanes_per_thread if width is None else int(width))
 
     # -- physics ----------------------------------------------------------------------
     def compose(self, grid: Grid, contrib: np.ndarray, walls: np.ndarray) -> np.ndarray:
@@ -206,7 +212,8 @@ class ShaderBackend(KernelBackend):
         jac = np.empty((L, H, N_PARAMS) if sensitivities else (1,), np.float32)
         a0 = np.empty(L, np.float32)
         stats = np.empty((L, 4), np.uint32)
-        p = layout.pack(layout.ROLLOUT_PARAMS, n=self.threads_for(L), lanes=L, cells=F.shape[1], grid_n=grid_n, dx=dx, horizons=H,
+        width = self.lane_width(L)
+        p = layout.pack(layout.ROLLOUT_PARAMS, n=self.threads_for(L, width), lanes=L, cells=F.shape[1], grid_n=grid_n, dx=dx, horizons=H,
                         substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
                         sensitivities=int(sensitivities), diffusion=int(seed is not None), seed_lo=k0, seed_hi=k1,
                         stream=int(stream) & 0xFFFFFFFF, lane_offset=int(lane_offset) & 0xFFFFFFFF,
@@ -219,7 +226,7 @@ class ShaderBackend(KernelBackend):
             self.dispatch("rollout", "medium_table", F.shape[1], layout.pack(layout.TABLE_PARAMS, n=F.shape[1], theta=th[0]),
                           F, table)
             F = table
-        self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats)
+        self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats, width=width)
         tot = stats.sum(axis=0, dtype=np.int64)
         st = RolloutStats(clamp_a=int(tot[0]), clamp_v=int(tot[1]), nonfinite=int(tot[2]), off_grid=int(tot[3]))
         return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
@@ -281,13 +288,14 @@ class ShaderBackend(KernelBackend):
             f = sub.n_frames
             sx = np.empty((L, f, H), np.float32) if trace else dummy
             st = np.empty((L, f, N_PARAMS), np.float32) if trace else dummy
-            p = layout.pack(layout.REPLAY_PARAMS, n=self.threads_for(L), lanes=L, n_frames=f, cells=grid.size, grid_n=grid.n, dx=grid.dx,
+            width = self.lane_width(L)
+            p = layout.pack(layout.REPLAY_PARAMS, n=self.threads_for(L, width), lanes=L, n_frames=f, cells=grid.size, grid_n=grid.n, dx=grid.dx,
                             horizons=H, substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
                             dt_units=block.dt_units, tol_units=block.tol_units, write_trace=int(trace),
                             lo=bounds.lo_array, hi=bounds.hi_array)
             self.dispatch("replay", "replay_lanes", p["n"][0], p, fields, np.ascontiguousarray(sub.t, np.int32),
                           np.ascontiguousarray(sub.spot, np.float32), np.ascontiguousarray(sub.v0, np.float32),
-                          hyper, state, sx, st)
+                          hyper, state, sx, st, width=width)
             if trace:
                 tx[:, start:start + f] = sx
                 tt[:, start:start + f] = st

@@ -40,6 +40,12 @@ LANES_PER_THREAD = 16
 $MARKETPHYS_MSL_LANES overrides it (a power of two from 1 to 64) for experiments."""
 
 
+GROUP_MIN_LANES = 8
+"""Fewer lanes than this run one lane per thread (MP_LANES=1 build): a lone lane (one session's
+replay, one rollout) would otherwise pay for a whole group. Measured: one group costs about as
+much as 7 single lanes."""
+
+
 def lanes_per_thread() -> int:
     env = os.environ.get("MARKETPHYS_MSL_LANES")
     if not env:
@@ -200,27 +206,33 @@ class MslCpuBackend(ShaderBackend):
             raise BackendUnavailable("msl-cpu: no C++ compiler found (install g++ or clang++, or set CXX)")
         self.workers = workers or default_workers()
         self.lanes_per_thread = lanes_per_thread()
-        self.extra_flags = (f"-DMP_LANES={self.lanes_per_thread}", *extra_flags)
-        self._libs: dict[Path, ctypes.CDLL] = {}
-        self._fns: dict[tuple[Path, str], object] = {}
+        self.extra_flags = tuple(extra_flags)
+        self._libs: dict[tuple[Path, int], ctypes.CDLL] = {}
+        self._fns: dict[tuple[Path, str, int], object] = {}
         self._lock = threading.Lock()
 
-    def function(self, path: Path, entry: str):
-        key = (path, entry)
+    def lane_width(self, lanes: int) -> int:
+        """A few lanes run one per thread (a 16-lane group would compute mostly padding)."""
+        return self.lanes_per_thread if lanes >= GROUP_MIN_LANES else 1
+
+    def function(self, path: Path, entry: str, width: int | None = None):
+        width = self.lanes_per_thread if width is None else width
+        key = (path, entry, width)
         fn = self._fns.get(key)
         if fn is None:
             with self._lock:
-                lib = self._libs.get(path)
+                lib = self._libs.get((path, width))
                 if lib is None:
-                    lib = self._libs[path] = ctypes.CDLL(str(build(path, extra_flags=self.extra_flags)))
+                    flags = (f"-DMP_LANES={width}", *self.extra_flags)
+                    lib = self._libs[(path, width)] = ctypes.CDLL(str(build(path, extra_flags=flags)))
                 fn = getattr(lib, f"mp_entry_{entry}")
                 fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint32, ctypes.c_uint32]
                 fn.restype = ctypes.c_int
                 self._fns[key] = fn
         return fn
 
-    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:
-        fn = self.function(path, entry.name)
+    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray], width: int) -> None:
+        fn = self.function(path, entry.name, width)
         ptrs = (ctypes.c_void_p * len(arrays))(*[_address(a) for a in arrays])
         if n:
             fn(ptrs, n, self.workers)  # ctypes releases the GIL during the call

@@ -50,6 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=46_800)
     ap.add_argument("--paths", type=int, default=0, help="ensemble paths per frame (0 = off)")
+    ap.add_argument("--backends", default="numpy,msl-cpu", help="engine rollout backends to time, comma-separated")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -58,10 +59,15 @@ def main() -> None:
 
     rw_step, rw_ledger = random_walk_step_fn()
     base = report("baseline: random walk", timed_steps(rw_step, world.frames))
-    engine = world.engine(n_paths=args.paths)
-    eng = report(f"numpy engine (learn, {args.paths} paths)", timed_steps(engine.step, world.frames))
-    print(f"engine / baseline time per frame: {eng['p50_us'] / base['p50_us']:.0f}x (p50)")
-    print(f"θ learned: {engine.theta}  (truth {world.theta_true})")
+    for backend in args.backends.split(","):
+        try:
+            engine = world.engine(n_paths=args.paths, backend=backend)
+        except Exception as err:  # a backend missing here is reported, not fatal
+            print(f"{backend}: unavailable ({err})")
+            continue
+        eng = report(f"{backend} engine (learn, {args.paths} paths)", timed_steps(engine.step, world.frames))
+        print(f"  {backend} engine / baseline time per frame: {eng['p50_us'] / base['p50_us']:.0f}x (p50)")
+        print(f"  θ learned: {engine.theta}  (truth {world.theta_true})")
     print(engine.ledger.summary().to_string(index=False))
 
 

@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay-minutes", type=float, default=30.0,
                         help="minutes replayed through the engine (0 = all; default 30)")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
+    parser.add_argument("--backend", default="auto", choices=("numpy", "msl-cpu", "metal", "auto"),
+                        help="kernel backend of the engine's rollout (default auto: the fastest that works here)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -53,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
         print("  " + line)
 
     step("replay with learning")
+    from marketphys.core.engine import EngineConfig
     from marketphys.replay.session import Session
-    s = Session.from_lake(out / "lake", log=out / "replay.arrow")
+    s = Session.from_lake(out / "lake", log=out / "replay.arrow", config=EngineConfig(backend=args.backend))
     n = None if args.replay_minutes == 0 else int(args.replay_minutes * 120)
     pngs = []
     with s:

@@ -13,7 +13,7 @@ using namespace metal;
 #include "include/mp_ledger.h"
 
 // fields: [frame][7][cells]; t: frame time (clock units); spot: ticks from the anchor;
-// v0: initial velocity per frame; trace_x: [lane][frame][H]; trace_theta: [lane][frame][5].
+// v0 / x0: initial velocity and position (ticks from spot) per frame; trace_x: [lane][frame][H]; trace_theta: [lane][frame][5].
 kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
                          device const float* fields [[buffer(1)]],
                          device const int* t [[buffer(2)]],
@@ -23,6 +23,7 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
                          device LaneState* state [[buffer(6)]],
                          device float* trace_x [[buffer(7)]],
                          device float* trace_theta [[buffer(8)]],
+                         device const float* x0 [[buffer(9)]],
                          uint gid [[thread_position_in_grid]]) {
     if (gid >= p.n) return;
     // This thread's lanes: base .. base + MP_LANES - 1 (those past p.lanes repeat the last
@@ -72,7 +73,7 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
     }
     uint st[4 * MP_LANES];
     for (int k = 0; k < 4 * MP_LANES; ++k) st[k] = 0u;
-    float x0[MP_LANES];
+    float x0f[MP_LANES];
     float v0f[MP_LANES];
     float a0[MP_LANES];
     float lx[MP_MAX_H * MP_LANES];
@@ -119,10 +120,10 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
             }
         }
         for (int j = 0; j < MP_LANES; ++j) {
-            x0[j] = 0.0f;
+            x0f[j] = x0[f];
             v0f[j] = v0[f];
         }
-        mp_rollout_group(fields + f * uint(MP_N_FIELDS) * p.cells, cfg, th, x0, v0f, true, false, false, 0u, 0u, base, 0u,
+        mp_rollout_group(fields + f * uint(MP_N_FIELDS) * p.cells, cfg, th, x0f, v0f, true, false, false, 0u, 0u, base, 0u,
                          lx, lv, lj, a0, st);
         for (int j = 0; j < MP_LANES; ++j) {
             if (!live[j]) continue;

@@ -96,3 +96,95 @@ def oracle_windows(msgs, tick_int, window_ns=500_000_000, rest_ns=500_000_000):
     if pending:
         close(win_end)
     return out
+
+
+def living_book_stream(n: int, seed: int = 0, tick_int: int = 250_000_000, instrument_id: int = 7):
+    """A deterministic MBO stream whose book stays valid and moves: adds around a drifting mid,
+    cancels/modifies/fills of live orders, trades, quiet spells, one clear + snapshot rebuild.
+
+    Exercises every path of the window emit (quiet and active levels, resting graduation,
+    erosion, second differences, empty windows) on many windows in a fraction of a second.
+    """
+    import numpy as np
+
+    from marketphys.pipeline.bronze import MBO_DTYPE
+
+    rng = np.random.default_rng(seed)
+    recs = np.zeros(n, MBO_DTYPE)
+    recs["length"], recs["rtype"], recs["instrument_id"] = 14, 0xA0, instrument_id
+    live: dict[int, list] = {}  # order id -> [side, tick, size]
+    ts = 1_715_160_000_000_000_000
+    mid = 20_000
+    next_id = 1
+    cleared = False
+    i = 0
+    while i < n:
+        ts += int(rng.choice([0, 1_000_000, 30_000_000, 400_000_000, 2_500_000_000], p=[.3, .4, .25, .04, .01]))
+        u = rng.random()
+        if u < 0.02:  # the mid moves; orders left on the wrong side of it are pulled (no crossed book)
+            mid += int(rng.choice([-1, 1]))
+            gone = [oid for oid, (side, tick, _) in live.items() if (tick >= mid if side == 0 else tick <= mid)]
+            rows = [(ord("C"), ord("BA"[live[o][0]]), live[o][1] * tick_int, live[o][2], o, 0x80) for o in gone]
+            for o in gone:
+                del live[o]
+        elif not cleared and i >= n // 2 and n - i > 40:  # a clear, then a snapshot of a fresh book
+            cleared = True
+            rows = [(ord("R"), ord("N"), 0, 0, 0, 0x20)]
+            live.clear()
+            for k in range(30):
+                side = k % 2
+                tick = mid - 1 - k // 2 if side == 0 else mid + 1 + k // 2
+                live[next_id] = [side, tick, 5 + k]
+                rows.append((ord("A"), ord("BA"[side]), tick * tick_int, 5 + k, next_id, 0x20 | (0x80 if k == 29 else 0)))
+                next_id += 1
+        elif u < 0.47 or len(live) < 20:
+            side = int(rng.integers(0, 2))
+            tick = mid - int(rng.geometric(0.2)) if side == 0 else mid + int(rng.geometric(0.2))
+            q = int(rng.integers(1, 30))
+            live[next_id] = [side, tick, q]
+            rows = [(ord("A"), ord("BA"[side]), tick * tick_int, q, next_id, 0x80)]
+            next_id += 1
+        else:
+            oid = list(live)[int(rng.integers(0, len(live)))]
+            side, tick, q = live[oid]
+            sc, px = ord("BA"[side]), tick * tick_int
+            if u < 0.75:
+                rows = [(ord("C"), sc, px, q, oid, 0x80)]
+                del live[oid]
+            elif u < 0.85:
+                if rng.random() < 0.5 and q > 1:  # size down, keeps priority
+                    nq, ntick = q - 1, tick
+                else:  # one tick away from the mid, loses priority
+                    nq, ntick = q + 1, tick - 1 if side == 0 else tick + 1
+                live[oid] = [side, ntick, nq]
+                rows = [(ord("M"), sc, ntick * tick_int, nq, oid, 0x80)]
+            else:  # aggressor trade, fill, then the resting order's reduction
+                f = int(rng.integers(1, q + 1))
+                rows = [(ord("T"), ord("AB"[side]), px, f, 0, 0), (ord("F"), sc, px, f, oid, 0)]
+                if f == q:
+                    rows.append((ord("C"), sc, px, f, oid, 0x80))
+                    del live[oid]
+                else:
+                    live[oid][2] = q - f
+                    rows.append((ord("M"), sc, px, q - f, oid, 0x80))
+        for act, sc, px, q, oid, fl in rows[: n - i]:
+            recs[i]["ts_recv"] = recs[i]["ts_event"] = ts
+            recs[i]["action"], recs[i]["side"], recs[i]["price"] = act, sc, px
+            recs[i]["size"], recs[i]["order_id"], recs[i]["flags"] = q, oid, fl
+            i += 1
+    return recs
+
+
+def moving_sessions_stream(tick_int: int = 250_000_000):
+    """Three living books one after another, 6000 ticks down then 15000 up: the book's level
+    arrays are re-based (shifted) while orders from before are still live."""
+    import numpy as np
+
+    a = living_book_stream(8000, 5, tick_int)
+    b = living_book_stream(8000, 6, tick_int)
+    b["ts_recv"] += int(a["ts_recv"][-1] - b["ts_recv"][0]) + 10**9
+    b["price"] = np.where(b["price"] > 0, b["price"] - 6000 * tick_int, b["price"])
+    c = living_book_stream(8000, 7, tick_int)
+    c["ts_recv"] += int(b["ts_recv"][-1] - c["ts_recv"][0]) + 10**9
+    c["price"] = np.where(c["price"] > 0, c["price"] + 9000 * tick_int, c["price"])
+    return np.concatenate([a, b, c])

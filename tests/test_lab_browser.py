@@ -100,6 +100,13 @@ def test_hover_readout_matches_fields(served):
     page.mouse.move(box["x"] + gx, box["y"] + 40)
     page.wait_for_function("id => document.querySelector('.mp-readout').dataset.gate === id", arg=fr.wall_ids[k])
     page.screenshot(path=str(ARTIFACTS / "lab_hover_gate.png"))
+    # the gate spans σ (centre ± σ/2): 0.75σ off centre is outside it, though inside the old ± σ
+    off = fr.wall_center[k] + 0.75 * fr.wall_width[k]
+    covered = [i for i in range(len(fr.wall_ids)) if fr.wall_strength[i] > 0
+               and abs(off - fr.wall_center[i]) <= max(fr.wall_width[i] / 2, 0.25)]
+    page.mouse.move(box["x"] + W / 2 + off * W / (2 * lab.x_half), box["y"] + 40)
+    page.wait_for_function("x => Math.abs(Number(document.querySelector('.mp-readout').dataset.x) - x) < 1", arg=off)
+    assert ro.get_attribute("data-gate") == (fr.wall_ids[covered[0]] if covered else "")
 
 
 def test_step_and_scrub_change_the_frame(served):
@@ -137,3 +144,35 @@ def test_zoom_keeps_spot_centred(served):
     page.click(".mp-debug")
     page.wait_for_function("() => document.querySelector('.mp-debug').classList.contains('mp-on')")
     page.screenshot(path=str(ARTIFACTS / "lab_zoom_debug.png"))
+
+
+def test_fast_slider_drags_are_coalesced(served):
+    """25 slider events at once: the lab renders the first and the newest, not a backlog of 25."""
+    lab, page, _ = served
+    wait_version(page, lab)
+    v0, n = lab.version, lab.n_frames
+    target = n - 2
+    page.evaluate("""(last) => { const s = document.querySelector('.mp-scrub');
+        for (let i = last - 24; i <= last; i++) { s.value = String(i); s.dispatchEvent(new Event('input')); } }""", target)
+    page.wait_for_function("i => document.querySelector('.mp-lab').dataset.index == String(i)", arg=target, timeout=20_000)
+    wait_version(page, lab)
+    assert lab.index == target
+    assert lab.version - v0 <= 3, f"{lab.version - v0} renders for one drag"
+    assert np.array_equal(canvas_pixels(page), lab.render_frame(target))
+
+
+def test_stepping_past_the_end_still_answers(served):
+    """A step that cannot move (already at the newest frame) still gets a reply, so the next
+    scrub is not held back by the one-request-in-flight throttle."""
+    lab, page, _ = served
+    page.click(".mp-freeze")                        # resume: newest frame, not frozen
+    page.wait_for_function("() => document.querySelector('.mp-freeze').textContent === 'Freeze'")
+    wait_version(page, lab)
+    last = lab.n_frames - 1
+    v = lab.version
+    page.click(".mp-step")                          # clamped to the same frame; only freezes
+    page.wait_for_function("() => document.querySelector('.mp-freeze').textContent === 'Resume'")
+    wait_version(page, lab)
+    assert lab.version > v and lab.index == last and lab.frozen
+    page.click(".mp-step-back")
+    page.wait_for_function("i => document.querySelector('.mp-lab').dataset.index == String(i)", arg=last - 1, timeout=1_500)

@@ -88,3 +88,65 @@ def test_unsupported_schema_one_line(conformance_dir, name, schema):
         bronze.check_supported(info)
     msg = str(err.value)
     assert f"schema '{schema}'" in msg and "\n" not in msg
+
+
+def _frame_flushed_at(raw: bytes, k: int) -> tuple[bytes, bytes]:
+    """One zstd frame of ``raw`` with a block flushed after byte ``k``; returns (bytes up to the flush, whole frame)."""
+    cobj = zstandard.ZstdCompressor(level=3).compressobj()
+    head = cobj.compress(raw[:k]) + cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+    return head, head + cobj.compress(raw[k:]) + cobj.flush()
+
+
+def test_zstd_cut_at_a_record_boundary_is_truncated(conformance_dir, tmp_path):
+    """A frame cut where its output ends exactly on a record still reads as truncated, naming file and offset."""
+    raw = raw_bytes(conformance_dir / ES_FILE)
+    hdr = 8 + int.from_bytes(raw[4:8], "little")
+    k = hdr + 56 * 5000
+    head, full = _frame_flushed_at(raw, k)
+    # a plain stream reader sees whole records in the cut bytes; zstandard's decompressobj sees an open frame
+    assert zstandard.ZstdDecompressor().stream_reader(head).read(len(raw)) == raw[:k]
+    frame = zstandard.ZstdDecompressor().decompressobj()
+    assert frame.decompress(head) == raw[:k] and not frame.eof
+    whole = tmp_path / "whole.dbn.zst"
+    whole.write_bytes(full)
+    assert sum(len(c) for c in bronze.iter_mbo(whole, chunk_records=1000)) == (len(raw) - hdr) // 56
+    cut = tmp_path / "cut.dbn.zst"
+    cut.write_bytes(head)
+    msg = r"cut\.dbn\.zst: truncated zstd frame: the frame at compressed byte offset 0 runs past the end of the file"
+    with pytest.raises(bronze.DbnError, match=msg):
+        list(bronze.iter_mbo(cut))
+    # the build names it too, and leaves nothing behind
+    from marketphys.pipeline.build import build
+    lake = tmp_path / "lake"
+    with pytest.raises(bronze.DbnError, match=msg):
+        build([cut], lake, progress=False)
+    assert not any(p.is_file() for p in lake.rglob("*"))
+
+
+@pytest.mark.parametrize("cut", [0, 1, 3, 5, "block"])
+def test_zstd_frames_concatenated_skippable_and_cut_anywhere(conformance_dir, tmp_path, cut):
+    """Several frames (and a skippable one) read as one stream; a cut in the last frame is found wherever it falls."""
+    raw = raw_bytes(conformance_dir / ES_FILE)
+    hdr = 8 + int.from_bytes(raw[4:8], "little")
+    k = hdr + 56 * 3001
+    first = zstandard.ZstdCompressor(level=1).compress(raw[:k])
+    skippable = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
+    head, last = _frame_flushed_at(raw[k:], 56 * 2000)
+    last_checked = zstandard.ZstdCompressor(level=1, write_checksum=True).compress(raw[k:])
+    blob = first + skippable + last_checked
+    path = tmp_path / "frames.dbn.zst"
+    path.write_bytes(blob)
+    got = np.concatenate(list(bronze.iter_mbo(path, chunk_records=777)))
+    assert np.array_equal(got, np.frombuffer(raw[hdr:], bronze.MBO_DTYPE))
+    blob = first + skippable + (head if cut == "block" else last_checked[:len(last_checked) - cut])
+    short = tmp_path / "short.dbn.zst"
+    short.write_bytes(blob)
+    if cut == 0:
+        assert sum(len(c) for c in bronze.iter_mbo(short)) == len(got)
+        return
+    frame = zstandard.ZstdDecompressor().decompressobj()
+    frame.decompress(blob[len(first) + len(skippable):])
+    assert not frame.eof  # the library's decompressor agrees the last frame is open
+    with pytest.raises(bronze.DbnError, match=rf"short\.dbn\.zst: truncated zstd frame: the frame at compressed "
+                                              rf"byte offset {len(first) + len(skippable)} runs past the end"):
+        list(bronze.iter_mbo(short))

@@ -78,3 +78,17 @@ def test_cli_build_and_errors(conformance_dir, tmp_path, capsys):
                  "--lake", str(tmp_path / "l"), "--strict"]) == 2
     err = capsys.readouterr().err
     assert "schema 'trades' is not used" in err and err.count("\n") == 1
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(1.7e308), st.just(-1.7e308)),
+                max_size=40))
+def test_finite_check_agrees_with_isfinite(values):
+    """The one-pass finiteness check of the contracts says what np.isfinite says, overflow included."""
+    from marketphys.pipeline.contracts_futures import _all_finite
+
+    arr = np.array(values, dtype=np.float64)
+    assert _all_finite(arr) == bool(np.all(np.isfinite(arr)))

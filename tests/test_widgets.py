@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from marketphys.render import band_heights
 from marketphys.widgets.charts import (LiveCharts, actual_vs_predicted, error_by_horizon, forecast_table,
@@ -23,8 +26,10 @@ def lab_and_engine():
 
 def test_texture_and_arrays_travel_as_binary(lab_and_engine):
     lab, eng = lab_and_engine
-    assert isinstance(lab.texture, bytes) and len(lab.texture) == 160 * 100 * 4
-    assert np.array_equal(np.frombuffer(lab.texture, np.uint8).reshape(100, 160, 4), lab.render_frame(lab.index))
+    assert lab.texture_format == "png" and lab.meta["texture_format"] == "png"
+    assert isinstance(lab.texture, bytes) and lab.texture[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(lab.texture) < 160 * 100 * 4 // 4          # the point of encoding: far fewer bytes than raw
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(lab.texture))), lab.render_frame(lab.index))
     arr = np.frombuffer(lab.arrays, np.float32)
     off, n = lab.meta["layout"]["U"]
     np.testing.assert_allclose(arr[off:off + n], eng.fields.U, rtol=1e-6, atol=1e-6)
@@ -148,3 +153,59 @@ def test_whole_day_never_hits_max_rows():
 def test_chart_input_errors_name_the_columns():
     with pytest.raises(ValueError, match="missing columns"):
         actual_vs_predicted(pd.DataFrame({"x": [1]}))
+
+
+def test_raw_texture_format_sends_rgba_bytes():
+    lab = PhysicsLab(width=64, height=40, texture_format="raw")
+    sample_session(3, lab=lab)
+    assert lab.meta["texture_format"] == "raw" and len(lab.texture) == 64 * 40 * 4
+    assert np.array_equal(np.frombuffer(lab.texture, np.uint8).reshape(40, 64, 4), lab.render_frame(lab.index))
+    v = lab.version
+    lab.texture_format = "png"                  # switching re-sends the same frame encoded
+    assert lab.version == v + 1 and np.array_equal(np.asarray(Image.open(io.BytesIO(lab.texture))), lab.render_frame(lab.index))
+
+
+def test_bad_texture_format_and_backend_are_named():
+    import traitlets
+
+    with pytest.raises(traitlets.TraitError, match="texture_format.*'jpeg'"):
+        PhysicsLab(width=64, height=40, texture_format="jpeg")
+    with pytest.raises(ValueError, match="backend.*'cuda-magic'"):
+        PhysicsLab(width=64, height=40, backend="cuda-magic")
+
+
+def test_cached_frames_are_not_rendered_again(monkeypatch):
+    import marketphys.widgets.lab as lab_mod
+
+    lab = PhysicsLab(width=64, height=40, cache_size=8)
+    sample_session(5, lab=lab)
+    lab.frozen = True
+    lab._cache.clear()                               # pushes rendered every frame; start cold
+    calls = []
+    real = lab_mod.render_texture
+    monkeypatch.setattr(lab_mod, "render_texture", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for i in (1, 2, 1, 2, 1):
+        lab.step(i - lab.index)
+    assert len(calls) == 2 and lab.index == 1       # frames 1 and 2 rendered once each, then served from cache
+
+
+def test_history_is_bounded_and_a_frozen_view_keeps_its_frame():
+    lab = PhysicsLab(width=64, height=40, max_history=4)
+    eng = sample_engine()
+    frames = sample_frames(10)
+    for fr in frames[:5]:
+        lab.push(eng, eng.step(fr))
+    lab.step(-1)                                   # freeze on the 4th of 4 kept frames
+    held = lab.frame.ts_ns
+    tex = lab.render_frame(lab.index)
+    lab.push(eng, eng.step(frames[5]))             # evicts the oldest: the view still shows the same origin
+    assert len(lab.history) == 4 and lab.n_frames == 4
+    assert lab.frame.ts_ns == held and np.array_equal(lab.render_frame(lab.index), tex)
+    for fr in frames[6:]:
+        lab.push(eng, eng.step(fr))
+    assert [f.ts_ns for f in lab.history] == [f.ts_ns for f in frames[6:]]
+    assert lab.index == 0                          # its frame was evicted: clamped to the oldest kept
+    with pytest.raises(ValueError, match="before the first frame"):
+        lab.scrub(frames[0].ts_ns)
+    with pytest.raises(ValueError, match="max_history"):
+        PhysicsLab(max_history=0)

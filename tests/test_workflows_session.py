@@ -9,13 +9,13 @@ import pytest
 
 from fixtures_serving import build_fixture_lake
 from marketphys.core.engine import EngineConfig
-from marketphys.core.producers import ConstantViscosity, PushProducer
+from marketphys.core.producers import ConstantViscosity, ProfileProducer, PushProducer
 from marketphys.core.theta import ThetaBounds
 from marketphys.replay.ablation import ablate
 from marketphys.replay.calibrate import calibrate, hyper_grid, summarize
 from marketphys.replay.export import ThetaFileError, export_theta, load_theta
 from marketphys.replay.log import LogError, read_log, replay_log
-from marketphys.replay.producers import lake_producers
+from marketphys.replay.producers import FlowCurrentProducer, GexWallProducer
 from marketphys.replay.session import Session, SessionError
 from marketphys.replay.sources import SourceError
 from marketphys.synth.engine_world import WorldConfig, make_world
@@ -92,7 +92,8 @@ def test_learned_weights_point_the_right_way(world):
 
 def test_log_replays_bit_for_bit_and_survives_a_crash(world, tmp_path):
     path = tmp_path / "run.arrow"
-    prods = [PushProducer(gain=1.5), ConstantViscosity(0.7), *lake_producers()[2:4]]
+    prods = [PushProducer(gain=1.5), ConstantViscosity(0.7), FlowCurrentProducer("trade_imbalance"),
+             ProfileProducer("vacuum_score", target="U", gain=-4.0, name="vacuum_wells"), GexWallProducer()]
     s = Session.from_frames(world.frames[:80], producers=prods, log=path, config=EngineConfig(seed=5, n_paths=0))
     s.run(progress=False)
     s.close()

@@ -89,7 +89,7 @@ class Scorecard:
     def to_json(self, path=None, indent: int = 2) -> str:
         text = json.dumps(self.to_dict(), indent=indent, allow_nan=False)
         if path is not None:
-            from marketphys.replay.atomic import atomic_write_text
+            from marketphys.atomic import atomic_write_text
             atomic_write_text(path, text + "\n")
         return text
 

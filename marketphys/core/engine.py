@@ -161,17 +161,18 @@ class Engine:
                 self.learner.learn_one(entry.x_hat, entry.jac, entry.theta, entry.actual, entry.mask)
 
         fields = self.compose(frame)
-        v0 = self.initial_velocity(frame)
+        v0, x0 = self.initial_velocity(frame), self.initial_position(frame)
         if self.kernels is None:
-            res = self.learner.predict_one(fields, v0)
+            res = self.learner.predict_one(fields, v0, x0)
         else:
-            res = self.kernels.rollout(fields, self.learner.theta, v0, self.config.integrator, sensitivities=True)
+            res = self.kernels.rollout(fields, self.learner.theta, v0, self.config.integrator, sensitivities=True,
+                                       x0=x0)
         self.stats.add(res.stats)
         bands = None
         if self.config.n_paths:
             bands_fn = ensemble_bands if self.kernels is None else self.kernels.ensemble_bands
             bands, st = bands_fn(fields, self.learner.theta, v0, self.config.integrator, self.config.n_paths,
-                                 self.config.seed, self.config.quantiles, stream=self.n_frames)
+                                 self.config.seed, self.config.quantiles, stream=self.n_frames, x0=x0)
             self.stats.add(st)
         theta = self.learner.theta.copy()
         fc = Forecast(origin_ts_ns=int(frame.ts_ns), spot=float(frame.spot), tick_size=float(frame.tick_size),
@@ -216,6 +217,11 @@ class Engine:
         acc, (c, s, w) = self.gather(frame)
         O = acc["O"] + (obstacle_field(grid, c, s, w) if c.size else 0.0)
         return Fields.from_arrays(grid, U=acc["U"], C=acc["C"], G=acc["G"], O=O, D=acc["D"])
+
+    def initial_position(self, frame: MarketFrame) -> float:
+        """x0 in ticks from spot: the frame's ``latent_offset`` scalar (where the particle is estimated to
+        sit inside the quoted tick, e.g. a smoothed microprice minus the mid), else 0 (the mid itself)."""
+        return float(frame.scalars.get("latent_offset", 0.0))
 
     def initial_velocity(self, frame: MarketFrame) -> float:
         """v0 in ticks/s: the frame's ``velocity`` scalar if given, else the last tick's motion."""

@@ -193,9 +193,10 @@ def energy(fields: Fields, theta: np.ndarray, x: np.ndarray, v: np.ndarray) -> n
 
 
 def ensemble_bands(fields: Fields, theta: np.ndarray, v0: float, cfg: IntegratorConfig, n_paths: int, seed: int,
-                   quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), stream: int = 0) -> tuple[dict[float, np.ndarray], RolloutStats]:
+                   quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), stream: int = 0,
+                   x0: float = 0.0) -> tuple[dict[float, np.ndarray], RolloutStats]:
     """Per-horizon quantiles (ticks) of ``n_paths`` seeded diffusion paths."""
     res = rollout(fields, np.broadcast_to(theta, (n_paths, N_PARAMS)), np.full(n_paths, v0), cfg,
-                  sensitivities=False, seed=seed, stream=stream)
+                  sensitivities=False, seed=seed, stream=stream, x0=x0)
     qs = np.quantile(res.x, quantiles, axis=0)
     return {float(q): qs[i] for i, q in enumerate(quantiles)}, res.stats

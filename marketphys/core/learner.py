@@ -56,8 +56,8 @@ class GaussNewtonLearner:
         self.last_loss = float("nan")
 
     # -- river-style API -------------------------------------------------------------
-    def predict_one(self, fields: Fields, v0: float) -> RolloutResult:
-        return rollout(fields, self.theta, v0, self.cfg, sensitivities=True)
+    def predict_one(self, fields: Fields, v0: float, x0: float = 0.0) -> RolloutResult:
+        return rollout(fields, self.theta, v0, self.cfg, sensitivities=True, x0=x0)
 
     def learn_one(self, x_hat: np.ndarray, jac: np.ndarray, theta_at_forecast: np.ndarray,
                   actual: np.ndarray, mask: np.ndarray | None = None) -> float:

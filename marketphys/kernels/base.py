@@ -81,10 +81,10 @@ class KernelBackend:
         raise NotImplementedError
 
     def ensemble_bands(self, fields, theta, v0: float, cfg: IntegratorConfig, n_paths: int, seed: int,
-                       quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), stream: int = 0):
+                       quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), stream: int = 0, x0: float = 0.0):
         """Per-horizon quantiles of ``n_paths`` seeded diffusion paths (as core.integrator.ensemble_bands)."""
         res = self.rollout(fields, np.broadcast_to(np.asarray(theta, float), (n_paths, N_PARAMS)), np.full(n_paths, v0),
-                           cfg, sensitivities=False, seed=seed, stream=stream)
+                           cfg, sensitivities=False, seed=seed, stream=stream, x0=x0)
         qs = self.column_quantiles(res.x, quantiles)
         return {float(q): qs[i] for i, q in enumerate(quantiles)}, res.stats
 
@@ -295,7 +295,7 @@ class ShaderBackend(KernelBackend):
                             lo=bounds.lo_array, hi=bounds.hi_array)
             self.dispatch("replay", "replay_lanes", p["n"][0], p, fields, np.ascontiguousarray(sub.t, np.int32),
                           np.ascontiguousarray(sub.spot, np.float32), np.ascontiguousarray(sub.v0, np.float32),
-                          hyper, state, sx, st, width=width)
+                          hyper, state, sx, st, np.ascontiguousarray(sub.x0, np.float32), width=width)
             if trace:
                 tx[:, start:start + f] = sx
                 tt[:, start:start + f] = st

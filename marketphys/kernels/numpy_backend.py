@@ -106,7 +106,7 @@ class NumpyBackend(KernelBackend):
             fields = frame_fields(block.grid, block.contrib[f], block.walls[f])
             thetas = np.stack([s["learner"].theta for s in state])
             with np.errstate(invalid="ignore", over="ignore"):
-                res = rollout(fields, thetas, block.v0[f], cfg, sensitivities=True)
+                res = rollout(fields, thetas, block.v0[f], cfg, sensitivities=True, x0=block.x0[f])
             for lane, s in enumerate(state):
                 s["ledger"].add(LedgerEntry(t, spot, 1.0, res.x[lane].copy(), res.jac[lane].copy(), thetas[lane].copy(),
                                             block.dt_units))

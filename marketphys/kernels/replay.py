@@ -78,10 +78,14 @@ class ReplayBlock:
     dt_units: int
     tol_units: int
     anchor: ReplayAnchor | None = None
+    x0: np.ndarray | None = None   # (F,) initial position (ticks from spot, the latent-price estimate); None = 0
 
     def __post_init__(self) -> None:
         F, cells = self.t.shape[0], self.grid.size
-        checks = {"contrib": (self.contrib, (F, 5, cells)), "spot": (self.spot, (F,)), "v0": (self.v0, (F,))}
+        if self.x0 is None:
+            self.x0 = np.zeros(F)
+        checks = {"contrib": (self.contrib, (F, 5, cells)), "spot": (self.spot, (F,)), "v0": (self.v0, (F,)),
+                  "x0": (self.x0, (F,))}
         for name, (arr, shape) in checks.items():
             if np.shape(arr) != shape:
                 raise ValueError(f"ReplayBlock.{name} has shape {np.shape(arr)}, expected {shape}")
@@ -94,7 +98,7 @@ class ReplayBlock:
             raise ValueError(f"kernels support horizons <= {MAX_H}, got {self.integrator.horizons}")
         if self.dt_units <= 0 or self.tol_units < 0:
             raise ValueError(f"ReplayBlock: dt_units must be > 0 and tol_units >= 0, got {self.dt_units}, {self.tol_units}")
-        for name in ("spot", "v0"):
+        for name in ("spot", "v0", "x0"):
             a = getattr(self, name)
             if not np.all(np.isfinite(a)):
                 i = int(np.flatnonzero(~np.isfinite(a))[0])
@@ -122,7 +126,7 @@ class ReplayBlock:
         for a in range(0, self.n_frames, size):
             s = slice(a, a + size)
             out.append(ReplayBlock(self.grid, self.integrator, self.contrib[s], self.walls[s], self.t[s], self.spot[s],
-                                   self.v0[s], self.dt_units, self.tol_units, self.anchor))
+                                   self.v0[s], self.dt_units, self.tol_units, self.anchor, self.x0[s]))
         return out
 
     @classmethod
@@ -140,7 +144,7 @@ class ReplayBlock:
         frames = list(frames)
         F, cells = len(frames), config.grid.size
         contrib = np.zeros((F, 5, cells))
-        walls_list, v0 = [], np.zeros(F)
+        walls_list, v0, x0 = [], np.zeros(F), np.zeros(F)
         for i, fr in enumerate(frames):
             eng.check_frame(fr)
             acc, (c, s, w) = eng.gather(fr)
@@ -148,6 +152,7 @@ class ReplayBlock:
                 contrib[i, k] = acc[name]
             walls_list.append(np.stack([c, s, w], axis=-1) if c.size else np.zeros((0, 3)))
             v0[i] = eng.initial_velocity(fr)
+            x0[i] = eng.initial_position(fr)
             eng.last_frame = fr
         W = max((a.shape[0] for a in walls_list), default=0)
         walls = np.zeros((F, max(W, 1), 3))
@@ -168,7 +173,7 @@ class ReplayBlock:
             raise ValueError(f"Δt={dt_ns} ns or tolerance={tol_ns} ns is not a whole number of {anchor.unit_ns} ns units")
         return cls(grid=config.grid, integrator=config.integrator, contrib=contrib, walls=walls,
                    t=anchor.units(ts), spot=anchor.ticks([f.spot for f in frames]), v0=v0,
-                   dt_units=dt_ns // anchor.unit_ns, tol_units=tol_ns // anchor.unit_ns, anchor=anchor)
+                   dt_units=dt_ns // anchor.unit_ns, tol_units=tol_ns // anchor.unit_ns, anchor=anchor, x0=x0)
 
 
 def make_hyper(lanes: int, horizons: int, *, huber_delta=4.0, forgetting=0.999, damping=0.1, ridge=1e-6,

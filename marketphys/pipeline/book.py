@@ -17,11 +17,19 @@ the book state at its end. Resting depth (``depth_qty_rest``) counts orders whos
 add (or last priority reset) is at least ``rest_ns`` old at the window end.
 All the work is in one compiled loop over messages; trouble (unknown order ids,
 bad sides) becomes counters, never exceptions inside the loop.
+
+Speed (benchmarks/pipeline.py): outputs are column-major buffers handed out as views
+and reused once their batch is dropped (``iter_feed``); a window's scan skips levels
+that never held an order and takes a short path on levels quiet for two windows; the
+order hash table keeps a slot's key, state and fields in one cache line. Results are
+bit-identical to the first implementation (tests/test_pipeline_surfaces_equivalence.py).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 from numba import njit
@@ -31,8 +39,11 @@ from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, UNDEF_PRICE
 # --- scalar state slots (int64 array ``st``)
 WIN_END, W, STARTED, IN_SNAP, BAD, BB, BA, LAST_PX, LAST_QTY, VOL, BUYV, SELLV, NTRADES, NMSG, \
     RING_HEAD, RING_TAIL, NLIVE, NUSED, NDIRTY, PREV_VALID, PBB, PBA, PQB, PQA, N_UNKNOWN, \
-    OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN = range(33)
-N_ST = 33
+    OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK, TLO, THI = range(36)
+N_ST = 36  # TLO..THI: levels that ever held an order
+# order table columns (one int64 row per hash slot); state 0 empty, 1 live, 2 deleted
+OT_KEY, OT_STATE, OT_TICK = 0, 1, 2
+OT_COLS = 8
 # float slots (``fs``)
 F_OFI, F_LAST_MID = range(2)
 
@@ -40,12 +51,14 @@ SNAP_I = ("window_end_ts_ns", "book_valid", "best_bid_price_int", "best_bid_qty"
           "best_ask_qty", "spot_ref_price_int", "last_trade_price_int", "last_trade_qty", "volume",
           "buy_volume", "sell_volume", "trade_count", "msg_count", "window_seq")
 SNAP_F = ("mid_price", "ofi", "book_imbalance", "trade_imbalance", "above_score", "below_score")
-WALL_I = ("win", "rel_ticks", "side", "price_int", "depth_qty_rest", "depth_qty", "add_qty", "pull_qty_total",
+WALL_I = ("win", "window_end_ts_ns", "spot_ref_price_int", "rel_ticks", "side", "price_int", "depth_qty_rest", "depth_qty", "add_qty", "pull_qty_total",
           "fill_qty", "d1_depth_qty", "d2_depth_qty")
-VAC_I = ("win", "rel_ticks")
+VAC_I = ("win", "window_end_ts_ns", "spot_ref_price_int", "rel_ticks")
+BUCKET_I = ("window_end_ts_ns", "spot_ref_price_int")
+BUCKET_I32 = ("bucket", "rel_ticks")
 VAC_F = ("vacuum_score", "d2_pull_add_log", "wall_erosion", "pull_add_log")
-BUCKET_F = ("depth_qty", "depth_qty_rest", "depletion_qty", "reinforcement_qty", "imbalance", "vacuum_score",
-            "bid_depth_qty", "ask_depth_qty")
+BUCKET_F = ("depth_qty", "depth_qty_rest", "depletion_qty", "reinforcement_qty", "imbalance", "vacuum_score")
+N_SCRATCH = 8  # per bucket while a window is built: BUCKET_F, then bid and ask depth
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 
@@ -93,6 +106,10 @@ def _mark(t, dirty_stamp, dirty_list, st):
 
 @njit(cache=True)
 def _level_add(side, t, q, depth, st):
+    if t < st[TLO]:
+        st[TLO] = t
+    if t > st[THI]:
+        st[THI] = t
     depth[side, t] += q
     if depth[side, t] <= 0:
         return
@@ -149,6 +166,27 @@ def _book_valid(st, depth):
 
 
 @njit(cache=True)
+def _log1p_scalar(x):
+    return np.log1p(x)
+
+
+# log1p of small whole quantities, from the very function the loop would call (libm via numba):
+# flows are whole numbers, and a table read is far cheaper than log1p on every active level.
+LOG1P_N = 4096
+LOG1P_Q = np.array([_log1p_scalar(float(q)) for q in range(LOG1P_N)])
+
+
+@njit(cache=True, inline="always")
+def _log1p0(x):
+    """log1p of a quantity: table for whole numbers below LOG1P_N (same bits), else log1p."""
+    if 0.0 <= x < LOG1P_N:
+        q = int(x)
+        if q == x:
+            return LOG1P_Q[q]
+    return np.log1p(x)
+
+
+@njit(cache=True)
 def _r_at(t, k, ra, ra_w, rb, rb_w):
     if ra_w[t] == k:
         return ra[t]
@@ -177,8 +215,14 @@ def _graduate(T, rest_ns, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, r
 def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts, o_young,
           ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
           ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
-          out_si, out_sf, out_wall, out_vi, out_vf, out_bucket):
-    """Close the window ending at T: graduate resting orders, write one snap row + its level rows."""
+          out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr):
+    """Close the window ending at T: graduate resting orders, write one snap row + its level rows.
+
+    Outputs are column-major (one contiguous column per field) so the tables wrap them
+    without copies; level rows carry their window's end time and spot. A level untouched
+    for the last two windows ("quiet") has no flow and no first/second differences, so it
+    takes a short path with the same results; an empty quiet level writes nothing.
+    """
     _graduate(T, rest_ns, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, ring_id, ring_ts, young,
               dirty_stamp, dirty_list, st)
     r = st[OUT_WIN]
@@ -188,100 +232,147 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
     valid = _book_valid(st, depth)
     bb = st[BB]
     ba = st[BA]
-    out_si[r, 0] = T
-    out_si[r, 1] = 1 if valid else 0
-    out_si[r, 2] = (base + bb) * tick_int if bb >= 0 else 0
-    out_si[r, 3] = depth[0, bb] if bb >= 0 else 0
-    out_si[r, 4] = (base + ba) * tick_int if ba >= 0 else 0
-    out_si[r, 5] = depth[1, ba] if ba >= 0 else 0
-    out_si[r, 7] = st[LAST_PX]
-    out_si[r, 8] = st[LAST_QTY]
-    out_si[r, 9] = st[VOL]
-    out_si[r, 10] = st[BUYV]
-    out_si[r, 11] = st[SELLV]
-    out_si[r, 12] = st[NTRADES]
-    out_si[r, 13] = st[NMSG]
-    out_si[r, 14] = w
+    out_si[0, r] = T
+    out_si[1, r] = 1 if valid else 0
+    out_si[2, r] = (base + bb) * tick_int if bb >= 0 else 0
+    out_si[3, r] = depth[0, bb] if bb >= 0 else 0
+    out_si[4, r] = (base + ba) * tick_int if ba >= 0 else 0
+    out_si[5, r] = depth[1, ba] if ba >= 0 else 0
+    out_si[7, r] = st[LAST_PX]
+    out_si[8, r] = st[LAST_QTY]
+    out_si[9, r] = st[VOL]
+    out_si[10, r] = st[BUYV]
+    out_si[11, r] = st[SELLV]
+    out_si[12, r] = st[NTRADES]
+    out_si[13, r] = st[NMSG]
+    out_si[14, r] = w
     tv = st[BUYV] + st[SELLV]
-    out_sf[r, 1] = fs[F_OFI]
-    out_sf[r, 3] = (st[BUYV] - st[SELLV]) / tv if tv > 0 else 0.0
-    for k in range(out_bucket.shape[1]):
-        for c in range(out_bucket.shape[2]):
-            out_bucket[r, k, c] = 0.0
+    out_sf[1, r] = fs[F_OFI]
+    out_sf[3, r] = (st[BUYV] - st[SELLV]) / tv if tv > 0 else 0.0
     if valid:
         spot = (bb + ba) // 2
         mid = 0.5 * (bb + ba + 2 * base) * tick_int * 1e-9
         fs[F_LAST_MID] = mid
-        out_si[r, 6] = (base + spot) * tick_int
-        nb = out_bucket.shape[1] // 2
+        spot_px = (base + spot) * tick_int
+        out_si[6, r] = spot_px
+        nb = band // 2
+        nbk = 2 * nb + 1
+        # buckets are summed in a small scratch (stays in cache), then written out once, in order
+        for c in range(N_SCRATCH):
+            for k in range(nbk):
+                bscr[c, k] = 0.0
         bid_near = 0.0
         ask_near = 0.0
         vac_above = 0.0
         vac_below = 0.0
-        for rel in range(-band, band + 1):
+        quiet_before = w - 2
+        # levels outside TLO..THI never held an order: empty and quiet, they would write nothing
+        for rel in range(max(-band, st[TLO] - spot), min(band, st[THI] - spot) + 1):
             t = spot + rel
             if t < 0 or t >= L:
                 continue
             lvl_pull = 0.0
             lvl_add = 0.0
             lvl_depth = 0.0
-            lvl_prev = 0.0
             lvl_rest = 0.0
-            lvl_prev_rest = 0.0
-            for side in range(2):
-                dq = depth[side, t]
-                rest = dq - young[side, t]
-                d1 = dq - prev_depth[side, t]
-                d1p = d1_last[side, t] if d1_w[side, t] == w - 1 else 0
-                d2 = d1 - d1p
-                a = addq[side, t]
-                p = pullq[side, t]
-                f = fillq[side, t]
-                if dq != 0 or a != 0 or p != 0 or f != 0 or d1 != 0 or d2 != 0:
-                    j = st[OUT_WALL]
-                    out_wall[j, 0] = r
-                    out_wall[j, 1] = rel
-                    out_wall[j, 2] = side
-                    out_wall[j, 3] = (base + t) * tick_int
-                    out_wall[j, 4] = rest
-                    out_wall[j, 5] = dq
-                    out_wall[j, 6] = a
-                    out_wall[j, 7] = p
-                    out_wall[j, 8] = f
-                    out_wall[j, 9] = d1
-                    out_wall[j, 10] = d2
-                    st[OUT_WALL] += 1
-                lvl_pull += p
-                lvl_add += a
-                lvl_depth += dq
-                lvl_prev += prev_depth[side, t]
-                lvl_rest += rest
-                lvl_prev_rest += prev_rest[side, t]
-            pal = np.log1p(lvl_pull) - np.log1p(lvl_add)
-            r1 = _r_at(t, w - 1, ra, ra_w, rb, rb_w)
-            r2 = _r_at(t, w - 2, ra, ra_w, rb, rb_w)
-            d2pal = pal - 2.0 * r1 + r2
-            net = lvl_pull - lvl_add
-            vac = np.tanh(net / (lvl_prev + 1.0)) if net > 0 else 0.0
-            ero = (lvl_prev_rest - lvl_rest) / (lvl_prev_rest + 1.0) if lvl_prev_rest > lvl_rest else 0.0
-            if lvl_depth != 0 or lvl_pull != 0 or lvl_add != 0 or d2pal != 0.0 or ero != 0.0:
-                j = st[OUT_VAC]
-                out_vi[j, 0] = r
-                out_vi[j, 1] = rel
-                out_vf[j, 0] = vac
-                out_vf[j, 1] = d2pal
-                out_vf[j, 2] = ero
-                out_vf[j, 3] = pal
-                st[OUT_VAC] += 1
+            vac = 0.0
+            if dirty_stamp[t] < quiet_before:
+                # quiet: no flow, depth == previous depth, no d1/d2, no erosion, r1 = r2 = 0
+                if depth[0, t] == 0 and depth[1, t] == 0:
+                    continue
+                for side in range(2):
+                    dq = depth[side, t]
+                    rest = dq - young[side, t]
+                    if dq != 0:
+                        j = st[OUT_WALL]
+                        out_wall[0, j] = r
+                        out_wall[1, j] = T
+                        out_wall[2, j] = spot_px
+                        out_wall[3, j] = rel
+                        out_wall[4, j] = side
+                        out_wall[5, j] = (base + t) * tick_int
+                        out_wall[6, j] = rest
+                        out_wall[7, j] = dq
+                        out_wall[8, j] = 0
+                        out_wall[9, j] = 0
+                        out_wall[10, j] = 0
+                        out_wall[11, j] = 0
+                        out_wall[12, j] = 0
+                        st[OUT_WALL] += 1
+                    lvl_depth += dq
+                    lvl_rest += rest
+                if lvl_depth != 0:
+                    j = st[OUT_VAC]
+                    out_vi[0, j] = r
+                    out_vi[1, j] = T
+                    out_vi[2, j] = spot_px
+                    out_vi[3, j] = rel
+                    out_vf[0, j] = 0.0
+                    out_vf[1, j] = 0.0
+                    out_vf[2, j] = 0.0
+                    out_vf[3, j] = 0.0
+                    st[OUT_VAC] += 1
+            else:
+                lvl_prev = 0.0
+                lvl_prev_rest = 0.0
+                for side in range(2):
+                    dq = depth[side, t]
+                    rest = dq - young[side, t]
+                    d1 = dq - prev_depth[side, t]
+                    d1p = d1_last[side, t] if d1_w[side, t] == w - 1 else 0
+                    d2 = d1 - d1p
+                    a = addq[side, t]
+                    p = pullq[side, t]
+                    f = fillq[side, t]
+                    if dq != 0 or a != 0 or p != 0 or f != 0 or d1 != 0 or d2 != 0:
+                        j = st[OUT_WALL]
+                        out_wall[0, j] = r
+                        out_wall[1, j] = T
+                        out_wall[2, j] = spot_px
+                        out_wall[3, j] = rel
+                        out_wall[4, j] = side
+                        out_wall[5, j] = (base + t) * tick_int
+                        out_wall[6, j] = rest
+                        out_wall[7, j] = dq
+                        out_wall[8, j] = a
+                        out_wall[9, j] = p
+                        out_wall[10, j] = f
+                        out_wall[11, j] = d1
+                        out_wall[12, j] = d2
+                        st[OUT_WALL] += 1
+                    lvl_pull += p
+                    lvl_add += a
+                    lvl_depth += dq
+                    lvl_prev += prev_depth[side, t]
+                    lvl_rest += rest
+                    lvl_prev_rest += prev_rest[side, t]
+                pal = _log1p0(lvl_pull) - _log1p0(lvl_add)
+                r1 = _r_at(t, w - 1, ra, ra_w, rb, rb_w)
+                r2 = _r_at(t, w - 2, ra, ra_w, rb, rb_w)
+                d2pal = pal - 2.0 * r1 + r2
+                net = lvl_pull - lvl_add
+                vac = np.tanh(net / (lvl_prev + 1.0)) if net > 0 else 0.0
+                ero = (lvl_prev_rest - lvl_rest) / (lvl_prev_rest + 1.0) if lvl_prev_rest > lvl_rest else 0.0
+                if lvl_depth != 0 or lvl_pull != 0 or lvl_add != 0 or d2pal != 0.0 or ero != 0.0:
+                    j = st[OUT_VAC]
+                    out_vi[0, j] = r
+                    out_vi[1, j] = T
+                    out_vi[2, j] = spot_px
+                    out_vi[3, j] = rel
+                    out_vf[0, j] = vac
+                    out_vf[1, j] = d2pal
+                    out_vf[2, j] = ero
+                    out_vf[3, j] = pal
+                    st[OUT_VAC] += 1
             b = (rel // 2) + nb
-            if 0 <= b < out_bucket.shape[1]:
-                out_bucket[r, b, 0] += lvl_depth
-                out_bucket[r, b, 1] += lvl_rest
-                out_bucket[r, b, 2] += lvl_pull + fillq[0, t] + fillq[1, t]
-                out_bucket[r, b, 3] += lvl_add
-                out_bucket[r, b, 5] = max(out_bucket[r, b, 5], vac)
-                out_bucket[r, b, 6] += depth[0, t]
-                out_bucket[r, b, 7] += depth[1, t]
+            if 0 <= b < nbk:
+                bscr[0, b] += lvl_depth
+                bscr[1, b] += lvl_rest
+                bscr[2, b] += lvl_pull + fillq[0, t] + fillq[1, t]
+                bscr[3, b] += lvl_add
+                bscr[5, b] = max(bscr[5, b], vac)
+                bscr[6, b] += depth[0, t]
+                bscr[7, b] += depth[1, t]
             if 0 < rel <= near:
                 ask_near += depth[1, t]
                 vac_above += vac
@@ -289,22 +380,33 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
                 bid_near += depth[0, t]
                 if rel < 0:
                     vac_below += vac
-        for b in range(out_bucket.shape[1]):
-            bd = out_bucket[r, b, 6]
-            ad = out_bucket[r, b, 7]
-            out_bucket[r, b, 4] = (bd - ad) / (bd + ad) if bd + ad > 0 else 0.0
+        q0 = st[OUT_BUCK]
+        for k in range(nbk):
+            bd = bscr[6, k]
+            ad = bscr[7, k]
+            bscr[4, k] = (bd - ad) / (bd + ad) if bd + ad > 0 else 0.0
+        for k in range(nbk):
+            q = q0 + k
+            out_bi[0, q] = T
+            out_bi[1, q] = spot_px
+            out_bb[0, q] = k - nb
+            out_bb[1, q] = (k - nb) * 2
+        for c in range(out_bf.shape[0]):
+            for k in range(nbk):
+                out_bf[c, q0 + k] = bscr[c, k]
+        st[OUT_BUCK] += nbk
         tot = bid_near + ask_near
         ask_share = ask_near / tot if tot > 0 else 0.5
-        out_sf[r, 2] = (bid_near - ask_near) / tot if tot > 0 else 0.0
-        out_sf[r, 4] = 0.5 * (1.0 - ask_share) + 0.5 * vac_above / near
-        out_sf[r, 5] = 0.5 * ask_share + 0.5 * vac_below / near
+        out_sf[2, r] = (bid_near - ask_near) / tot if tot > 0 else 0.0
+        out_sf[4, r] = 0.5 * (1.0 - ask_share) + 0.5 * vac_above / near
+        out_sf[5, r] = 0.5 * ask_share + 0.5 * vac_below / near
     else:
-        out_si[r, 6] = 0
+        out_si[6, r] = 0
         st[N_INVALID_WIN] += 1
-        out_sf[r, 2] = 0.0
-        out_sf[r, 4] = 0.5
-        out_sf[r, 5] = 0.5
-    out_sf[r, 0] = fs[F_LAST_MID]
+        out_sf[2, r] = 0.0
+        out_sf[4, r] = 0.5
+        out_sf[5, r] = 0.5
+    out_sf[0, r] = fs[F_LAST_MID]
     # roll per-level history for every level touched in this window
     for k in range(st[NDIRTY]):
         t = dirty_list[k]
@@ -322,7 +424,7 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
             fillq[side, t] = 0
         rb[t] = ra[t]
         rb_w[t] = ra_w[t]
-        ra[t] = np.log1p(lp) - np.log1p(la)
+        ra[t] = _log1p0(lp) - _log1p0(la)
         ra_w[t] = w
     st[NDIRTY] = 0
     st[VOL] = 0
@@ -364,12 +466,18 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
              st, fs, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, o_fpend, ring_id, ring_ts,
              depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
              ra, ra_w, rb, rb_w, dirty_stamp, dirty_list,
-             out_si, out_sf, out_wall, out_vi, out_vf, out_bucket):
-    """Apply messages [i0, n_end); return the index to resume from (< n_end when the outputs are full)."""
+             out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr):
+    """Apply messages [i0, n_end); return the index to resume from (< n_end when the outputs are full).
+
+    An event ends at a message with F_LAST, at a change of ts_recv, or at the end of the
+    arrays (not at ``n_end``), so feeding a chunk in slices does not change results.
+    """
     base = st[BASE]
-    win_cap = out_si.shape[0]
+    n_all = ts_recv.shape[0]
+    win_cap = out_si.shape[1]
     wall_need = 2 * (2 * band + 1)
     vac_need = 2 * band + 1
+    buck_need = 2 * (band // 2) + 1
     rcap = ring_id.shape[0]
     i = i0
     while i < n_end:
@@ -383,13 +491,13 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
         # close every window that ends before this message
         if ts > st[WIN_END]:
             gap = (ts - st[WIN_END] + window_ns - 1) // window_ns  # windows between
-            if st[OUT_WIN] >= win_cap or st[OUT_WALL] + wall_need > out_wall.shape[0] \
-                    or st[OUT_VAC] + vac_need > out_vi.shape[0]:
+            if st[OUT_WIN] >= win_cap or st[OUT_WALL] + wall_need > out_wall.shape[1] \
+                    or st[OUT_VAC] + vac_need > out_vi.shape[1] or st[OUT_BUCK] + buck_need > out_bi.shape[1]:
                 return i
             _emit(st[WIN_END], tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts,
                   o_young, ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last,
                   d1_w, ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
-                  out_si, out_sf, out_wall, out_vi, out_vf, out_bucket)
+                  out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr)
             if gap > max_fill:
                 st[WIN_END] = ((ts + window_ns - 1) // window_ns) * window_ns
             else:
@@ -500,7 +608,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
         if fl & F_SNAPSHOT and fl & F_LAST:
             st[IN_SNAP] = 0
         # end of event: order-flow imbalance (Cont, Kukanov, Stoikov 2014) on the BBO
-        if (fl & F_LAST) or i + 1 >= n_end or ts_recv[i + 1] != ts_recv[i]:
+        if (fl & F_LAST) or i + 1 >= n_all or ts_recv[i + 1] != ts_recv[i]:
             if _book_valid(st, depth):
                 pb = st[BB]
                 pa = st[BA]
@@ -526,45 +634,57 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
                 st[PREV_VALID] = 0
         i += 1
     if final and st[PENDING] == 1:
-        if st[OUT_WIN] >= win_cap or st[OUT_WALL] + wall_need > out_wall.shape[0] \
-                or st[OUT_VAC] + vac_need > out_vi.shape[0]:
+        if st[OUT_WIN] >= win_cap or st[OUT_WALL] + wall_need > out_wall.shape[1] \
+                or st[OUT_VAC] + vac_need > out_vi.shape[1] or st[OUT_BUCK] + buck_need > out_bi.shape[1]:
             return i
         _emit(st[WIN_END], tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts,
               o_young, ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last,
               d1_w, ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
-              out_si, out_sf, out_wall, out_vi, out_vf, out_bucket)
+              out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bb, out_bf, bscr)
         st[WIN_END] += window_ns
     return n_end
 
 
 @njit(cache=True)
-def _rehash(keys, hstate, cols, new_cap):
-    nk = np.zeros(new_cap, np.uint64)
-    nh = np.zeros(new_cap, np.int8)
-    ncols = np.zeros((cols.shape[0], new_cap), np.int64)
-    mask = new_cap - 1
+def _rehash(keys, hstate, otab, new_keys, new_otab):
+    """Move live slots into ``new_otab`` (zeroed); ``new_keys`` is its key column. Returns live count."""
+    mask = new_otab.shape[0] - 1
     n = 0
     for s in range(keys.shape[0]):
         if hstate[s] == 1:
             j = _slot0(keys[s], mask)
-            while nh[j] == 1:
+            while new_otab[j, OT_STATE] == 1:
                 j = (j + 1) & mask
-            nh[j] = 1
-            nk[j] = keys[s]
-            for c in range(cols.shape[0]):
-                ncols[c, j] = cols[c, s]
+            for c in range(otab.shape[1]):
+                new_otab[j, c] = otab[s, c]
             n += 1
-    return nk, nh, ncols, n
+    return n
+
+
+def _aligned_table(rows: int, cols: int) -> np.ndarray:
+    """Zeroed int64 (rows, cols) whose rows start on 64-byte boundaries (one cache line per order)."""
+    flat = np.zeros(rows * cols + 8, np.int64)
+    off = (-flat.ctypes.data % 64) // 8
+    return flat[off: off + rows * cols].reshape(rows, cols)
+
+
+def _refcounts(arrays) -> list[int]:
+    return [sys.getrefcount(a) for a in arrays]
+
+
+# references an array held only by a tuple shows through ``_refcounts`` (measured, not assumed, so an
+# interpreter that counts differently cannot make a buffer under a live view look free)
+_IDLE_REFS = _refcounts((np.empty(1),))[0]
 
 
 @dataclass
 class WindowBatch:
     """Outputs of a run of windows (numpy columns; ``silver_futures`` turns them into tables)."""
 
-    snap: dict
-    wall: dict
-    vacuum: dict
-    bucket: np.ndarray  # (windows, buckets, len(BUCKET_F))
+    snap: dict     # one row per window (SNAP_I + SNAP_F)
+    wall: dict     # one row per (level, side) with depth or flow (WALL_I)
+    vacuum: dict   # one row per level with depth or flow (VAC_I + VAC_F)
+    bucket: dict   # one row per 2-tick bucket of each valid-book window (BUCKET_I + BUCKET_I32 + BUCKET_F)
 
     @property
     def n_windows(self) -> int:
@@ -578,9 +698,11 @@ class FuturesBook:
     so the compiled loop is a pure function of (messages, state) -> (state, outputs).
     """
 
+    POOL = 2  # output buffer sets kept for reuse once their batches are dropped
+
     def __init__(self, instrument_id: int, tick_int: int, *, window_ns: int = 500_000_000,
                  rest_ns: int = 500_000_000, band_ticks: int = 400, near_ticks: int = 10,
-                 max_fill_windows: int = 120, windows_per_batch: int = 2048):
+                 max_fill_windows: int = 120, windows_per_batch: int = 2048, slice_records: int = 1 << 14):
         if tick_int <= 0:
             raise ValueError(f"tick_int must be > 0 (price units of 1e-9), got {tick_int}")
         if window_ns <= 0:
@@ -589,7 +711,8 @@ class FuturesBook:
         self.tick_int, self.window_ns, self.rest_ns = int(tick_int), int(window_ns), int(rest_ns)
         self.band, self.near, self.max_fill = int(band_ticks), int(near_ticks), int(max_fill_windows)
         self.st = np.zeros(N_ST, np.int64)
-        self.st[BB] = self.st[BA] = -1
+        self.st[BB] = self.st[BA] = self.st[THI] = -1
+        self.st[TLO] = 1 << 62
         self.st[BASE] = -1
         self.fs = np.zeros(2, np.float64)
         self._alloc_orders(1 << 12)
@@ -598,30 +721,55 @@ class FuturesBook:
         self.L = 0
         self.nb = self.band // 2
         self.win_cap = int(windows_per_batch)
+        self.bscr = np.zeros((N_SCRATCH, 2 * (self.band // 2) + 1), np.float64)
+        self._pool: list[tuple] = []
+        self.slice_records = max(1, int(slice_records))
         self._alloc_out()
 
     # -- storage management (between compiled calls)
     def _alloc_orders(self, cap):
-        self.keys = np.zeros(cap, np.uint64)
-        self.hstate = np.zeros(cap, np.int8)
-        self.ocols = np.zeros((6, cap), np.int64)  # tick, side, size, ts, young, fill_pending
+        self._set_orders(_aligned_table(cap, OT_COLS))
+
+    def _set_orders(self, otab):
+        # one 64-byte row per hash slot: key, state, then the order's fields, so a lookup that
+        # finds its order has also fetched the order (one cache miss, not three)
+        self.otab = otab
+        self.keys = otab[:, OT_KEY].view(np.uint64)
+        self.hstate = otab[:, OT_STATE]
+        self.ocols = otab[:, OT_TICK:]  # tick, side, size, ts, young, fill_pending
 
     def _alloc_out(self):
-        self.out_si = np.zeros((self.win_cap, len(SNAP_I)), np.int64)
-        self.out_sf = np.zeros((self.win_cap, len(SNAP_F)), np.float64)
+        """Column-major output buffers: a taken batch keeps views of the old ones (no copy).
+
+        A set whose batch nobody refers to any more (only this pool holds it) is written
+        again; touching fresh memory for every batch costs more than the surfaces.
+        """
+        for k, bufs in enumerate(self._pool):
+            if max(_refcounts(bufs)) <= _IDLE_REFS:  # no view of any of them is alive
+                self._pool.pop(k)
+                (self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf, self.out_bi, self.out_bb,
+                 self.out_bf) = bufs
+                return
+        self.out_si = np.empty((len(SNAP_I), self.win_cap), np.int64)
+        self.out_sf = np.empty((len(SNAP_F), self.win_cap), np.float64)
         wall_cap = self.win_cap * 64 + 2 * (2 * self.band + 1)
-        self.out_wall = np.zeros((wall_cap, len(WALL_I)), np.int64)
+        self.out_wall = np.empty((len(WALL_I), wall_cap), np.int64)
         vac_cap = self.win_cap * 32 + (2 * self.band + 1)
-        self.out_vi = np.zeros((vac_cap, len(VAC_I)), np.int64)
-        self.out_vf = np.zeros((vac_cap, len(VAC_F)), np.float64)
-        self.out_bucket = np.zeros((self.win_cap, 2 * self.nb + 1, len(BUCKET_F)), np.float64)
+        self.out_vi = np.empty((len(VAC_I), vac_cap), np.int64)
+        self.out_vf = np.empty((len(VAC_F), vac_cap), np.float64)
+        buck_cap = self.win_cap * (2 * self.nb + 1)
+        self.out_bi = np.empty((len(BUCKET_I), buck_cap), np.int64)
+        self.out_bb = np.empty((len(BUCKET_I32), buck_cap), np.int32)
+        self.out_bf = np.empty((len(BUCKET_F), buck_cap), np.float64)
 
     def _ensure_orders(self, n_new):
         cap = self.keys.shape[0]
         if (self.st[NUSED] + n_new) * 2 <= cap:
             return
         new_cap = 1 << int(np.ceil(np.log2(max(4 * (self.st[NLIVE] + n_new), 1 << 12))))
-        self.keys, self.hstate, self.ocols, n = _rehash(self.keys, self.hstate, self.ocols, new_cap)
+        new = _aligned_table(new_cap, OT_COLS)
+        n = _rehash(self.keys, self.hstate, self.otab, new[:, OT_KEY].view(np.uint64), new)
+        self._set_orders(new)
         self.st[NUSED] = self.st[NLIVE] = n
 
     def _ensure_ring(self, n_new):
@@ -671,10 +819,12 @@ class FuturesBook:
         dl[:nd] = self.dirty_list[:nd] + shift
         self.dirty_list = dl
         live = self.hstate == 1
-        self.ocols[0, live] += shift
-        for k in (BB, BA):
+        self.ocols[live, 0] += shift
+        for k in (BB, BA, THI):
             if self.st[k] >= 0:
                 self.st[k] += shift
+        if self.st[THI] >= 0:
+            self.st[TLO] += shift
         for k in (PBB, PBA):
             self.st[k] += shift
         self.st[BASE] = new_lo
@@ -695,41 +845,71 @@ class FuturesBook:
     # -- the loop
     def feed(self, recs: np.ndarray, final: bool = False) -> list[WindowBatch]:
         """Apply a chunk of MBO records; return the windows closed by it."""
+        return list(self.iter_feed(recs, final))
+
+    def iter_feed(self, recs: np.ndarray, final: bool = False) -> Iterator[WindowBatch]:
+        """Apply a chunk of MBO records, yielding batches of closed windows as the outputs fill.
+
+        Streaming consumers should prefer this to ``feed``: a batch dropped before the next
+        is asked for lets its buffers be reused. The chunk is walked in slices of ``slice_records`` so the order table is sized by
+        live orders plus one slice (it stays in cache) rather than by the chunk length.
+        """
         if recs.dtype != MBO_DTYPE:
             recs = recs.astype(MBO_DTYPE)
-        self._ensure_levels(recs)
-        self._ensure_orders(len(recs))
-        self._ensure_ring(len(recs))
-        out = []
-        i, n = 0, len(recs)
-        oc = self.ocols
+        cols = (recs["ts_recv"], recs["price"], recs["size"], recs["order_id"], recs["flags"], recs["action"],
+                recs["side"], recs["instrument_id"])
+        n = len(recs)
+        lo = 0
         while True:
-            i = run_book(recs["ts_recv"], recs["price"], recs["size"], recs["order_id"], recs["flags"],
-                         recs["action"], recs["side"], recs["instrument_id"], np.uint32(self.instrument_id),
-                         i, n, final, self.tick_int, self.window_ns, self.rest_ns, self.max_fill, self.band,
-                         self.near, self.st, self.fs, self.keys, self.hstate, oc[0], oc[1], oc[2], oc[3], oc[4],
-                         oc[5], self.ring_id, self.ring_ts, self.depth, self.young, self.addq, self.pullq,
-                         self.fillq, self.prev_depth, self.prev_rest, self.d1_last, self.d1_w, self.ra, self.ra_w,
-                         self.rb, self.rb_w, self.dirty_stamp, self.dirty_list, self.out_si, self.out_sf,
-                         self.out_wall, self.out_vi, self.out_vf, self.out_bucket)
-            if self.st[OUT_WIN]:
-                out.append(self._take())
-            if i >= n and (not final or self.st[PENDING] == 0):
-                return out
+            hi = min(n, lo + self.slice_records)
+            last = final and hi >= n
+            part = recs[lo:hi]
+            self._ensure_levels(part)
+            self._ensure_orders(len(part))
+            self._ensure_ring(len(part))
+            i = lo
+            while True:
+                i = self._run(cols, i, hi, last)
+                if i >= hi and (not last or self.st[PENDING] == 0):
+                    break
+                yield self._take()  # outputs full: hand them over and go on
+            lo = hi
+            if lo >= n:
+                break
+        if self.st[OUT_WIN]:
+            yield self._take()
+
+    def _run(self, cols, i, hi, last):
+        oc = self.ocols
+        return run_book(*cols, np.uint32(self.instrument_id), i, hi, last, self.tick_int, self.window_ns,
+                        self.rest_ns, self.max_fill, self.band, self.near, self.st, self.fs, self.keys, self.hstate,
+                        oc[:, 0], oc[:, 1], oc[:, 2], oc[:, 3], oc[:, 4], oc[:, 5], self.ring_id, self.ring_ts,
+                        self.depth, self.young, self.addq, self.pullq, self.fillq, self.prev_depth, self.prev_rest,
+                        self.d1_last, self.d1_w, self.ra, self.ra_w, self.rb, self.rb_w, self.dirty_stamp,
+                        self.dirty_list, self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf,
+                        self.out_bi, self.out_bb, self.out_bf, self.bscr)
 
     def finish(self) -> list[WindowBatch]:
         """Close the last (partial) window."""
         return self.feed(np.zeros(0, MBO_DTYPE), final=True)
 
+    def iter_finish(self) -> Iterator[WindowBatch]:
+        return self.iter_feed(np.zeros(0, MBO_DTYPE), final=True)
+
     def _take(self) -> WindowBatch:
-        nw, nwall, nv = int(self.st[OUT_WIN]), int(self.st[OUT_WALL]), int(self.st[OUT_VAC])
-        snap = {k: self.out_si[:nw, j].copy() for j, k in enumerate(SNAP_I)}
-        snap.update({k: self.out_sf[:nw, j].copy() for j, k in enumerate(SNAP_F)})
-        wall = {k: self.out_wall[:nwall, j].copy() for j, k in enumerate(WALL_I)}
-        vac = {k: self.out_vi[:nv, j].copy() for j, k in enumerate(VAC_I)}
-        vac.update({k: self.out_vf[:nv, j].copy() for j, k in enumerate(VAC_F)})
-        bucket = self.out_bucket[:nw].copy()
-        self.st[OUT_WIN] = self.st[OUT_WALL] = self.st[OUT_VAC] = 0
+        nw, nwall, nv, nbk = (int(self.st[k]) for k in (OUT_WIN, OUT_WALL, OUT_VAC, OUT_BUCK))
+        snap = {k: self.out_si[j, :nw] for j, k in enumerate(SNAP_I)}
+        snap.update({k: self.out_sf[j, :nw] for j, k in enumerate(SNAP_F)})
+        wall = {k: self.out_wall[j, :nwall] for j, k in enumerate(WALL_I)}
+        vac = {k: self.out_vi[j, :nv] for j, k in enumerate(VAC_I)}
+        vac.update({k: self.out_vf[j, :nv] for j, k in enumerate(VAC_F)})
+        bucket = {k: self.out_bi[j, :nbk] for j, k in enumerate(BUCKET_I)}
+        bucket.update({k: self.out_bb[j, :nbk] for j, k in enumerate(BUCKET_I32)})
+        bucket.update({k: self.out_bf[j, :nbk] for j, k in enumerate(BUCKET_F)})
+        self.st[OUT_WIN] = self.st[OUT_WALL] = self.st[OUT_VAC] = self.st[OUT_BUCK] = 0
+        self._pool = (self._pool + [(self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf,
+                                     self.out_bi, self.out_bb, self.out_bf)])[-self.POOL:]
+        self._alloc_out()
         return WindowBatch(snap, wall, vac, bucket)
 
     @property

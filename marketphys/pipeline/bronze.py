@@ -11,7 +11,6 @@ bytes from the start of the DBN stream).
 from __future__ import annotations
 
 import datetime as dt
-import io
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +76,53 @@ class DbnInfo:
         return dt.datetime.fromtimestamp(self.start_ns / 1e9, tz=dt.timezone.utc).date().isoformat()
 
 
+ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)
+
+
+def check_zstd_frames(path: Path) -> None:
+    """Raise ``DbnError`` when a zstd file ends inside a frame.
+
+    zstandard's ``stream_reader`` returns whatever it has when the input runs out, so a
+    file cut inside a frame whose output happens to end on a record boundary would read
+    as a shorter valid file. Walking the frame and block headers (RFC 8878: 3-byte block
+    headers carry last-block flag, type and size) finds the cut without decompressing;
+    a per-frame ``decompressobj`` (which reports ``eof`` only at a frame's end) finds the
+    same, but costs a copy of every decompressed byte.
+    """
+    import zstandard
+
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        pos = 0
+        while pos < size:
+            fh.seek(pos)
+            head = fh.read(18)
+            magic = int.from_bytes(head[:4], "little")
+            if len(head) >= 8 and magic in ZSTD_SKIPPABLE:
+                end = pos + 8 + int.from_bytes(head[4:8], "little")
+            elif head[:4] == ZSTD_MAGIC:
+                try:
+                    end = pos + zstandard.frame_header_size(head)
+                    has_checksum = zstandard.get_frame_parameters(head).has_checksum
+                except zstandard.ZstdError as err:
+                    raise DbnError(f"{path}: corrupt zstd frame header at compressed byte offset {pos} ({err})") from None
+                last = False
+                while not last and end + 3 <= size:
+                    fh.seek(end)
+                    block = int.from_bytes(fh.read(3), "little")
+                    last, kind, bsize = block & 1, (block >> 1) & 3, block >> 3
+                    end += 3 + (1 if kind == 1 else bsize)  # an RLE block stores one byte
+                if not last:
+                    end = size + 1
+                end += 4 if has_checksum else 0
+            else:
+                raise DbnError(f"{path}: not a zstd frame at compressed byte offset {pos} (magic {head[:4].hex()})")
+            if end > size:
+                raise DbnError(f"{path}: truncated zstd frame: the frame at compressed byte offset {pos} runs past "
+                               f"the end of the file ({size} bytes)")
+            pos = end
+
+
 def _open_stream(path: Path):
     """A binary stream of the decompressed DBN bytes, and whether it was zstd."""
     fh = open(path, "rb")
@@ -94,6 +140,8 @@ def _read_exact(stream, n: int, path: Path, offset: int, what: str) -> bytes:
     while len(buf) < n:
         try:
             got = stream.read(n - len(buf))
+        except DbnError:
+            raise
         except Exception as err:  # zstandard.ZstdError and friends
             raise DbnError(f"{path}: corrupt compressed data near byte offset {offset + len(buf)} ({err})") from None
         if not got:
@@ -149,13 +197,17 @@ def check_supported(info: DbnInfo) -> None:
 
 def _iter_body(info: DbnInfo, chunk_bytes: int) -> Iterator[tuple[int, bytes]]:
     """Decompressed record bytes after the header, as (offset, bytes) chunks."""
-    stream, _ = _open_stream(info.path)
+    stream, compressed = _open_stream(info.path)
     try:
+        if compressed:
+            check_zstd_frames(info.path)  # fail before any work, not after a silently short read
         _read_exact(stream, info.header_bytes, info.path, 0, "metadata header")
         offset = info.header_bytes
         while True:
             try:
                 buf = stream.read(chunk_bytes)
+            except DbnError:
+                raise
             except Exception as err:
                 raise DbnError(f"{info.path}: corrupt compressed data near byte offset {offset} ({err})") from None
             if not buf:
@@ -268,6 +320,8 @@ def iter_records_table(path_or_info, chunk_bytes: int = 1 << 24) -> Iterator[pa.
         raise DbnError(f"{info.path}: expected definition or statistics, schema is '{info.schema}'")
     rtype = RTYPE_DEFINITION if info.schema == "definition" else RTYPE_STATISTICS
     dec = dbn.DBNDecoder(upgrade_policy=dbn.VersionUpgradePolicy.UPGRADE_TO_V3)
+    if info.compressed:
+        check_zstd_frames(info.path)
     stream, _ = _open_stream(info.path)
     offset = 0
     first = True
@@ -277,6 +331,8 @@ def iter_records_table(path_or_info, chunk_bytes: int = 1 << 24) -> Iterator[pa.
         while True:
             try:
                 buf = stream.read(chunk_bytes)
+            except DbnError:
+                raise
             except Exception as err:
                 raise DbnError(f"{info.path}: corrupt compressed data near byte offset {offset} ({err})") from None
             if not buf:

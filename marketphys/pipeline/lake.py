@@ -9,13 +9,13 @@ is the layer.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from marketphys.atomic import atomic_output
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NAME_RE = re.compile(r"^(bronze|silver|gold)\.[a-z0-9_]+(\.[a-z0-9_]+)*$")
@@ -53,21 +53,10 @@ def partition_dir(lake: str | Path, dataset: str, product: str, date: str | dt.d
 
 
 def atomic_write_table(table: pa.Table, path: Path, **kwargs) -> Path:
-    """Write ``table`` to ``path`` via a temp file + fsync + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    try:
+    """Write ``table`` to ``path`` atomically (see marketphys.atomic)."""
+    with atomic_output(path) as tmp:
         pq.write_table(table, tmp, **kwargs)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def write_partition(lake, dataset: str, product: str, date, table: pa.Table, part: int = 0) -> Path:

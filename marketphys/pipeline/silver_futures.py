@@ -52,17 +52,42 @@ class SurfaceTables:
                 (cf.PHYSICS, self.physics), (cf.BUCKET_RADAR, self.bucket_radar)]
 
 
+_CONST: dict = {}
+
+
+def _const(value, n: int, dtype) -> np.ndarray:
+    """A constant column of length ``n``: a read-only view of one cached array, not a fill per batch."""
+    key = (value, np.dtype(dtype).str)
+    arr = _CONST.get(key)
+    if arr is None or len(arr) < n:
+        arr = np.full(max(n, 1 << 16), value, dtype)
+        arr.setflags(write=False)
+        _CONST[key] = arr
+    return arr[:n]
+
+
+def _sides(side: np.ndarray) -> pa.Array:
+    """Side codes (0 bid, 1 ask) -> 'B'/'A' strings, built straight from Arrow buffers (one byte per row)."""
+    n = len(side)
+    chars = (66 - side).astype(np.uint8)  # 0 -> 'B' (66), 1 -> 'A' (65)
+    offsets = np.arange(n + 1, dtype=np.int32)
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(chars))
+
+
 def surfaces_from_batch(b: WindowBatch, instrument_id: int, tick_int: int) -> SurfaceTables:
-    """Window outputs -> the five silver tables, each validated by its contract."""
+    """Window outputs -> the five silver tables, each validated by its contract.
+
+    The book writes every column contiguously (level rows already carry their window's
+    end time and spot), so most columns are wrapped by Arrow without a copy.
+    """
     s = b.snap
     nw = b.n_windows
     ts = s["window_end_ts_ns"]
     spot = s["spot_ref_price_int"]
     valid = s["book_valid"].astype(bool)
-    tick = np.full(nw, tick_int, np.int64)
     snap = pa.table({
-        "window_end_ts_ns": ts, "instrument_id": np.full(nw, instrument_id, np.uint32), "mid_price": s["mid_price"],
-        "spot_ref_price_int": spot, "tick_int": tick, "book_valid": valid,
+        "window_end_ts_ns": ts, "instrument_id": _const(instrument_id, nw, np.uint32), "mid_price": s["mid_price"],
+        "spot_ref_price_int": spot, "tick_int": _const(tick_int, nw, np.int64), "book_valid": valid,
         "best_bid_price_int": s["best_bid_price_int"], "best_bid_qty": s["best_bid_qty"],
         "best_ask_price_int": s["best_ask_price_int"], "best_ask_qty": s["best_ask_qty"],
         "last_trade_price_int": s["last_trade_price_int"], "last_trade_qty": s["last_trade_qty"],
@@ -73,33 +98,26 @@ def surfaces_from_batch(b: WindowBatch, instrument_id: int, tick_int: int) -> Su
         "book_imbalance": s["book_imbalance"], "trade_imbalance": s["trade_imbalance"],
         "buy_volume": s["buy_volume"], "sell_volume": s["sell_volume"]})
     w = b.wall
-    wi = w["win"]
     wall = pa.table({
-        "window_end_ts_ns": ts[wi], "spot_ref_price_int": spot[wi], "tick_int": tick[wi],
-        "rel_ticks": w["rel_ticks"].astype(np.int32),
-        "side": pa.DictionaryArray.from_arrays(w["side"].astype(np.int8), ["B", "A"]).cast(pa.string()),
-        "price_int": w["price_int"], "depth_qty_rest": w["depth_qty_rest"], "depth_qty": w["depth_qty"],
-        "add_qty": w["add_qty"], "pull_qty_total": w["pull_qty_total"], "fill_qty": w["fill_qty"],
-        "d1_depth_qty": w["d1_depth_qty"], "d2_depth_qty": w["d2_depth_qty"]})
+        "window_end_ts_ns": w["window_end_ts_ns"], "spot_ref_price_int": w["spot_ref_price_int"],
+        "tick_int": _const(tick_int, len(w["win"]), np.int64), "rel_ticks": w["rel_ticks"].astype(np.int32),
+        "side": _sides(w["side"]), "price_int": w["price_int"], "depth_qty_rest": w["depth_qty_rest"],
+        "depth_qty": w["depth_qty"], "add_qty": w["add_qty"], "pull_qty_total": w["pull_qty_total"],
+        "fill_qty": w["fill_qty"], "d1_depth_qty": w["d1_depth_qty"], "d2_depth_qty": w["d2_depth_qty"]})
     v = b.vacuum
-    vi = v["win"]
     vacuum = pa.table({
-        "window_end_ts_ns": ts[vi], "spot_ref_price_int": spot[vi], "tick_int": tick[vi],
-        "rel_ticks": v["rel_ticks"].astype(np.int32), "vacuum_score": v["vacuum_score"],
-        "d2_pull_add_log": v["d2_pull_add_log"], "wall_erosion": v["wall_erosion"],
-        "pull_add_log": v["pull_add_log"]})
-    rows = np.flatnonzero(valid)
-    nb = b.bucket.shape[1]
-    half = nb // 2
-    buck = b.bucket[rows].reshape(-1, b.bucket.shape[2])
-    bidx = np.tile(np.arange(-half, half + 1, dtype=np.int32), len(rows))
-    rep = np.repeat(rows, nb)
+        "window_end_ts_ns": v["window_end_ts_ns"], "spot_ref_price_int": v["spot_ref_price_int"],
+        "tick_int": _const(tick_int, len(v["win"]), np.int64), "rel_ticks": v["rel_ticks"].astype(np.int32),
+        "vacuum_score": v["vacuum_score"], "d2_pull_add_log": v["d2_pull_add_log"],
+        "wall_erosion": v["wall_erosion"], "pull_add_log": v["pull_add_log"]})
+    k = b.bucket
     bucket_radar = pa.table({
-        "window_end_ts_ns": ts[rep], "spot_ref_price_int": spot[rep], "tick_int": tick[rep],
-        "bucket": bidx, "rel_ticks": bidx * cf.BUCKET_TICKS,
-        "depth_qty": buck[:, 0], "depth_qty_rest": buck[:, 1], "depletion_qty": buck[:, 2],
-        "reinforcement_qty": buck[:, 3], "imbalance": buck[:, 4], "vacuum_score": buck[:, 5],
-        "depth_log": np.log1p(buck[:, 0])})
+        "window_end_ts_ns": k["window_end_ts_ns"], "spot_ref_price_int": k["spot_ref_price_int"],
+        "tick_int": _const(tick_int, len(k["bucket"]), np.int64), "bucket": k["bucket"], "rel_ticks": k["rel_ticks"],
+        "depth_qty": k["depth_qty"], "depth_qty_rest": k["depth_qty_rest"], "depletion_qty": k["depletion_qty"],
+        "reinforcement_qty": k["reinforcement_qty"], "imbalance": k["imbalance"],
+        "vacuum_score": k["vacuum_score"],
+        "depth_log": np.log1p(k["depth_qty"])})  # NumPy's log1p, not libm's: the last bit can differ
     return SurfaceTables(*(c.validate(t) for c, t in [(cf.SNAP, snap), (cf.WALL, wall), (cf.VACUUM, vacuum),
                                                         (cf.PHYSICS, physics), (cf.BUCKET_RADAR, bucket_radar)]))
 
@@ -149,13 +167,13 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
         res.messages += len(chunk)
         if keep_bronze:
             writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(chunk)))
-        for batch in book.feed(chunk):
+        for batch in book.iter_feed(chunk):  # streamed: a written batch's buffers are reused
             last_ts = _write_batch(batch, book, res, writer, last_ts)
         if progress is not None:
             progress.update(len(chunk))
     if book is None:
         raise ValueError(f"{info.path}: MBO file holds no records")
-    for batch in book.finish():
+    for batch in book.iter_finish():
         last_ts = _write_batch(batch, book, res, writer, last_ts)
     res.counters = book.counters
     return res

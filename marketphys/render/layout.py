@@ -20,19 +20,36 @@ MIN_BUCKET_PX_FOR_ARROWS = 10.0
 """Below this spacing arrows go to every other bucket (spec 4.3), then every 4th, ..."""
 
 PARAMS_DTYPE = np.dtype([
-    ("width", "<u4"), ("height", "<u4"), ("n_pixels", "<u4"), ("n_cells", "<u4"),
+    ("width", "<u4"), ("height", "<u4"), ("n", "<u4"), ("n_cells", "<u4"),
     ("half_cells", "<u4"), ("n_walls", "<u4"), ("n_horizons", "<u4"), ("n_contours", "<u4"),
     ("arrow_stride", "<u4"), ("has_resolved", "<u4"), ("band_a", "<u4"), ("band_b", "<u4"),
     ("dx", "<f4"), ("x_half", "<f4"), ("haze_cap", "<f4"), ("probe_v", "<f4"),
-    ("probe_a", "<f4"), ("pad0", "<f4"), ("pad1", "<f4"), ("pad2", "<f4"),
+    ("probe_a", "<f4"), ("probe_y", "<f4"), ("pad1", "<f4"), ("pad2", "<f4"),
 ])
-"""Mirrors ``struct RenderParams`` in shaders/include/mp_render.h (80 bytes)."""
+"""Mirrors ``struct RenderParams`` in shaders/include/mp_render.h (80 bytes). ``n`` is the
+thread count of the pass dispatched: max(width, height) for the prepass, width·height
+for the pixel pass."""
+
+COL_FIELDS = ("grid_r", "grid_g", "grid_b", "dash_r", "dash_g", "dash_b", "terrain_y", "line_scale",
+              "gate_m", "gate_r", "gate_g", "gate_b", "haze", "meter_on", "meter_fill",
+              "arrow0_x", "arrow0_len", "arrow1_x", "arrow1_len", "ladder_mask")
+"""One float32 record per pixel column written by the prepass (``MP_COL_*`` in mp_render.h):
+grid colour without/with the dash phase, terrain height and line slope factor, every gate
+folded into c -> c·gate_m + gate_rgb, haze opacity, wear meter, the two current arrows, and a
+bit mask (as a float, exact below 2^24) of the ladder shapes that can reach the column."""
+
+ROW_FIELDS = ("dash", "stripe", "contour", "m", "b_r", "b_g", "b_b", "pad")
+"""One float32 record per pixel row (``MP_ROW_*``): dash phase, haze striation, contour
+coverage (band A), and bands B/C's separators and row lines folded into c -> c·m + b."""
 
 WALL_COLS = ("center", "half_width", "strength", "meter", "glow", "pad")
 """Columns of the packed wall buffer (float32, one row per wall)."""
 
-LADDER_COLS = ("x_hat", "pred", "actual", "valid")
-"""Columns of the packed ladder buffer (float32, one row per horizon)."""
+LADDER_COLS = ("x_hat", "pred", "actual", "valid", "mark_x", "mark_y", "mark_r", "mark_op",
+               "pred_x", "actual_x", "resolved_y", "resolved_r")
+"""Columns of the packed ladder buffer (float32, one row per horizon): the values, then their
+screen geometry (band B marker centre, radius, opacity; band C marker x's, row y, radius)
+computed once per frame so the pixel pass only compares and blends."""
 
 # Colours (linear 0..1 RGB). Mirrored as constants in shaders/include/mp_render.h.
 PALETTE = {

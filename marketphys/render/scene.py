@@ -1,8 +1,9 @@
 """What one texture shows (a ``RenderScene`` of plain arrays) and how it is packed for a kernel.
 
 Every backend renders from the same packed buffers, so the small per-frame reductions
-(normalising V, clamping C, wall glow) happen once here on the host and the kernels
-only shade pixels. Bad input raises ``ValueError`` naming the field and the value.
+(normalising V, clamping C, wall glow, gate half-widths, probe height, ladder marker
+geometry) happen once here on the host; the kernels' prepass reduces per column and
+row, and their pixel pass only looks up and blends. Bad input raises ``ValueError`` naming the field and the value.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ GLOW_RATE_THRESHOLD = 0.02
 """|ΔS|/S_max per frame below which a gate has no glow ("glow only on fast change")."""
 GLOW_RATE_FULL = 0.10
 """|ΔS|/S_max per frame at which the glow is at full strength."""
+MAX_HORIZONS = 8
+"""Ladder rows per band; the pixel pass looks at each row's markers, so it stays O(1) per pixel."""
 MIN_GATE_HALF_TICKS = 0.25
 """A gate is at least half a tick wide so a very thin wall still shows."""
+
+
+def gate_half_width(sigma) -> np.ndarray:
+    """Half-width in ticks of a wall's gate: the gate spans σ (spec 4.2 "gate width = wall σ"),
+    centre ± σ/2, never narrower than ± MIN_GATE_HALF_TICKS."""
+    return np.maximum(0.5 * np.asarray(sigma, dtype=np.float64), MIN_GATE_HALF_TICKS)
 
 
 def normalize_potential(v: np.ndarray) -> np.ndarray:
@@ -97,8 +106,8 @@ class RenderScene:
             raise ValueError(f"RenderScene.wall_s_max must be > 0, got {np.asarray(self.wall_s_max).tolist()}")
         h = np.asarray(self.x_hat).shape[0]
         _finite_1d(self, "x_hat", h)
-        if h < 1:
-            raise ValueError("RenderScene.x_hat needs at least one horizon")
+        if not 1 <= h <= MAX_HORIZONS:
+            raise ValueError(f"RenderScene.x_hat must have 1..{MAX_HORIZONS} horizons (one ladder row each), got {h}")
         for name in ("resolved_pred", "resolved_actual"):
             a = getattr(self, name)
             if a is not None and np.asarray(a).shape != (h,):
@@ -136,7 +145,7 @@ def _finite_1d(scene: RenderScene, name: str, n: int) -> None:
 
 @dataclass
 class Packed:
-    """The buffers every backend shades from: Params struct, fields (3, M), walls (K, 6), ladder (H, 4)."""
+    """The buffers every backend shades from: Params struct, fields (3, M), walls (K, 6), ladder (H, 12)."""
 
     params: np.ndarray
     fields: np.ndarray
@@ -158,6 +167,34 @@ def wall_glow(d_strength: np.ndarray, s_max: np.ndarray) -> np.ndarray:
     return np.clip((rate - GLOW_RATE_THRESHOLD) / (GLOW_RATE_FULL - GLOW_RATE_THRESHOLD), 0.0, 1.0)
 
 
+def ladder_geometry(ladder: np.ndarray, width: int, height: int, band_a: int, band_b: int, x_half: float) -> None:
+    """Fill the screen-geometry columns of ``ladder`` in place (float32 arithmetic, as the kernels had it).
+
+    Band B: near horizons larger and more opaque; band C: one row per horizon.
+    """
+    f = np.float32
+    nh = ladder.shape[0]
+    h = np.arange(nh, dtype=f)
+    ha, hb = f(band_a), f(band_b)
+    cx, ppt = f(width) * f(0.5), f(width) / (f(2.0) * f(x_half))
+    rb, rc = hb / f(nh), (f(height) - ha - hb) / f(nh)
+    depth = h / f(max(nh - 1, 1))
+    ladder[:, 4] = cx + ladder[:, 0] * ppt
+    ladder[:, 5] = ha + rb * (h + f(0.5))
+    ladder[:, 6] = f(6.0) - f(3.0) * depth
+    ladder[:, 7] = f(1.0) - f(0.55) * depth
+    ladder[:, 8] = cx + ladder[:, 1] * ppt
+    ladder[:, 9] = cx + ladder[:, 2] * ppt
+    ladder[:, 10] = ha + hb + rc * (h + f(0.5))
+    ladder[:, 11] = min(f(5.0), f(0.4) * rc)
+
+
+def probe_y(v_norm: np.ndarray, half_cells: int, band_a: int) -> np.float32:
+    """Screen y of the probe: the terrain height at x = 0 (mid − k·V[0]), in float32 like the kernels."""
+    ha = np.float32(band_a)
+    return np.float32(0.5) * ha - np.float32(0.30) * ha * np.float32(v_norm[half_cells])
+
+
 def pack(scene: RenderScene) -> Packed:
     """Validate and reduce a scene to the kernel's buffers (float32, 4-byte Params)."""
     scene.validate()
@@ -175,7 +212,7 @@ def pack(scene: RenderScene) -> Packed:
     walls = np.zeros((s.size, len(WALL_COLS)), dtype=np.float32)
     if s.size:
         walls[:, 0] = np.asarray(scene.wall_center, float)
-        walls[:, 1] = np.maximum(np.asarray(scene.wall_width, float), MIN_GATE_HALF_TICKS)
+        walls[:, 1] = gate_half_width(scene.wall_width)
         walls[:, 2] = s
         walls[:, 3] = meter
         walls[:, 4] = wall_glow(scene.wall_d_strength, s_max)
@@ -192,8 +229,10 @@ def pack(scene: RenderScene) -> Packed:
         ladder[:, 3] = ok
         has_resolved = bool(ok.any())
 
+    ladder_geometry(ladder, W, H, a, b, x_half)
+
     p = np.zeros((), dtype=PARAMS_DTYPE)
-    p["width"], p["height"], p["n_pixels"] = W, H, W * H
+    p["width"], p["height"], p["n"] = W, H, W * H
     p["n_cells"], p["half_cells"] = scene.n_cells, scene.half_cells
     p["n_walls"], p["n_horizons"], p["n_contours"] = s.size, nh, int(scene.n_contours)
     p["arrow_stride"] = arrow_stride(scene.dx, x_half, W)
@@ -202,4 +241,5 @@ def pack(scene: RenderScene) -> Packed:
     p["dx"], p["x_half"], p["haze_cap"] = scene.dx, x_half, scene.haze_cap
     p["probe_v"] = np.clip(scene.probe_v / scene.v_ref, -1.0, 1.0)
     p["probe_a"] = np.clip(scene.probe_a / scene.a_ref, -1.0, 1.0)
+    p["probe_y"] = probe_y(fields[0], scene.half_cells, a)
     return Packed(params=p, fields=fields, walls=walls, ladder=ladder)

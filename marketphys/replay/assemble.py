@@ -8,7 +8,9 @@ feed the engine identical frames. The mapping:
 * scalars: every numeric ``physics`` column (ofi, above_score, ...), plus
   ``push`` (the physics column if present, else above_score − below_score),
   ``imbalance`` (book_imbalance), ``spread_ticks`` from snap's BBO, and
-  ``options_age_s`` (how old the held options surfaces are).
+  ``options_age_s`` (how old the held options surfaces are). ``FrameAssembler`` adds the
+  particle's starting state: ``latent_offset`` (ticks) = EMA_α(mid) − mid, where the
+  latent price sits inside the quoted tick, and ``velocity`` = 0 (see ``LatentMidFilter``).
 * profiles over the engine grid (cell centres i·dx ticks from spot): every numeric
   ``bucket_radar`` column, ``vacuum`` columns, and ``wall_depth_ask`` /
   ``wall_depth_bid`` = log1p(depth_qty_rest); levels are linearly interpolated
@@ -25,7 +27,7 @@ are left out of that frame and named in ``issues`` rather than poisoning it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 import numpy as np
@@ -186,6 +188,49 @@ def assemble_frame(futures: Mapping[str, pa.Table], held_options: Mapping[str, p
     return frame.validate(cfg.grid.size)
 
 
+class LatentMidFilter:
+    """Where the particle is inside the quoted tick, from the sequence of mids.
+
+    The quoted mid is the latent price quantised to a tick (the touch follows it), so a
+    quote that just ticked up has a latent price near the bottom of its new tick and
+    tends to tick back: on the synthetic session the 0.5 s mid moves have lag-1
+    autocorrelation ≈ −0.2. An EMA of the mid (α = 0.8) estimates the latent price
+    without that bounce: regressing future moves on ``EMA − mid`` gives a slope ≈ 1.1 at
+    every horizon, i.e. an unbiased position. The quote's last move is therefore not
+    the particle's velocity (using it as v0 made the engine worse than a random walk);
+    the drag brings v to the medium's terminal velocity within 1/κ ≈ 0.4 s, so the
+    particle starts at rest relative to the fields (``velocity`` = 0).
+    """
+
+    def __init__(self, alpha: float = 0.8, max_gap_s: float = 2.0):
+        if not (0.0 < alpha <= 1.0):
+            raise ValueError(f"LatentMidFilter.alpha must be in (0, 1], got {alpha!r}")
+        self.alpha, self.max_gap_ns = float(alpha), int(max_gap_s * 1e9)
+        self.reset()
+
+    def reset(self) -> None:
+        self._level: float | None = None
+        self._ts: int | None = None
+
+    def update(self, ts_ns: int, mid: float, tick: float) -> float:
+        """Feed one mid; returns the latent offset EMA − mid in ticks (0 after a gap or at the start)."""
+        if self._level is None or self._ts is None or ts_ns - self._ts > self.max_gap_ns:
+            self._level = mid
+        else:
+            self._level += self.alpha * (mid - self._level)
+        self._ts = int(ts_ns)
+        return (self._level - mid) / tick
+
+
+def with_particle_state(frame: MarketFrame, latent: LatentMidFilter) -> MarketFrame:
+    """Add ``latent_offset`` (x0) and ``velocity`` (v0 = 0) unless the frame already carries them."""
+    sc = dict(frame.scalars)
+    off = latent.update(frame.ts_ns, frame.spot, frame.tick_size)
+    sc.setdefault("latent_offset", off)
+    sc.setdefault("velocity", 0.0)
+    return replace(frame, scalars=sc)
+
+
 class FrameAssembler:
     """Stateful wrapper: feed it each window's surfaces in time order; it holds options between their windows."""
 
@@ -196,6 +241,7 @@ class FrameAssembler:
         self.frames = 0
         self.skipped = 0
         self.issues: dict[str, int] = {}
+        self.latent = LatentMidFilter()
 
     def push(self, ts: int, tables: Mapping[str, pa.Table]) -> MarketFrame | None:
         if self.last_ts is not None and ts <= self.last_ts:
@@ -215,4 +261,5 @@ class FrameAssembler:
             self.skipped += 1
         else:
             self.frames += 1
+            frame = with_particle_state(frame, self.latent)
         return frame

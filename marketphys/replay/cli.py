@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import argparse
 
+BACKEND_CHOICES = ("numpy", "msl-cpu", "metal", "auto")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lake", required=True, help="lake directory (built with `marketphys build`)")
     parser.add_argument("--date", default=None, help="date YYYY-MM-DD (default: the newest date with futures data)")
     parser.add_argument("--product", default="ES", help="product (default ES)")
-    parser.add_argument("--backend", default="numpy", help="engine backend: numpy (the reference; the only one a "
-                                                           "frame-by-frame session runs on today) or auto")
+    parser.add_argument("--backend", default="numpy",
+                        help="kernel backend of the engine's rollout: numpy (the reference), msl-cpu, metal or auto "
+                             "(the fastest that works here)")
     parser.add_argument("--theta", default=None, help="start from this θ file (its grid, settings and producers)")
     parser.add_argument("--no-learn", action="store_true", help="keep θ fixed (score a frozen θ)")
     parser.add_argument("--scorecard", default=None, help="write the scorecard JSON here")
@@ -32,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from marketphys.replay.sources import SourceError
     from marketphys.replay.specs import SpecError
 
-    if args.backend not in ("numpy", "auto"):
-        raise CliError(f"--backend {args.backend!r}: replay sessions run on the numpy engine (choose numpy or auto)")
+    if args.backend not in BACKEND_CHOICES:
+        raise CliError(f"--backend {args.backend!r}: choose one of {', '.join(BACKEND_CHOICES)}")
     if args.max_frames is not None and args.max_frames < 1:
         raise CliError(f"--max-frames must be >= 1, got {args.max_frames}")
     config, theta0, producers = EngineConfig(), None, None
@@ -46,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
         config, theta0 = tf.config, tf.theta
     if args.no_learn:
         config = dataclasses.replace(config, learn=False)
+    config = dataclasses.replace(config, backend=args.backend)
+    if args.backend != "numpy":
+        from marketphys.kernels import BackendUnavailable, get_backend
+        try:
+            get_backend(args.backend)
+        except (BackendUnavailable, ValueError) as err:
+            raise CliError(f"--backend {args.backend}: {err}") from None
     try:
         s = Session.from_lake(args.lake, date=args.date, product=args.product, producers=producers, config=config,
                               theta0=theta0, log=args.log)

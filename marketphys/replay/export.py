@@ -20,7 +20,7 @@ import numpy as np
 from marketphys.core.engine import EngineConfig
 from marketphys.core.grid import Grid
 from marketphys.core.theta import PARAM_NAMES, Theta, ThetaBounds
-from marketphys.replay.atomic import atomic_write_text
+from marketphys.atomic import atomic_write_text
 from marketphys.replay.specs import build_producers, engine_config_from_dict, producer_spec
 
 THETA_SCHEMA = "marketphys.theta"

@@ -4,6 +4,12 @@
     s.step(); s.forecast; s.walls; s.fields_frame()
     s.seek("2024-05-09 14:31:00"); s.run(until=...)       # progress bar
     s.scorecard()                                          # engine vs baselines
+    lab = s.lab(); s.charts()                              # Physics Lab widget + Altair charts
+
+Watchers (``s.watch(w)``; the Physics Lab is one) see every step: ``w.on_step(session,
+forecast)`` after each frame, ``w.on_reset(session)`` when the session restarts, and,
+if they have it, ``w.batch()`` is entered around ``run``/``seek`` so they can draw less
+often during long runs.
 
 Every forecaster gets each frame once, in time order, and is scored by its own
 ``Ledger`` with the engine's resolution rules, so the scorecard compares forecasts
@@ -13,6 +19,7 @@ and replays from the start (deterministic: same frames, θ0 and seed → same ru
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from typing import Iterator, Sequence
@@ -69,6 +76,7 @@ class Session:
         self.meta = dict(meta or {})
         self._log_path = log
         self._log = None
+        self.watchers: list = []
         self.reset()
 
     # -- construction helpers --------------------------------------------------------------
@@ -110,6 +118,8 @@ class Session:
         if self._log_path is not None:
             from marketphys.replay.log import ReplayLogWriter
             self._log = ReplayLogWriter(self._log_path, self)
+        for w in getattr(self, "watchers", ()):
+            w.on_reset(self)
 
     def _next_frame(self) -> MarketFrame | None:
         if self._it is None:
@@ -148,7 +158,43 @@ class Session:
         if self._log is not None:
             self._log.write(frame, fc)
         self.elapsed_s += time.perf_counter() - t0
+        for w in self.watchers:
+            w.on_step(self, fc)
         return fc
+
+    # -- watchers (the Physics Lab, live charts) ------------------------------------------------
+    def watch(self, watcher):
+        """Show every step to ``watcher`` (``on_step``/``on_reset``); the current frame at once if any."""
+        for name in ("on_step", "on_reset"):
+            if not callable(getattr(watcher, name, None)):
+                raise SessionError(f"watch: {type(watcher).__name__} has no {name}(session, ...) method")
+        if watcher not in self.watchers:
+            self.watchers.append(watcher)
+            if self.forecast is not None:
+                watcher.on_step(self, self.forecast)
+        return watcher
+
+    def unwatch(self, watcher) -> None:
+        if watcher in self.watchers:
+            self.watchers.remove(watcher)
+
+    def _batched(self) -> contextlib.ExitStack:
+        stack = contextlib.ExitStack()
+        for w in self.watchers:
+            if hasattr(w, "batch"):
+                stack.enter_context(w.batch())
+        return stack
+
+    def lab(self, **kwargs):
+        """A Physics Lab widget following this session (see ``PhysicsLab.from_session``)."""
+        from marketphys.widgets.lab import PhysicsLab
+        return PhysicsLab.from_session(self, **kwargs)
+
+    def charts(self, lab=None, max_points: int | None = None) -> dict:
+        """Altair charts of the run so far: actual vs predicted (with the lab's ensemble bands), error
+        by horizon, θ over time; pre-aggregated so a whole day never meets Altair's row limit."""
+        from marketphys.widgets.charts import session_charts
+        return session_charts(self, lab=lab, max_points=max_points)
 
     def seek(self, t) -> Forecast | None:
         """Step until the frame at time ``t`` (or the first after it) has been processed."""
@@ -157,10 +203,11 @@ class Session:
             if not self.source.restartable:
                 raise SessionError("cannot seek back on a live stream: it cannot be replayed from the start")
             self.reset()
-        while self.frame is None or self.frame.ts_ns < target:
-            if self.step() is None:
-                raise SessionError(f"seek({t!r}): the source ended at "
-                                   f"{None if self.frame is None else self.frame.ts_ns} before {target}")
+        with self._batched():
+            while self.frame is None or self.frame.ts_ns < target:
+                if self.step() is None:
+                    raise SessionError(f"seek({t!r}): the source ended at "
+                                       f"{None if self.frame is None else self.frame.ts_ns} before {target}")
         return self.forecast
 
     def run(self, until=None, n: int | None = None, progress: bool = True) -> "Session":
@@ -175,7 +222,7 @@ class Session:
             except TypeError:
                 total = None
         done = 0
-        with tqdm(total=total, disable=not progress, desc="replay", unit="frame", leave=False) as bar:
+        with self._batched(), tqdm(total=total, disable=not progress, desc="replay", unit="frame", leave=False) as bar:
             while not self.exhausted and (n is None or done < n):
                 if target is not None and self.frame is not None and self.frame.ts_ns >= target:
                     break

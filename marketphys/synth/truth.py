@@ -9,8 +9,6 @@ window, so a test can ask whether the engine learned what was there.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pyarrow as pa
 from marketphys.core.fields import Fields
 from marketphys.core.grid import Grid
 from marketphys.core.theta import PARAM_NAMES
+from marketphys.atomic import atomic_write_text
 from marketphys.pipeline.lake import atomic_write_table
 from marketphys.synth.config import TICK
 from marketphys.synth.medium import fields_on_grid
@@ -86,7 +85,7 @@ class GroundTruth:
 
     def write(self, json_path: Path, parquet_path: Path) -> None:
         atomic_write_table(self.series_table(), Path(parquet_path))
-        _atomic_write_text(Path(json_path), json.dumps(self.static_dict(), indent=1, sort_keys=True))
+        atomic_write_text(Path(json_path), json.dumps(self.static_dict(), indent=1, sort_keys=True))
 
     @classmethod
     def read(cls, json_path: Path, parquet_path: Path) -> "GroundTruth":
@@ -106,17 +105,3 @@ class GroundTruth:
                    wall_schedule=st["wall_schedule"], vacuum_level=np.array(st["vacuum_level"], float), vacuum_amp=va,
                    smiles=st["smiles"], guards=st.get("guards", {}))
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -36,14 +36,15 @@ def _time_bins(ts_ns: pd.Series, max_points: int) -> pd.Series:
     return pd.Series(pd.to_datetime(lo + (t - lo) // width * width), index=ts_ns.index)
 
 
-def forecast_table(history: pd.DataFrame, frames=None, dt: float = 0.5) -> pd.DataFrame:
+def forecast_table(history: pd.DataFrame, frames=None, dt: float = 0.5, tick_size: float | None = None) -> pd.DataFrame:
     """One row per (origin, horizon): target time, predicted/actual price, band prices if the lab has them.
 
-    ``history`` is ``engine.ledger.history()``; ``frames`` the lab's ``history`` (LabFrames) for bands.
+    ``history`` is ``engine.ledger.history()``; ``frames`` the lab's ``history`` (LabFrames) for bands;
+    ``tick_size`` converts ticks to prices when there are no lab frames to take it from (default 0.25, ES).
     """
     _check_columns(history, ("origin_ts_ns", "horizon", "spot", "x_hat", "actual"), "forecast_table")
     df = history.copy()
-    tick = 0.25
+    tick = 0.25 if tick_size is None else float(tick_size)
     if frames:
         tick = frames[0].tick_size
         bands = {f.ts_ns: (f.band_lo, f.band_hi) for f in frames if f.band_lo is not None}
@@ -113,6 +114,20 @@ def theta_over_time(theta: pd.DataFrame, max_points: int = DEFAULT_MAX_POINTS) -
         x=alt.X("time:T", title="time"), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         color=alt.Color("param:N", legend=None), row=alt.Row("param:N", title=None),
     ).properties(width=640, height=60, title="θ over time").resolve_scale(y="independent")
+
+
+def session_charts(session, lab=None, max_points: int | None = None) -> dict[str, alt.Chart]:
+    """The three charts of a replay ``Session`` (bands from ``lab``, or from a lab watching the session)."""
+    max_points = DEFAULT_MAX_POINTS if max_points is None else int(max_points)
+    if lab is None:
+        lab = next((w for w in session.watchers if hasattr(w, "history") and hasattr(w, "render_frame")), None)
+    frames = lab.history if lab is not None else None
+    tick = session.frame.tick_size if session.frame is not None else None
+    table = forecast_table(session.ledger.history(), frames, session.config.integrator.dt, tick_size=tick)
+    theta = session.theta_history().melt(id_vars="ts_ns", var_name="param", value_name="value")
+    return {"actual_vs_predicted": actual_vs_predicted(table, max_points),
+            "error_by_horizon": error_by_horizon(table, max_points),
+            "theta": theta_over_time(theta, max_points)}
 
 
 class LiveCharts:

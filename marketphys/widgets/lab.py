@@ -1,15 +1,27 @@
 """``PhysicsLab``: the three-band instrument as an anywidget (DESIGN.md section 4).
 
 Python keeps the frame history and renders textures (render kernel or NumPy
-reference); the browser gets the RGBA texture and the frame's small arrays as
-binary buffers and draws text, the debug overlay and the hover readout itself, so
-a mouse move never round-trips to the kernel. Freeze pauses the stream (pushes
-are still recorded) while scrub, step and zoom keep re-rendering.
+reference); the browser gets the texture and the frame's small arrays as binary
+buffers and draws text, the debug overlay and the hover readout itself, so a mouse
+move never round-trips to the kernel. The texture travels as a lossless PNG
+(``texture_format="png"``, ~40x smaller than raw RGBA and cheaper end to end, see
+benchmarks/render.py) or raw RGBA; textures and their encodings are cached per
+(frame, zoom, size). Freeze pauses the stream (pushes are still recorded) while
+scrub, step and zoom keep re-rendering; the front end keeps one scrub request in
+flight and sends only the newest position when it returns.
+
+A replay ``Session`` drives a lab directly (``session.lab()`` or
+``PhysicsLab.from_session(session)``): the lab watches the session, records every
+step, and during ``run``/``seek`` draws at most every ``batch_interval_s`` (a
+glimpse of progress) plus once at the end, so a long replay is not slowed down
+by rendering every frame. User navigation always draws at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
+import time
 from collections import OrderedDict
 
 import anywidget
@@ -17,11 +29,13 @@ import numpy as np
 import traitlets
 
 from marketphys.core.theta import PARAM_NAMES
-from marketphys.render import band_heights, render_texture
+from marketphys.render import band_heights, render_backends, render_texture
+from marketphys.render.png import encode_png
 from marketphys.widgets.history import LabFrame, snapshot
 
 _HERE = pathlib.Path(__file__).parent
 WALL_FIELDS = ("center", "width", "strength", "s_max", "meter")
+TEXTURE_FORMATS = ("png", "raw")
 
 
 def frame_arrays(fr: LabFrame) -> tuple[bytes, dict]:
@@ -50,6 +64,7 @@ class PhysicsLab(anywidget.AnyWidget):
     _css = _HERE / "physics_lab.css"
 
     texture = traitlets.Bytes(b"").tag(sync=True)
+    texture_format = traitlets.Unicode("png").tag(sync=True)
     tex_width = traitlets.Int(960).tag(sync=True)
     tex_height = traitlets.Int(540).tag(sync=True)
     arrays = traitlets.Bytes(b"").tag(sync=True)
@@ -63,20 +78,46 @@ class PhysicsLab(anywidget.AnyWidget):
     version = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, *, width: int = 960, height: int = 540, backend: str = "numpy", cache_size: int = 64,
+                 redraw_interval_s: float = 0.0, batch_interval_s: float = 2.0, max_history: int | None = 20_000,
                  **traits):
         unknown = sorted(set(traits) - set(self.class_trait_names()))
         if unknown:
             raise TypeError(f"PhysicsLab got unexpected arguments {unknown}; settable traits: "
-                            f"frozen, x_half, debug, err_threshold")
+                            f"frozen, x_half, debug, err_threshold, texture_format")
         if width < 16 or height < 20:
             raise ValueError(f"PhysicsLab size must be at least 16x20 pixels, got width={width}, height={height}")
+        here = render_backends()
+        if backend == "auto":
+            backend = here[0]              # resolved once: probing backends per frame costs milliseconds
+        elif backend not in here:
+            raise ValueError(f"PhysicsLab backend must be 'auto' or one of {here} here, got {backend!r}")
         self.backend = backend
+        if max_history is not None and (int(max_history) != max_history or max_history < 1):
+            raise ValueError(f"PhysicsLab max_history must be a whole number of frames >= 1 or None, got {max_history!r}")
+        self.max_history = None if max_history is None else int(max_history)
         self.history: list[LabFrame] = []
         self._meters: dict[str, float] = {}
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = int(cache_size)
+        for name, v in (("redraw_interval_s", redraw_interval_s), ("batch_interval_s", batch_interval_s)):
+            if not np.isfinite(v) or v < 0:
+                raise ValueError(f"PhysicsLab {name} must be a number of seconds >= 0, got {v!r}")
+        self.redraw_interval_s = float(redraw_interval_s)
+        self.batch_interval_s = float(batch_interval_s)
+        self._held = 0            # > 0 inside batch(): pushes draw only every batch_interval_s
+        self._pushing = False     # the index change being handled comes from push()
+        self._stale = False       # a push was recorded but not drawn yet
+        self._last_draw = -np.inf
         super().__init__(tex_width=int(width), tex_height=int(height), **traits)
-        self.observe(self._redraw, names=["index", "x_half", "tex_width", "tex_height"])
+        # frozen too: its meta changes, and every navigation request then gets a reply (a
+        # new version) even when the index stays, which releases the front end's scrub throttle
+        self.observe(self._redraw, names=["index", "frozen", "x_half", "tex_width", "tex_height", "texture_format"])
+
+    @traitlets.validate("texture_format")
+    def _check_format(self, proposal):
+        if proposal["value"] not in TEXTURE_FORMATS:
+            raise traitlets.TraitError(f"PhysicsLab.texture_format must be one of {TEXTURE_FORMATS}, got {proposal['value']!r}")
+        return proposal["value"]
 
     # -- feeding ----------------------------------------------------------------------
     @classmethod
@@ -94,12 +135,76 @@ class PhysicsLab(anywidget.AnyWidget):
         fr = snapshot(engine, forecast, self._meters)
         self._meters = dict(zip(fr.wall_ids, fr.wall_meter.tolist()))
         self.history.append(fr)
+        evicted = 0
+        if self.max_history is not None and len(self.history) > self.max_history:
+            # bounded memory (~10 KB a frame): the oldest frames go; a frozen view keeps its frame if it can
+            evicted = len(self.history) - self.max_history
+            del self.history[:evicted]
         if self.x_half <= 0:
             self.x_half = (fr.U.shape[0] - 1) / 2 * fr.dx
+        self._pushing = True
+        try:
+            with self.hold_sync():
+                self.n_frames = len(self.history)
+                if not self.frozen:
+                    self.index = len(self.history) - 1
+                elif evicted:
+                    self.index = max(self.index - evicted, 0)
+        finally:
+            self._pushing = False
+
+    @classmethod
+    def from_session(cls, session, **kwargs) -> "PhysicsLab":
+        """A lab that follows a replay ``Session``: every step is recorded, run/seek draw sparingly.
+
+        Renders with the fastest local backend unless ``backend=`` says otherwise; if the
+        session has stepped already its current frame is shown. Seeking back (which replays
+        the session from its start) clears the lab's history with it.
+        """
+        kwargs.setdefault("backend", "auto")
+        lab = cls(**kwargs)
+        session.watch(lab)
+        return lab
+
+    def follow(self, engine):
+        """A callback for ``LiveClient.start_feed(engine, on_forecast=lab.follow(engine))``."""
+        def on_forecast(forecast):
+            self.push(engine, forecast)
+        return on_forecast
+
+    # -- the Session watcher protocol (on_step / on_reset / batch) -------------------------
+    def on_step(self, session, forecast) -> None:
+        self.push(session.engine, forecast)
+
+    def on_reset(self, session) -> None:
+        """The session restarted from its first frame: forget the frames it will replay."""
+        self.clear()
+
+    @contextlib.contextmanager
+    def batch(self):
+        """Inside: pushes are recorded and drawn at most every ``batch_interval_s``; drawn once on exit."""
+        self._held += 1
+        try:
+            yield self
+        finally:
+            self._held -= 1
+            if not self._held and self._stale:
+                self.refresh()
+
+    def clear(self) -> None:
+        """Forget every frame (textures and wear meters too)."""
+        self.history.clear()
+        self._meters = {}
+        self._cache.clear()
+        self._stale = False
         with self.hold_sync():
-            self.n_frames = len(self.history)
-            if not self.frozen:
-                self.index = len(self.history) - 1
+            self.n_frames = 0
+            self.index = -1
+
+    def refresh(self) -> None:
+        """Draw the current frame now (e.g. after a throttled live feed ended)."""
+        self._stale = False
+        self._draw()
 
     # -- navigation -------------------------------------------------------------------
     def step(self, n: int = 1) -> None:
@@ -137,26 +242,47 @@ class PhysicsLab(anywidget.AnyWidget):
     # -- drawing ----------------------------------------------------------------------
     def render_frame(self, i: int) -> np.ndarray:
         """The (H, W, 4) texture of history frame ``i`` at the current zoom (cached)."""
-        key = (i, float(self.x_half), int(self.tex_width), int(self.tex_height))
-        tex = self._cache.get(key)
-        if tex is None:
-            fr = self.history[i]
+        return self._cached(i)["rgba"]
+
+    def wire_texture(self, i: int) -> bytes:
+        """Frame ``i``'s texture as sent to the browser in ``texture_format`` (encoded once, cached)."""
+        entry = self._cached(i)
+        fmt = self.texture_format
+        if fmt not in entry:
+            entry[fmt] = encode_png(entry["rgba"]) if fmt == "png" else entry["rgba"].tobytes()
+        return entry[fmt]
+
+    def _cached(self, i: int) -> dict:
+        fr = self.history[i]
+        key = (fr.ts_ns, float(self.x_half), int(self.tex_width), int(self.tex_height))   # stable under eviction
+        entry = self._cache.get(key)
+        if entry is None:
             x_half = self.x_half if self.x_half > 0 else None
-            tex = render_texture(fr.scene(self.tex_width, self.tex_height, x_half), backend=self.backend)
-            self._cache[key] = tex
+            entry = {"rgba": render_texture(fr.scene(self.tex_width, self.tex_height, x_half), backend=self.backend)}
+            self._cache[key] = entry
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(key)
-        return tex
+        return entry
 
     def _redraw(self, change=None) -> None:
+        if self._pushing:
+            gap = max(self.redraw_interval_s, self.batch_interval_s) if self._held else self.redraw_interval_s
+            if time.monotonic() - self._last_draw < gap:
+                self._stale = True
+                return
+        self._draw()
+
+    def _draw(self) -> None:
         if self.x_half < 0 or not np.isfinite(self.x_half):
             raise ValueError(f"PhysicsLab.x_half must be a positive number of ticks, got {self.x_half!r}")
         fr = self.frame
         if fr is None:
             return
-        tex = self.render_frame(self.index)
+        self._last_draw = time.monotonic()
+        self._stale = False
+        tex = self.wire_texture(self.index)
         buf, layout = frame_arrays(fr)
         err = fr.resolved_error
         a, b, _ = band_heights(int(self.tex_height))
@@ -167,9 +293,10 @@ class PhysicsLab(anywidget.AnyWidget):
                 "resolved_origin_ns": fr.resolved_origin_ns,
                 "errors": None if err is None else [None if not np.isfinite(e) else float(e) for e in err],
                 "v0": fr.v0, "a0": fr.a0, "x_half": float(self.x_half), "band_a": a, "band_b": b,
-                "width": int(self.tex_width), "height": int(self.tex_height), "frozen": bool(self.frozen)}
+                "width": int(self.tex_width), "height": int(self.tex_height), "frozen": bool(self.frozen),
+                "texture_format": self.texture_format}
         with self.hold_sync():
-            self.texture = tex.tobytes()
+            self.texture = tex
             self.arrays = buf
             self.meta = meta
             self.version = self.version + 1

@@ -48,7 +48,8 @@ export function readoutAt(meta, arrays, xt) {
   for (let k = 0; k < meta.wall_ids.length; k++) {
     const c = walls[k * nf], w = walls[k * nf + 1], s = walls[k * nf + 2], smax = walls[k * nf + 3];
     const d = Math.abs(xt - c);
-    if (s > 0 && d <= Math.max(w, 0.25) && (gate === null || d < gate.d)) {
+    // the gate spans the wall's σ: centre ± σ/2 (at least ± 0.25 tick), as the kernel draws it
+    if (s > 0 && d <= Math.max(w / 2, 0.25) && (gate === null || d < gate.d)) {
       gate = { id: meta.wall_ids[k], center: c, width: w, strength: s, s_max: smax, d };
     }
   }
@@ -158,7 +159,8 @@ function render({ model, el }) {
       ctx.strokeStyle = "rgba(255,255,255,0.6)";
       ctx.beginPath(); ctx.moveTo(hoverX, 0); ctx.lineTo(hoverX, H); ctx.stroke();
       if (r.gate) {
-        const x0 = ticksToX(r.gate.center - r.gate.width), x1 = ticksToX(r.gate.center + r.gate.width);
+        const hw = Math.max(r.gate.width / 2, 0.25);
+        const x0 = ticksToX(r.gate.center - hw), x1 = ticksToX(r.gate.center + hw);
         ctx.strokeStyle = "#ffe080"; ctx.lineWidth = 2;
         ctx.strokeRect(x0, 1, x1 - x0, A - 2); ctx.lineWidth = 1;
       }
@@ -172,34 +174,76 @@ function render({ model, el }) {
     Object.assign(readout.dataset, { x: r.x, u: r.U, o: r.O, c: r.C, g: r.G, dvdx: r.dVdx, gate: r.gate ? r.gate.id : "" });
   }
 
-  function draw() {
+  // Texture -> canvas. PNG decodes natively off the main thread; a newer frame that
+  // arrives while one decodes wins (drawSeq), so the canvas never goes backwards.
+  let drawSeq = 0;
+  async function paintTexture(fmt, px, W, H) {
+    const ctx = canvas.getContext("2d");
+    if (fmt === "png") {
+      const bmp = await createImageBitmap(new Blob([px], { type: "image/png" }),
+                                          { premultiplyAlpha: "none", colorSpaceConversion: "none" });
+      try {
+        if (bmp.width !== W || bmp.height !== H) throw new Error(`texture is ${bmp.width}x${bmp.height}, expected ${W}x${H}`);
+        return { blit: () => { ctx.drawImage(bmp, 0, 0); bmp.close(); }, drop: () => bmp.close() };
+      } catch (err) { bmp.close(); throw err; }
+    }
+    if (px.length !== W * H * 4) throw new Error(`raw texture has ${px.length} bytes, expected ${W * H * 4}`);
+    const img = new ImageData(new Uint8ClampedArray(px.buffer.slice(px.byteOffset, px.byteOffset + px.length)), W, H);
+    return { blit: () => ctx.putImageData(img, 0, 0), drop: () => {} };
+  }
+
+  function refreshUi() {
+    if (!meta) return;
+    const n = model.get("n_frames");
+    slider.max = String(Math.max(n - 1, 0));
+    if (pending === null && !inFlight) slider.value = String(model.get("index"));
+    freezeBtn.classList.toggle("mp-on", model.get("frozen"));
+    freezeBtn.textContent = model.get("frozen") ? "Resume" : "Freeze";
+    debugBtn.classList.toggle("mp-on", model.get("debug"));
+    status.textContent = `${meta.index + 1}/${n}  ±${meta.x_half.toFixed(0)} ticks`;
+    drawText();
+  }
+
+  // fromServer: a new frame (version) arrived, which answers the request in flight.
+  async function draw(fromServer = false) {
+    const seq = ++drawSeq;
     try {
-      meta = model.get("meta");
-      if (!meta || !meta.layout) return;
-      arrays = floatsOf(model.get("arrays"));
+      const m = model.get("meta");
+      if (!m || !m.layout) return;
       const W = model.get("tex_width"), H = model.get("tex_height");
       const px = bytesOf(model.get("texture"));
-      if (px.length !== W * H * 4) return;
+      if (!px.length) return;
+      const tex = await paintTexture(m.texture_format || "raw", px, W, H);
+      if (seq !== drawSeq) { tex.drop(); return; }          // a newer frame is being drawn
+      meta = m;
+      arrays = floatsOf(model.get("arrays"));
       for (const c of [canvas, overlay]) { if (c.width !== W) c.width = W; if (c.height !== H) c.height = H; }
-      const img = new ImageData(new Uint8ClampedArray(px.buffer.slice(px.byteOffset, px.byteOffset + px.length)), W, H);
-      canvas.getContext("2d").putImageData(img, 0, 0);
-      const n = model.get("n_frames");
-      slider.max = String(Math.max(n - 1, 0));
-      slider.value = String(model.get("index"));
-      freezeBtn.classList.toggle("mp-on", model.get("frozen"));
-      freezeBtn.textContent = model.get("frozen") ? "Resume" : "Freeze";
-      debugBtn.classList.toggle("mp-on", model.get("debug"));
-      status.textContent = `${meta.index + 1}/${n}  ±${meta.x_half.toFixed(0)} ticks`;
-      drawText();
+      tex.blit();
+      refreshUi();
       root.dataset.version = String(model.get("version"));
       root.dataset.index = String(meta.index);
       errBox.textContent = "";
     } catch (err) {
       errBox.textContent = `PhysicsLab: ${err}`;
       console.error(err);
+    } finally {
+      if (fromServer && seq === drawSeq) settle();
     }
   }
 
+  // Scrub throttle: one navigation request in flight; while it renders, only the newest
+  // wanted frame is remembered and sent when the frame comes back (or after a timeout),
+  // so dragging never queues a backlog of renders in the kernel.
+  let inFlight = false, pending = null, flightTimer = null;
+  function settle() {
+    inFlight = false;
+    clearTimeout(flightTimer);
+    if (pending !== null) {
+      const i = pending;
+      pending = null;
+      go(i);
+    }
+  }
   const set = (k, v) => { model.set(k, v); model.save_changes(); };
   freezeBtn.onclick = () => {
     const f = !model.get("frozen");
@@ -207,13 +251,19 @@ function render({ model, el }) {
     if (!f) model.set("index", Math.max(model.get("n_frames") - 1, 0));
     model.save_changes();
   };
-  const go = (i) => {
+  function go(i) {
+    i = Math.min(Math.max(i, 0), Math.max(model.get("n_frames") - 1, 0));
+    if (inFlight) { pending = i; return; }
+    if (i === model.get("index") && model.get("frozen")) return;     // already shown
+    inFlight = true;
+    flightTimer = setTimeout(settle, 2000);   // never wait forever on a lost reply
     model.set("frozen", true);
-    model.set("index", Math.min(Math.max(i, 0), Math.max(model.get("n_frames") - 1, 0)));
+    model.set("index", i);
     model.save_changes();
-  };
-  stepBtn.onclick = () => go(model.get("index") + 1);
-  backBtn.onclick = () => go(model.get("index") - 1);
+  }
+  const target = () => (pending !== null ? pending : model.get("index"));
+  stepBtn.onclick = () => go(target() + 1);
+  backBtn.onclick = () => go(target() - 1);
   slider.oninput = () => go(parseInt(slider.value, 10));
   zoomIn.onclick = () => set("x_half", model.get("x_half") / 1.5);
   zoomOut.onclick = () => set("x_half", model.get("x_half") * 1.5);
@@ -225,12 +275,19 @@ function render({ model, el }) {
   });
   canvas.addEventListener("mouseleave", () => { hoverX = null; drawText(); });
 
-  model.on("change:version", draw);
-  model.on("change:debug", draw);
+  const onVersion = () => draw(true);
+  model.on("change:version", onVersion);
+  model.on("change:debug", refreshUi);
   model.on("change:err_threshold", drawText);
-  model.on("change:frozen", draw);
+  model.on("change:frozen", refreshUi);
   draw();
-  return () => { model.off("change:version", draw); };
+  return () => {
+    model.off("change:version", onVersion);
+    model.off("change:debug", refreshUi);
+    model.off("change:err_threshold", drawText);
+    model.off("change:frozen", refreshUi);
+    clearTimeout(flightTimer);
+  };
 }
 
 export default { render };

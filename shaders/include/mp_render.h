@@ -6,11 +6,45 @@
 #ifndef MARKETPHYS_RENDER_COMMON_H
 #define MARKETPHYS_RENDER_COMMON_H
 
-// Mirrors PARAMS_DTYPE in marketphys/render/layout.py (80 bytes).
+// Per-column and per-row records written by render_prepass (float32 each);
+// mirror COL_FIELDS / ROW_FIELDS in marketphys/render/layout.py.
+#define MP_COL_STRIDE 20u
+#define MP_ROW_STRIDE 8u
+#define MP_COL_GRID 0u
+#define MP_COL_GRID_DASH 3u
+#define MP_COL_TERRAIN_Y 6u
+#define MP_COL_LINE_SCALE 7u
+#define MP_COL_GATE_M 8u
+#define MP_COL_GATE_B 9u
+#define MP_COL_HAZE 12u
+#define MP_COL_METER_ON 13u
+#define MP_COL_METER_FILL 14u
+#define MP_COL_ARROWS 15u
+#define MP_COL_LADDER_MASK 19u
+#define MP_ROW_DASH 0u
+#define MP_ROW_STRIPE 1u
+#define MP_ROW_CONTOUR 2u
+#define MP_ROW_M 3u
+#define MP_ROW_B 4u
+// One record per horizon (LADDER_COLS): values, then screen geometry from pack().
+#define MP_LADDER_STRIDE 12u
+#define MP_LADDER_VALID 3u
+#define MP_LADDER_MARK_X 4u
+#define MP_LADDER_MARK_Y 5u
+#define MP_LADDER_MARK_R 6u
+#define MP_LADDER_MARK_OP 7u
+#define MP_LADDER_PRED_X 8u
+#define MP_LADDER_ACTUAL_X 9u
+#define MP_LADDER_RESOLVED_Y 10u
+#define MP_LADDER_RESOLVED_R 11u
+
+// Mirrors PARAMS_DTYPE in marketphys/render/layout.py (80 bytes). n is the thread
+// count of the pass being dispatched: max(width, height) for render_prepass,
+// width * height for render_pixels.
 struct RenderParams {
     uint width;
     uint height;
-    uint n_pixels;
+    uint n;
     uint n_cells;
     uint half_cells;
     uint n_walls;
@@ -25,7 +59,7 @@ struct RenderParams {
     float haze_cap;
     float probe_v;
     float probe_a;
-    float pad0;
+    float probe_y;
     float pad1;
     float pad2;
 };
@@ -68,7 +102,13 @@ inline Rgb col_forecast() { return rgb(0.55f, 0.95f, 0.55f); }
 inline Rgb col_actual() { return rgb(1.00f, 1.00f, 1.00f); }
 inline Rgb col_error() { return rgb(1.00f, 0.35f, 0.35f); }
 
-inline float clamp01(float v) { return min(max(v, 0.0f), 1.0f); }
+// Plain compare-and-select min/max: inputs here are validated finite, and the CPU
+// build would otherwise call the NaN-aware fminf/fmaxf (a library call per use,
+// ~40% of the pixel pass).
+inline float mp_min(float a, float b) { return a < b ? a : b; }
+inline float mp_max(float a, float b) { return a > b ? a : b; }
+
+inline float clamp01(float v) { return mp_min(mp_max(v, 0.0f), 1.0f); }
 
 // Anti-aliased coverage of a pixel whose centre is d px from a line of half-width hw.
 inline float cov(float d, float hw) { return clamp01(hw + 0.5f - d); }
@@ -80,7 +120,7 @@ inline Rgb blend(Rgb c, Rgb col, float a) {
 // Linear interpolation of a grid array at xt ticks; *slope gets the cell difference.
 inline float field_at(const device float* values, uint half_cells, uint n_cells, float dx, float xt, thread float* slope) {
     float f = xt / dx + float(half_cells);
-    float fl = min(max(floor(f), 0.0f), float(n_cells - 2u));
+    float fl = mp_min(mp_max(floor(f), 0.0f), float(n_cells - 2u));
     int i0 = int(fl);
     float t = clamp01(f - fl);
     *slope = values[i0 + 1] - values[i0];
@@ -93,29 +133,23 @@ inline float seg_dist(float px, float py, float ax, float ay, float bx, float by
     float wx = px - ax;
     float wy = py - ay;
     float ll = vx * vx + vy * vy;
-    float t = clamp01((wx * vx + wy * vy) / max(ll, 1e-6f));
+    float t = clamp01((wx * vx + wy * vy) / mp_max(ll, 1e-6f));
     float ex = wx - t * vx;
     float ey = wy - t * vy;
     return sqrt(ex * ex + ey * ey);
 }
 
-// Coverage of a horizontal arrow from x0 pointing dirn (+-1) with length px.
+// Coverage of a horizontal arrow from x0 pointing dirn (+-1) with length px: a shaft of
+// half-width hw and a head narrowing to the point. Every edge is anti-aliased (coverage
+// is continuous in x0 and length), so backends that round an anchor an ulp apart still
+// draw the same pixels; arrows shorter than 1 px fade out.
 inline float arrow_cov(float px, float py, float x0, float y0, float dirn, float length, float hw) {
-    if (length < 1.0f) {
-        return 0.0f;
-    }
     float along = (px - x0) * dirn;
     float perp = fabs(py - y0);
-    float head = min(6.0f, 0.5f * length);
-    float shaft = 0.0f;
-    float tip = 0.0f;
-    if (along >= 0.0f && along <= length - head) {
-        shaft = cov(perp, hw);
-    }
-    if (along > length - head && along <= length) {
-        tip = cov(perp, 0.7f * (length - along));
-    }
-    return max(shaft, tip);
+    float head = mp_min(6.0f, 0.5f * length);
+    float shaft = cov(perp, hw) * clamp01(along + 0.5f) * clamp01(length - along + 0.5f);
+    float tip = cov(perp, 0.7f * (length - along)) * clamp01(along - (length - head) + 0.5f);
+    return mp_max(shaft, tip) * clamp01(length);
 }
 
 inline float disc(float px, float py, float cx, float cy, float r) {
@@ -124,8 +158,10 @@ inline float disc(float px, float py, float cx, float cy, float r) {
     return clamp01(r + 0.5f - sqrt(ex * ex + ey * ey));
 }
 
-// Minor (every bucket), major (every 10), dashed +-1 bucket, thick centre line.
-inline Rgb vertical_grid(Rgb c, float xt, float py, float ppt, float dx) {
+// Colour of a grid column over the background: minor (every bucket), major (every
+// 10), the dashed +-1 bucket line where dash is 1, and the thick centre line.
+inline Rgb grid_colour(float xt, float ppt, float dx, float dash) {
+    Rgb c = col_bg();
     float b = xt / dx;
     float d_minor = fabs(b - floor(b + 0.5f)) * dx * ppt;
     if (dx * ppt >= 4.0f) {
@@ -134,11 +170,34 @@ inline Rgb vertical_grid(Rgb c, float xt, float py, float ppt, float dx) {
     float b10 = b / 10.0f;
     float d_major = fabs(b10 - floor(b10 + 0.5f)) * 10.0f * dx * ppt;
     c = blend(c, col_grid_major(), cov(d_major, 0.5f));
-    if (py - 8.0f * floor(py / 8.0f) < 4.0f) {
-        c = blend(c, col_dashed(), cov(fabs(fabs(xt) - dx) * ppt, 0.5f));
-    }
+    c = blend(c, col_dashed(), cov(fabs(fabs(xt) - dx) * ppt, 0.5f) * dash);
     c = blend(c, col_center(), cov(fabs(xt) * ppt, 1.5f));
     return c;
+}
+
+// A run of blends whose opacities do not depend on the pixel's colour is one affine
+// map c -> c * m + b; the prepass folds each column's gates and each row's ladder
+// lines into one, so the pixel pass applies them with a multiply-add.
+struct Affine {
+    float m;
+    Rgb b;
+};
+
+inline Affine affine_identity() {
+    Affine t;
+    t.m = 1.0f;
+    t.b = rgb(0.0f, 0.0f, 0.0f);
+    return t;
+}
+
+inline Affine affine_blend(Affine t, Rgb col, float a) {
+    t.m = t.m * (1.0f - a);
+    t.b = blend(t.b, col, a);
+    return t;
+}
+
+inline Rgb affine_apply(Rgb c, float m, float br, float bg, float bb) {
+    return rgb(c.r * m + br, c.g * m + bg, c.b * m + bb);
 }
 
 #endif

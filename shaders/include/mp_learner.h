@@ -152,8 +152,8 @@ MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint*
             loss[j] += hp.alpha[h * MP_L + j] * mp_huber_loss(rj, hp.delta[j]) * m;
         }
     }
-    bool upd[MP_L];
-    for (int j = 0; j < MP_L; ++j) upd[j] = active[j] && hp.learn[j] != 0.0f;
+    float upd[MP_L];  // 1: this lane updates (float, not bool: same width as the data, so loops vectorise)
+    for (int j = 0; j < MP_L; ++j) upd[j] = (active[j] && hp.learn[j] != 0.0f) ? 1.0f : 0.0f;
     float An[MP_NP * MP_NP * MP_L];  // the new information matrix, committed where upd
     float g[MP_NP * MP_L];
     for (int a = 0; a < MP_NP * MP_NP; ++a) {
@@ -176,18 +176,17 @@ MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint*
     }
     // M x = g by Gaussian elimination with partial pivoting (as mp_solve5), lane-wise selects
     float M[MP_NP * MP_NP * MP_L];
+    for (int k = 0; k < MP_NP * MP_NP * MP_L; ++k) M[k] = An[k];
     for (int i = 0; i < MP_NP; ++i) {
-        for (int k = 0; k < MP_NP; ++k) {
-            for (int j = 0; j < MP_L; ++j) {
-                float a = An[(i * MP_NP + k) * MP_L + j];
-                M[(i * MP_NP + k) * MP_L + j] = i == k ? a + hp.damp[j] * a + hp.ridge[j] : a;
-            }
+        for (int j = 0; j < MP_L; ++j) {
+            float a = An[(i * MP_NP + i) * MP_L + j];
+            M[(i * MP_NP + i) * MP_L + j] = a + hp.damp[j] * a + hp.ridge[j];
         }
     }
-    bool singular[MP_L];
+    float singular[MP_L];  // 1 where a pivot vanished
     float best[MP_L];
     int piv[MP_L];
-    for (int j = 0; j < MP_L; ++j) singular[j] = false;
+    for (int j = 0; j < MP_L; ++j) singular[j] = 0.0f;
     for (int c = 0; c < MP_NP; ++c) {
         for (int j = 0; j < MP_L; ++j) {
             best[j] = fabs(M[(c * MP_NP + c) * MP_L + j]);
@@ -201,7 +200,7 @@ MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint*
                 piv[j] = take ? rr : piv[j];
             }
         }
-        for (int j = 0; j < MP_L; ++j) singular[j] = singular[j] || !(best[j] > 0.0f);
+        for (int j = 0; j < MP_L; ++j) singular[j] = (best[j] > 0.0f) ? singular[j] : 1.0f;
         for (int rr = c + 1; rr < MP_NP; ++rr) {  // swap rows c and piv (at most one rr matches)
             for (int k = 0; k < MP_NP; ++k) {
                 for (int j = 0; j < MP_L; ++j) {
@@ -237,19 +236,19 @@ MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint*
         for (int j = 0; j < MP_L; ++j) x[rr * MP_L + j] = f[j] / M[(rr * MP_NP + rr) * MP_L + j];
     }
     for (int j = 0; j < MP_L; ++j) {
-        bool finite = !singular[j];
+        bool finite = singular[j] == 0.0f;
         for (int q = 0; q < MP_NP; ++q) finite = finite && mp_isfinite(x[q * MP_L + j]);
         for (int q = 0; q < MP_NP; ++q) {
             float t0 = theta[q * MP_L + j];
             float proposed = t0 + hp.step[j] * (finite ? x[q * MP_L + j] : 0.0f);
             float projected = mp_clip(proposed, hp.lo[q], hp.hi[q]);
-            bound_hits[q * MP_L + j] += (upd[j] && projected != proposed) ? 1u : 0u;
-            theta[q * MP_L + j] = upd[j] ? projected : t0;
+            bound_hits[q * MP_L + j] += (upd[j] != 0.0f && projected != proposed) ? 1u : 0u;
+            theta[q * MP_L + j] = upd[j] != 0.0f ? projected : t0;
         }
-        n_updates[j] += upd[j] ? 1u : 0u;
+        n_updates[j] += upd[j] != 0.0f ? 1u : 0u;
     }
     for (int a = 0; a < MP_NP * MP_NP; ++a) {
-        for (int j = 0; j < MP_L; ++j) A[a * MP_L + j] = upd[j] ? An[a * MP_L + j] : A[a * MP_L + j];
+        for (int j = 0; j < MP_L; ++j) A[a * MP_L + j] = upd[j] != 0.0f ? An[a * MP_L + j] : A[a * MP_L + j];
     }
 }
 

@@ -85,6 +85,7 @@ def bench_session(be, frames: int) -> float:
     theta0 = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
     block_size = min(4680, frames)
     blocks = [synthetic_block(min(block_size, frames - a), start=a) for a in range(0, frames, block_size)]
+    be.calibrate(synthetic_block(8), theta0)  # untimed warm-up: builds (or loads) the one-lane kernels
     state, total = None, 0.0
     for b in blocks:
         t = time.perf_counter()
@@ -99,6 +100,7 @@ def bench_lanes(be, lanes: int, frames: int) -> float:
     rng = np.random.default_rng(1)
     theta0 = rng.uniform([0.2, 0.2, 0.2, 0.2, -1], [3, 3, 3, 3, 1], (lanes, 5))
     blk = synthetic_block(frames, start=10_000)
+    be.calibrate(synthetic_block(8), theta0)  # untimed warm-up: builds (or loads) the lane-group kernels
     t = time.perf_counter()
     be.calibrate(blk, theta0)
     return lanes * frames / (time.perf_counter() - t)
@@ -118,6 +120,25 @@ def cpu_cost_per_lane_frame(name: str, lanes: int = 256, frames: int = 400) -> f
         be.calibrate(blk, theta0)
         best = min(best, time.process_time() - t)
     return best / (lanes * frames)
+
+
+def cpu_cost_ensemble(name: str, paths: int = 10_000, frames: int = 3) -> float:
+    """CPU seconds per ensemble frame on one thread (process time: steadier than wall time on a shared box)."""
+    from marketphys.kernels.msl_cpu import MslCpuBackend
+
+    be = MslCpuBackend(workers=1) if name == "msl-cpu" else get_backend(name)
+    blk = synthetic_block(frames, start=20_000)
+    F = get_backend("numpy").compose(GRID, blk.contrib, blk.walls)
+    fields = [Fields(GRID, *F[k]) for k in range(frames)]
+    theta = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
+    be.ensemble_bands(fields[0], theta, 1.0, CFG, paths, seed=1)
+    best = float("inf")
+    for _ in range(3):
+        t = time.process_time()
+        for k, f in enumerate(fields):
+            be.ensemble_bands(f, theta, 1.0, CFG, paths, seed=1, stream=k)
+        best = min(best, time.process_time() - t)
+    return best / frames
 
 
 def bench_ensemble(be, paths: int, frames: int) -> float:
@@ -164,6 +185,12 @@ def main() -> int:
         c = cpu_cost_per_lane_frame("msl-cpu")
         print(f"[msl-cpu] CPU cost per lane-frame on one thread: {c * 1e9:.0f} ns "
               f"(=> {2 / c / 1e6:.2f} M lane-frames/s on 2 idle cores)")
+        if "numpy" in rows:  # load-independent ratios: CPU time on one thread, both sides
+            cn = cpu_cost_per_lane_frame("numpy", lanes=64, frames=5)
+            en, ek = cpu_cost_ensemble("numpy"), cpu_cost_ensemble("msl-cpu")
+            print(f"[cpu time, one thread] replay lane-frame numpy {cn * 1e6:.1f} us vs msl-cpu {c * 1e9:.0f} ns "
+                  f"(x{cn / c:.0f}) | 10,000-path ensemble numpy {en * 1e3:.1f} ms vs msl-cpu {ek * 1e3:.2f} ms "
+                  f"(x{en / ek:.1f}; x{2 * en / ek:.1f} with 2 idle cores)")
     if "numpy" in rows:
         ref = rows["numpy"]
         for name, r in rows.items():

@@ -1,5 +1,6 @@
-// Batched rollout: one thread per lane (ensemble path or theta candidate) runs
-// H horizons x substeps with forward sensitivities and optional seeded diffusion.
+// Batched rollout: each thread runs a group of MP_LANES lanes (ensemble paths or theta
+// candidates) through H horizons x substeps with forward sensitivities and optional seeded
+// diffusion (mp_rollout_group); lanes past p.lanes repeat the last lane and are not written.
 #include <metal_stdlib>
 using namespace metal;
 
@@ -9,7 +10,8 @@ using namespace metal;
 #include "include/mp_fields.h"
 #include "include/mp_integrator.h"
 
-// fields: [7][cells] for one frame; theta: [lane*theta_stride + p]; outputs per lane.
+// fields: [7][cells] for one frame, or [3][cells] from medium_table when p.tabled (one theta for
+// all lanes, no sensitivities); theta: [lane*theta_stride + p]; outputs per lane.
 kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
                           device const float* fields [[buffer(1)]],
                           device const float* theta [[buffer(2)]],
@@ -31,38 +33,71 @@ kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
     cfg.h = p.h;
     cfg.a_max = p.a_max;
     cfg.v_max = p.v_max;
-    float th[MP_N_PARAMS];
-    for (uint q = 0; q < uint(MP_N_PARAMS); ++q) th[q] = theta[gid * p.theta_stride + q];
-    float lx[MP_MAX_H];
-    float lv[MP_MAX_H];
-    float lj[MP_MAX_H * MP_N_PARAMS];
-    float la0 = 0.0f;
-    MpStats st = mp_stats_zero();
-    float xs0 = x0[gid * p.x0_stride];
-    float vs0 = v0[gid * p.v0_stride];
-    uint lane = gid + p.lane_offset;
-    // constant flags per call site, so each variant compiles without the branches it does not take
+    uint base = gid * uint(MP_LANES);
+    float th[MP_N_PARAMS * MP_LANES];
+    float lx0[MP_LANES];
+    float lv0[MP_LANES];
+    float la0[MP_LANES];
+    uint st[4 * MP_LANES];
+    for (int j = 0; j < MP_LANES; ++j) {
+        uint lane = min(base + uint(j), p.lanes - 1u);
+        for (int q = 0; q < MP_N_PARAMS; ++q) th[q * MP_LANES + j] = theta[lane * p.theta_stride + uint(q)];
+        lx0[j] = x0[lane * p.x0_stride];
+        lv0[j] = v0[lane * p.v0_stride];
+        la0[j] = 0.0f;
+    }
+    for (int k = 0; k < 4 * MP_LANES; ++k) st[k] = 0u;
+    float lx[MP_MAX_H * MP_LANES];
+    float lv[MP_MAX_H * MP_LANES];
+    float lj[MP_MAX_H * MP_N_PARAMS * MP_LANES];
+    uint lane0 = base + p.lane_offset;
+    // constant flags per call site, so each variant compiles without the work it does not do
+    bool diffuse = p.diffusion != 0u;
     if (p.sensitivities != 0u) {
-        if (p.diffusion != 0u) {
-            mp_rollout_lane(fields, cfg, th, xs0, vs0, true, true, p.seed_lo, p.seed_hi, lane, p.stream, lx, lv, lj, la0, st);
+        if (diffuse) {
+            mp_rollout_group(fields, cfg, th, lx0, lv0, true, true, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
         } else {
-            mp_rollout_lane(fields, cfg, th, xs0, vs0, true, false, p.seed_lo, p.seed_hi, lane, p.stream, lx, lv, lj, la0, st);
+            mp_rollout_group(fields, cfg, th, lx0, lv0, true, false, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
         }
-    } else if (p.diffusion != 0u) {
-        mp_rollout_lane(fields, cfg, th, xs0, vs0, false, true, p.seed_lo, p.seed_hi, lane, p.stream, lx, lv, lj, la0, st);
+    } else if (p.tabled != 0u) {
+        if (diffuse) {
+            mp_rollout_group(fields, cfg, th, lx0, lv0, false, true, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+        } else {
+            mp_rollout_group(fields, cfg, th, lx0, lv0, false, false, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+        }
+    } else if (diffuse) {
+        mp_rollout_group(fields, cfg, th, lx0, lv0, false, true, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
     } else {
-        mp_rollout_lane(fields, cfg, th, xs0, vs0, false, false, p.seed_lo, p.seed_hi, lane, p.stream, lx, lv, lj, la0, st);
+        mp_rollout_group(fields, cfg, th, lx0, lv0, false, false, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
     }
-    for (uint h = 0; h < p.horizons; ++h) {
-        xs[gid * p.horizons + h] = lx[h];
-        vs[gid * p.horizons + h] = lv[h];
+    uint H = p.horizons;
+    for (int j = 0; j < MP_LANES; ++j) {
+        uint lane = base + uint(j);
+        if (lane >= p.lanes) break;
+        for (uint h = 0; h < H; ++h) {
+            xs[lane * H + h] = lx[h * uint(MP_LANES) + uint(j)];
+            vs[lane * H + h] = lv[h * uint(MP_LANES) + uint(j)];
+        }
+        if (p.sensitivities != 0u) {
+            for (uint h = 0; h < H; ++h) {
+                for (uint q = 0; q < uint(MP_N_PARAMS); ++q) {
+                    jac[(lane * H + h) * uint(MP_N_PARAMS) + q] = lj[(h * uint(MP_N_PARAMS) + q) * uint(MP_LANES) + uint(j)];
+                }
+            }
+        }
+        a0[lane] = la0[j];
+        for (uint r = 0; r < 4u; ++r) stats[4u * lane + r] = st[r * uint(MP_LANES) + uint(j)];
     }
-    if (p.sensitivities != 0u) {
-        for (uint k = 0; k < p.horizons * uint(MP_N_PARAMS); ++k) jac[gid * p.horizons * uint(MP_N_PARAMS) + k] = lj[k];
-    }
-    a0[gid] = la0;
-    stats[4u * gid] = st.clamp_a;
-    stats[4u * gid + 1u] = st.clamp_v;
-    stats[4u * gid + 2u] = st.nonfinite;
-    stats[4u * gid + 3u] = st.off_grid;
+}
+
+// One thread per cell: the frame's medium table for one theta (mp_medium_table), built once
+// and then shared by every path of an ensemble (rollout_lanes with p.tabled).
+kernel void medium_table(constant TableParams& p [[buffer(0)]],
+                         device const float* fields [[buffer(1)]],
+                         device float* table [[buffer(2)]],
+                         uint gid [[thread_position_in_grid]]) {
+    if (gid >= p.n) return;
+    float th[MP_N_PARAMS];
+    for (int q = 0; q < MP_N_PARAMS; ++q) th[q] = p.theta[q];
+    mp_medium_table(fields, p.n, gid, th, table);
 }

@@ -19,6 +19,7 @@ from marketphys.core.integrator import IntegratorConfig, RolloutResult, RolloutS
 from marketphys.core.rng import seed_key
 from marketphys.core.theta import N_PARAMS, ThetaBounds
 from marketphys.kernels import layout
+from marketphys.kernels.quantiles import interpolate, quantile_ranks
 from marketphys.kernels.replay import CalibrationResult, ReplayBlock, hyper_from_engine, initial_state
 from marketphys.kernels.source import EntryPoint, entry_points, shader_path
 
@@ -35,6 +36,11 @@ def _buffer_plan(ep: EntryPoint) -> list[tuple[str, str, np.dtype | None, bool]]
                 for b in ep.buffers]
         ep.__dict__["_plan"] = plan
     return plan
+
+
+TABLE_MIN_LANES = 64
+"""From this many lanes sharing one theta (no sensitivities), a rollout first builds the frame's
+medium table (one extra dispatch) and the lanes interpolate 3 rows instead of 5."""
 
 
 class BackendUnavailable(RuntimeError):
@@ -79,8 +85,12 @@ class KernelBackend:
         """Per-horizon quantiles of ``n_paths`` seeded diffusion paths (as core.integrator.ensemble_bands)."""
         res = self.rollout(fields, np.broadcast_to(np.asarray(theta, float), (n_paths, N_PARAMS)), np.full(n_paths, v0),
                            cfg, sensitivities=False, seed=seed, stream=stream, x0=x0)
-        qs = np.quantile(res.x, quantiles, axis=0)
+        qs = self.column_quantiles(res.x, quantiles)
         return {float(q): qs[i] for i, q in enumerate(quantiles)}, res.stats
+
+    def column_quantiles(self, x, quantiles) -> np.ndarray:
+        """``np.quantile(x, quantiles, axis=0)`` for a (rows, cols) array."""
+        return np.quantile(np.asarray(x, dtype=np.float64), quantiles, axis=0)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -112,15 +122,27 @@ def _lanes(theta, v0, x0):
 class ShaderBackend(KernelBackend):
     """High-level ops through ``dispatch``; subclasses provide ``_run(shader_path, entry, n, arrays)``."""
 
-    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:  # pragma: no cover - interface
+    lanes_per_thread = 1
+    """MP_LANES of the default build: lanes one thread of a lane kernel (rollout, replay) advances."""
+
+    def lane_width(self, lanes: int) -> int:
+        """MP_LANES to dispatch ``lanes`` lanes with (a backend may keep narrower builds for few lanes)."""
+        return self.lanes_per_thread
+
+    @staticmethod
+    def threads_for(lanes: int, width: int) -> int:
+        return -(-int(lanes) // int(width))
+
+    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray], width: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def dispatch(self, shader, entry: str, n: int, params: np.ndarray, *buffers: np.ndarray) -> None:
+    def dispatch(self, shader, entry: str, n: int, params: np.ndarray, *buffers: np.ndarray, width: int | None = None) -> None:
         """Run ``entry`` of ``shader`` on ``n`` threads; writable buffers are updated in place.
 
         ``params`` is the kernel's Params struct as a 1-element structured array (its ``n``
         field, when present, must equal ``n``: every kernel starts ``if (gid >= p.n) return;``).
-        Buffers are C-contiguous numpy arrays in [[buffer(i)]] order.
+        Buffers are C-contiguous numpy arrays in [[buffer(i)]] order. ``width`` picks the build
+        by its MP_LANES (lane kernels: ``lane_width(lanes)``); by default the backend's own.
         """
         path = shader_path(shader)
         eps = entry_points(str(path))
@@ -147,7 +169,7 @@ class ShaderBackend(KernelBackend):
                 raise ValueError(f"{entry}: output buffer {name!r} is read-only")
             if a.size == 0:
                 raise ValueError(f"{entry}: buffer {name!r} is empty; pass at least one element")
-        self._run(path, ep, n, arrays)
+        self._run(path, ep, n, arrays, self.lanes_per_thread if width is None else int(width))
 
     # -- physics ----------------------------------------------------------------------
     def compose(self, grid: Grid, contrib: np.ndarray, walls: np.ndarray) -> np.ndarray:
@@ -183,25 +205,50 @@ class ShaderBackend(KernelBackend):
         v0a = np.ascontiguousarray(v0, dtype=np.float32)
         x0a = np.ascontiguousarray(x0, dtype=np.float32)
         k0, k1 = seed_key(0 if seed is None else seed)
+        tabled = th.shape[0] == 1 and not sensitivities and L >= TABLE_MIN_LANES
         H = cfg.horizons
         xs = np.empty((L, H), np.float32)
         vs = np.empty((L, H), np.float32)
         jac = np.empty((L, H, N_PARAMS) if sensitivities else (1,), np.float32)
         a0 = np.empty(L, np.float32)
         stats = np.empty((L, 4), np.uint32)
-        p = layout.pack(layout.ROLLOUT_PARAMS, n=L, cells=F.shape[1], grid_n=grid_n, dx=dx, horizons=H,
+        width = self.lane_width(L)
+        p = layout.pack(layout.ROLLOUT_PARAMS, n=self.threads_for(L, width), lanes=L, cells=F.shape[1], grid_n=grid_n, dx=dx, horizons=H,
                         substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
                         sensitivities=int(sensitivities), diffusion=int(seed is not None), seed_lo=k0, seed_hi=k1,
                         stream=int(stream) & 0xFFFFFFFF, lane_offset=int(lane_offset) & 0xFFFFFFFF,
                         theta_stride=N_PARAMS if th.shape[0] > 1 else 0, v0_stride=int(v0a.shape[0] > 1),
-                        x0_stride=int(x0a.shape[0] > 1))
+                        x0_stride=int(x0a.shape[0] > 1), tabled=int(tabled))
         if L == 0:
             return RolloutResult(x=np.zeros((0, H)), v=np.zeros((0, H)), jac=None, a0=np.zeros(0))
-        self.dispatch("rollout", "rollout_lanes", L, p, F, th, v0a, x0a, xs, vs, jac, a0, stats)
+        if tabled:  # one theta, no sensitivities: build the frame's A/kappa/D table once, paths interpolate it
+            table = np.empty((layout.N_TABLE, F.shape[1]), np.float32)
+            self.dispatch("rollout", "medium_table", F.shape[1], layout.pack(layout.TABLE_PARAMS, n=F.shape[1], theta=th[0]),
+                          F, table)
+            F = table
+        self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats, width=width)
         tot = stats.sum(axis=0, dtype=np.int64)
         st = RolloutStats(clamp_a=int(tot[0]), clamp_v=int(tot[1]), nonfinite=int(tot[2]), off_grid=int(tot[3]))
         return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
                              jac=jac.astype(np.float64) if sensitivities else None, a0=a0.astype(np.float64), stats=st)
+
+    def column_quantiles(self, x, quantiles) -> np.ndarray:
+        """``np.quantile(x, quantiles, axis=0)`` with the ranks selected by a kernel (one thread per
+        column, histogram + selection, no sort): exact for the float32 values; non-finite input
+        and more than 16 quantiles go to numpy."""
+        x32 = np.ascontiguousarray(x, dtype=np.float32)
+        if x32.ndim != 2 or x32.shape[0] < 2 or x32.shape[1] < 1 or not np.isfinite(x32).all():
+            return super().column_quantiles(x32, quantiles)
+        rows, cols = x32.shape
+        ranks, below, above, frac = quantile_ranks(rows, quantiles)
+        if ranks.size > layout.MAX_RANKS:
+            return super().column_quantiles(x32, quantiles)
+        bins = max(16, min(4096, rows // 4))  # ~4 values per bin: the final selection is tiny
+        out = np.empty((cols, ranks.size), np.float32)
+        p = layout.pack(layout.SELECT_PARAMS, n=cols, rows=rows, cols=cols, n_ranks=ranks.size, bins=bins)
+        self.dispatch("quantile", "select_ranks", cols, p, x32, np.empty((cols, rows), np.float32),
+                      np.empty((cols, bins), np.uint32), ranks.astype(np.uint32), out)
+        return interpolate(out, below, above, frac)
 
     def philox(self, seed: int, lanes: int, steps: int, stream: int = 0, lane_offset: int = 0):
         k0, k1 = seed_key(seed)
@@ -241,13 +288,14 @@ class ShaderBackend(KernelBackend):
             f = sub.n_frames
             sx = np.empty((L, f, H), np.float32) if trace else dummy
             st = np.empty((L, f, N_PARAMS), np.float32) if trace else dummy
-            p = layout.pack(layout.REPLAY_PARAMS, n=L, n_frames=f, cells=grid.size, grid_n=grid.n, dx=grid.dx,
+            width = self.lane_width(L)
+            p = layout.pack(layout.REPLAY_PARAMS, n=self.threads_for(L, width), lanes=L, n_frames=f, cells=grid.size, grid_n=grid.n, dx=grid.dx,
                             horizons=H, substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
                             dt_units=block.dt_units, tol_units=block.tol_units, write_trace=int(trace),
                             lo=bounds.lo_array, hi=bounds.hi_array)
-            self.dispatch("replay", "replay_lanes", L, p, fields, np.ascontiguousarray(sub.t, np.int32),
+            self.dispatch("replay", "replay_lanes", p["n"][0], p, fields, np.ascontiguousarray(sub.t, np.int32),
                           np.ascontiguousarray(sub.spot, np.float32), np.ascontiguousarray(sub.v0, np.float32),
-                          hyper, state, sx, st, np.ascontiguousarray(sub.x0, np.float32))
+                          hyper, state, sx, st, np.ascontiguousarray(sub.x0, np.float32), width=width)
             if trace:
                 tx[:, start:start + f] = sx
                 tt[:, start:start + f] = st

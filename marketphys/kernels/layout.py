@@ -20,14 +20,22 @@ u4, i4, f4 = np.dtype("<u4"), np.dtype("<i4"), np.dtype("<f4")
 COMPOSE_PARAMS = np.dtype([("n", u4), ("n_frames", u4), ("cells", u4), ("grid_n", i4), ("dx", f4), ("n_walls", u4)])
 
 ROLLOUT_PARAMS = np.dtype([
-    ("n", u4), ("cells", u4), ("grid_n", i4), ("dx", f4), ("horizons", u4), ("substeps", u4), ("h", f4),
+    ("n", u4), ("lanes", u4), ("cells", u4), ("grid_n", i4), ("dx", f4), ("horizons", u4), ("substeps", u4), ("h", f4),
     ("a_max", f4), ("v_max", f4), ("sensitivities", u4), ("diffusion", u4), ("seed_lo", u4), ("seed_hi", u4),
-    ("stream", u4), ("lane_offset", u4), ("theta_stride", u4), ("v0_stride", u4), ("x0_stride", u4)])
+    ("stream", u4), ("lane_offset", u4), ("theta_stride", u4), ("v0_stride", u4), ("x0_stride", u4),
+    ("tabled", u4)])
+
+TABLE_PARAMS = np.dtype([("n", u4), ("theta", f4, (N_PARAMS,))])
+N_TABLE = 3
+"""Rows of a medium table (A, kappa, D; MP_T_* in mp_integrator.h)."""
 
 RNG_PARAMS = np.dtype([("n", u4), ("n_steps", u4), ("seed_lo", u4), ("seed_hi", u4), ("stream", u4), ("lane_offset", u4)])
 
+SELECT_PARAMS = np.dtype([("n", u4), ("rows", u4), ("cols", u4), ("n_ranks", u4), ("bins", u4)])
+MAX_RANKS = 32
+
 REPLAY_PARAMS = np.dtype([
-    ("n", u4), ("n_frames", u4), ("cells", u4), ("grid_n", i4), ("dx", f4), ("horizons", u4), ("substeps", u4),
+    ("n", u4), ("lanes", u4), ("n_frames", u4), ("cells", u4), ("grid_n", i4), ("dx", f4), ("horizons", u4), ("substeps", u4),
     ("h", f4), ("a_max", f4), ("v_max", f4), ("dt_units", i4), ("tol_units", i4), ("write_trace", u4),
     ("lo", f4, (N_PARAMS,)), ("hi", f4, (N_PARAMS,))])
 
@@ -44,7 +52,8 @@ LANE_STATE = np.dtype([
     ("ledger_count", u4), ("ledger_overflow", u4), ("ledger", LEDGER_SLOT, (LEDGER_CAP,))])
 
 STRUCTS = {"ComposeParams": COMPOSE_PARAMS, "RolloutParams": ROLLOUT_PARAMS, "RngParams": RNG_PARAMS,
-           "ReplayParams": REPLAY_PARAMS, "LaneHyper": LANE_HYPER, "LedgerSlot": LEDGER_SLOT, "LaneState": LANE_STATE}
+           "SelectParams": SELECT_PARAMS, "TableParams": TABLE_PARAMS, "ReplayParams": REPLAY_PARAMS, "LaneHyper": LANE_HYPER,
+           "LedgerSlot": LEDGER_SLOT, "LaneState": LANE_STATE}
 """Struct name in the headers -> numpy dtype."""
 
 

@@ -61,7 +61,7 @@ class MetalBackend(ShaderBackend):
             buf = self._bufs[key] = self.dev.buffer(nbytes)
         return buf
 
-    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:
+    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray], width: int = 1) -> None:
         fn = self.function(path, entry.name)
         args, outs = [], []
         for slot, (spec, a) in enumerate(zip(entry.buffers, arrays)):

@@ -27,10 +27,32 @@ from marketphys.kernels.source import EntryPoint, entry_points, inline_includes,
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
 
-CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-shared", "-pthread", "-fno-math-errno", "-Wall", "-Wextra",
+CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-shared", "-pthread", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wextra",
             "-Wno-attributes", "-Wno-unused-parameter", "-Wno-unknown-pragmas",
             "-Werror=double-promotion", "-Werror=float-conversion", "-Werror=return-type")
-"""Warnings as errors where a silent double computation or a missing return would slip through."""
+"""Warnings as errors where a silent double computation or a missing return would slip through.
+``-fno-trapping-math`` (no value changes: the kernels never read FP exception flags) lets g++
+evaluate both sides of a select, which it needs to turn the lane loops into SIMD code."""
+
+LANES_PER_THREAD = 16
+"""Lanes each CPU thread advances together (MP_LANES): 16 floats fill an AVX-512 register
+(two AVX2 ones), enough independent chains to hide the latency of a substep.
+$MARKETPHYS_MSL_LANES overrides it (a power of two from 1 to 64) for experiments."""
+
+
+GROUP_MIN_LANES = 8
+"""Fewer lanes than this run one lane per thread (MP_LANES=1 build): a lone lane (one session's
+replay, one rollout) would otherwise pay for a whole group. Measured: one group costs about as
+much as 7 single lanes."""
+
+
+def lanes_per_thread() -> int:
+    env = os.environ.get("MARKETPHYS_MSL_LANES")
+    if not env:
+        return LANES_PER_THREAD
+    if env not in {str(2**k) for k in range(7)}:
+        raise ValueError(f"MARKETPHYS_MSL_LANES must be a power of two from 1 to 64, got {env!r}")
+    return int(env)
 
 ASAN_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1")
 
@@ -183,27 +205,34 @@ class MslCpuBackend(ShaderBackend):
         if find_compiler() is None:
             raise BackendUnavailable("msl-cpu: no C++ compiler found (install g++ or clang++, or set CXX)")
         self.workers = workers or default_workers()
+        self.lanes_per_thread = lanes_per_thread()
         self.extra_flags = tuple(extra_flags)
-        self._libs: dict[Path, ctypes.CDLL] = {}
-        self._fns: dict[tuple[Path, str], object] = {}
+        self._libs: dict[tuple[Path, int], ctypes.CDLL] = {}
+        self._fns: dict[tuple[Path, str, int], object] = {}
         self._lock = threading.Lock()
 
-    def function(self, path: Path, entry: str):
-        key = (path, entry)
+    def lane_width(self, lanes: int) -> int:
+        """A few lanes run one per thread (a 16-lane group would compute mostly padding)."""
+        return self.lanes_per_thread if lanes >= GROUP_MIN_LANES else 1
+
+    def function(self, path: Path, entry: str, width: int | None = None):
+        width = self.lanes_per_thread if width is None else width
+        key = (path, entry, width)
         fn = self._fns.get(key)
         if fn is None:
             with self._lock:
-                lib = self._libs.get(path)
+                lib = self._libs.get((path, width))
                 if lib is None:
-                    lib = self._libs[path] = ctypes.CDLL(str(build(path, extra_flags=self.extra_flags)))
+                    flags = (f"-DMP_LANES={width}", *self.extra_flags)
+                    lib = self._libs[(path, width)] = ctypes.CDLL(str(build(path, extra_flags=flags)))
                 fn = getattr(lib, f"mp_entry_{entry}")
                 fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_uint32, ctypes.c_uint32]
                 fn.restype = ctypes.c_int
                 self._fns[key] = fn
         return fn
 
-    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray]) -> None:
-        fn = self.function(path, entry.name)
+    def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray], width: int) -> None:
+        fn = self.function(path, entry.name, width)
         ptrs = (ctypes.c_void_p * len(arrays))(*[_address(a) for a in arrays])
         if n:
             fn(ptrs, n, self.workers)  # ctypes releases the GIL during the call

@@ -11,6 +11,21 @@
 #define MP_N_FIELDS 7
 #define MP_MIN_WIDTH 1e-3f
 
+// Lanes one thread advances together (rollout, replay). The CPU build passes
+// -DMP_LANES=16 so fixed-width loops over a thread's lanes become SIMD code; on a GPU
+// one lane per thread is the natural mapping. Hosts dispatch ceil(lanes / MP_LANES) threads.
+#ifndef MP_LANES
+#define MP_LANES 1
+#endif
+
+// Hot lane-group functions are inlined into each call site on the CPU, so the constant
+// flags of that site (sensitivities, diffusion) fold away before vectorisation.
+#if defined(__METAL_VERSION__) || defined(__CUDACC__)
+#define MP_INLINE inline
+#else
+#define MP_INLINE inline __attribute__((always_inline))
+#endif
+
 // Field rows in a composed frame (7 x cells): U, C, G, O, D, dU/dx, dO/dx.
 #define MP_F_U 0
 #define MP_F_C 1

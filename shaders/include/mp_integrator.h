@@ -1,4 +1,4 @@
-// One lane's fixed-step rollout with forward sensitivities (marketphys/core/integrator.py).
+// The fixed-step rollout of a group of lanes with forward sensitivities (marketphys/core/integrator.py).
 // a = wU(-dU/dx) + wC(C - v) + wG(-G v) + wO(-dO/dx) + b ; semi-implicit Euler with the
 // drag terms implicit: v' = (v + h*A(x)) / (1 + h*kappa(x)), A = wU F_U + wC C + wO F_O + b,
 // kappa = wC + wG G; caps on |a| and |v|; every guard that fires is counted, never hidden.
@@ -20,109 +20,204 @@ struct MpRolloutCfg {
     float v_max;
 };
 
-struct MpStats {
-    uint clamp_a;
-    uint clamp_v;
-    uint nonfinite;
-    uint off_grid;
-};
+// Rows of a medium table (mp_medium_table): A(x) and kappa(x) at the cells for one theta, and D.
+#define MP_T_A 0
+#define MP_T_KAPPA 1
+#define MP_T_D 2
+#define MP_N_TABLE 3
 
-inline MpStats mp_stats_zero() {
-    MpStats s;
-    s.clamp_a = 0u;
-    s.clamp_v = 0u;
-    s.nonfinite = 0u;
-    s.off_grid = 0u;
-    return s;
+// One cell of the table: the combination the integrator needs, built once per frame so the
+// paths of an ensemble (one theta) only interpolate it.
+inline void mp_medium_table(device const float* F, uint cells, uint i, thread const float* th, device float* T) {
+    float f_u = -F[MP_F_DU * cells + i];
+    float c = F[MP_F_C * cells + i];
+    float gam = F[MP_F_G * cells + i];
+    float f_o = -F[MP_F_DO * cells + i];
+    T[MP_T_A * cells + i] = th[0] * f_u + th[1] * c + th[3] * f_o + th[4];
+    T[MP_T_KAPPA * cells + i] = th[1] + th[2] * gam;
+    T[MP_T_D * cells + i] = F[MP_F_D * cells + i];
 }
 
-// F: one composed frame (MP_N_FIELDS rows of cfg.cells). Writes xs/vs[H], jac[H*5], a0.
-inline void mp_rollout_lane(device const float* F, MpRolloutCfg cfg, thread const float* theta,
-                            float x0, float v0, bool sens, bool diffuse, uint k0, uint k1,
-                            uint lane, uint stream, thread float* xs, thread float* vs,
-                            thread float* jac, thread float& a0, thread MpStats& st) {
+// Per-lane guard counters of a lane group, rows of MP_LANES: st[MP_ST_* * MP_LANES + j].
+#define MP_ST_CLAMP_A 0
+#define MP_ST_CLAMP_V 1
+#define MP_ST_NONFINITE 2
+#define MP_ST_OFF_GRID 3
+
+// A group of MP_LANES lanes advanced together. Every per-lane quantity is an array of
+// MP_LANES (structure of arrays) and every inner loop runs over the lanes with selects
+// instead of branches, so the CPU build turns each into SIMD code with independent chains;
+// on Metal MP_LANES is 1 and this is the plain one-lane loop.
+// F: one composed frame (MP_N_FIELDS rows of cfg.cells), or with `tabled` (shared theta, no
+// sensitivities) the frame's table from mp_medium_table: each substep then interpolates 3
+// rows instead of 5. Lane j's inputs and outputs:
+// theta[q*L + j], x0[j], v0[j] -> xs/vs[hz*L + j], jac[(hz*5 + q)*L + j], a0[j]; st counts add up.
+// Lane j draws its noise with counter lane0 + j.
+MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread const float* theta,
+                             thread const float* x0, thread const float* v0, bool sens, bool diffuse, bool tabled,
+                             uint k0, uint k1, uint lane0, uint stream, thread float* xs, thread float* vs,
+                             thread float* jac, thread float* a0, thread uint* st) {
     device const float* dU = F + MP_F_DU * cfg.cells;
     device const float* C = F + MP_F_C * cfg.cells;
     device const float* G = F + MP_F_G * cfg.cells;
     device const float* dO = F + MP_F_DO * cfg.cells;
-    device const float* D = F + MP_F_D * cfg.cells;
-    float wU = theta[0], wC = theta[1], wG = theta[2], wO = theta[3], b = theta[4];
-    float inv_dx = 1.0f / cfg.dx;
-    float x = x0;
-    float v = v0;
-    if (fabs(v) > cfg.v_max) st.clamp_v += 1u;
-    v = mp_clip(v, -cfg.v_max, cfg.v_max);
-    float sx[MP_N_PARAMS];
-    float sv[MP_N_PARAMS];
-    for (int p = 0; p < MP_N_PARAMS; ++p) {
-        sx[p] = 0.0f;
-        sv[p] = 0.0f;
+    device const float* D = F + (tabled ? MP_T_D : MP_F_D) * cfg.cells;
+    device const float* TA = F + MP_T_A * cfg.cells;
+    device const float* TK = F + MP_T_KAPPA * cfg.cells;
+    const float inv_dx = 1.0f / cfg.dx;  // one divide per call, none per substep
+    const float h = cfg.h;
+    const float inv_h = 1.0f / h;
+    const float a_max = cfg.a_max;
+    const float v_max = cfg.v_max;
+    const float gn = float(cfg.grid_n);
+    const float last = float(2 * cfg.grid_n);          // index of the last cell
+    const float last_left = float(2 * cfg.grid_n - 1);  // last valid left neighbour
+    float x[MP_LANES];
+    float v[MP_LANES];
+    float sx[MP_N_PARAMS * MP_LANES];
+    float sv[MP_N_PARAMS * MP_LANES];
+    // per-substep values handed from the physics loop to the sensitivity and noise loops
+    int cell[MP_LANES];
+    float frac[MP_LANES];
+    float on_grid[MP_LANES];
+    float comp[MP_N_PARAMS * MP_LANES];  // d(A - kappa v)/d theta_q at the new velocity
+    float coupling[MP_LANES];            // d(A - kappa v)/dx
+    float gain[MP_LANES];                // 1 / (1 + h kappa)
+    float pass[MP_LANES];                // 1: the step carries sensitivity, 0: a guard fired
+    float reset[MP_LANES];               // 0: |v| was capped, sensitivities restart
+    float acc[MP_LANES];                 // this substep's acceleration (a0 is the first one)
+    uint n_clamp_a[MP_LANES];            // guard counters, local until the end (no aliasing)
+    uint n_clamp_v[MP_LANES];
+    uint n_nonfinite[MP_LANES];
+    uint n_off_grid[MP_LANES];
+    for (int j = 0; j < MP_LANES; ++j) {
+        x[j] = x0[j];
+        n_clamp_a[j] = 0u;
+        n_nonfinite[j] = 0u;
+        n_off_grid[j] = 0u;
+        n_clamp_v[j] = fabs(v0[j]) > v_max ? 1u : 0u;
+        v[j] = mp_clip(v0[j], -v_max, v_max);
     }
-    bool first = true;
-    float h = cfg.h;
-    float inv_h = 1.0f / h;
+    float w[MP_N_PARAMS * MP_LANES];     // theta, local: no aliasing with the outputs
+    for (int k = 0; k < MP_N_PARAMS * MP_LANES; ++k) {
+        sx[k] = 0.0f;
+        sv[k] = 0.0f;
+        w[k] = theta[k];
+    }
     for (uint hz = 0; hz < cfg.horizons; ++hz) {
         for (uint k = 0; k < cfg.substeps; ++k) {
-            MpLoc loc = mp_locate(x, cfg.grid_n, inv_dx);
-            if (!loc.inside) st.off_grid += 1u;
-            float f_u = -mp_lerp(dU, loc);
-            float c = mp_lerp(C, loc);
-            float gam = mp_lerp(G, loc);
-            float f_o = -mp_lerp(dO, loc);
-            // explicit part A(x) and the drag coefficient kappa(x) = wC + wG*G(x) >= 0, taken implicitly
-            float A = wU * f_u + wC * c + wO * f_o + b;
-            float kappa = wC + wG * gam;
-            bool bad = !(mp_isfinite(A) && mp_isfinite(kappa));
-            if (bad) {
-                st.nonfinite += 1u;
-                A = 0.0f;
-                kappa = 0.0f;
+            for (int j = 0; j < MP_LANES; ++j) {
+                // locate x on the grid (as mp_locate; ff >= 0 after the clip, so int() is floor())
+                float f = x[j] * inv_dx + gn;
+                bool inside = (f >= 0.0f) && (f <= last);
+                float ff = mp_isnan(f) ? 0.0f : f;
+                int i0 = int(mp_clip(ff, 0.0f, last_left));
+                ff = float(i0);
+                float t = mp_clip(f - ff, 0.0f, 1.0f);
+                cell[j] = i0;
+                frac[j] = mp_isfinite(t) ? t : 0.0f;
+                on_grid[j] = inside ? 1.0f : 0.0f;
+                n_off_grid[j] += inside ? 0u : 1u;
             }
-            float inv_denom = 1.0f / (1.0f + h * kappa);
-            float v_new = (v + h * A) * inv_denom;
-            float a = (v_new - v) * inv_h;
-            bool clamped = fabs(a) > cfg.a_max;
-            if (clamped) {
-                st.clamp_a += 1u;
-                a = mp_clip(a, -cfg.a_max, cfg.a_max);
-                v_new = v + h * a;
-            }
-            if (first) {
-                a0 = a;
-                first = false;
-            }
-            if (sens && !(clamped || bad)) {
-                float s_fu = -mp_lerp_slope(dU, loc, inv_dx);
-                float s_c = mp_lerp_slope(C, loc, inv_dx);
-                float s_g = mp_lerp_slope(G, loc, inv_dx);
-                float s_fo = -mp_lerp_slope(dO, loc, inv_dx);
-                float dA_dx = wU * s_fu + wC * s_c + wO * s_fo;
-                float dk_dx = wG * s_g;
-                float coupling = dA_dx - v_new * dk_dx;
-                float comps[MP_N_PARAMS] = {f_u, c - v_new, -gam * v_new, f_o, 1.0f};
-                for (int p = 0; p < MP_N_PARAMS; ++p) sv[p] = (sv[p] + h * (comps[p] + coupling * sx[p])) * inv_denom;
-            }
-            v = v_new;
-            if (fabs(v) > cfg.v_max) {
-                st.clamp_v += 1u;
-                v = mp_clip(v, -cfg.v_max, cfg.v_max);
-                if (sens) {
-                    for (int p = 0; p < MP_N_PARAMS; ++p) sv[p] = 0.0f;
+            // a separate loop: indices loaded as 32-bit ints let g++ use 16-wide gathers
+            for (int j = 0; j < MP_LANES; ++j) {
+                int i0 = cell[j];
+                float t = frac[j];
+                float s = 1.0f - t;
+                bool inside = on_grid[j] != 0.0f;
+                float wU = w[0 * MP_LANES + j], wC = w[1 * MP_LANES + j], wG = w[2 * MP_LANES + j];
+                float wO = w[3 * MP_LANES + j], b = w[4 * MP_LANES + j];
+                float u0 = 0.0f, u1 = 0.0f, c0 = 0.0f, c1 = 0.0f, g0 = 0.0f, g1 = 0.0f, o0 = 0.0f, o1 = 0.0f;
+                float f_u = 0.0f, c = 0.0f, gam = 0.0f, f_o = 0.0f, A, kappa;
+                if (tabled) {  // constant per call site: A and kappa straight from the frame's table
+                    A = TA[i0] * s + TA[i0 + 1] * t;
+                    kappa = TK[i0] * s + TK[i0 + 1] * t;
+                } else {
+                    u0 = dU[i0];
+                    u1 = dU[i0 + 1];
+                    c0 = C[i0];
+                    c1 = C[i0 + 1];
+                    g0 = G[i0];
+                    g1 = G[i0 + 1];
+                    o0 = dO[i0];
+                    o1 = dO[i0 + 1];
+                    f_u = -(u0 * s + u1 * t);
+                    c = c0 * s + c1 * t;
+                    gam = g0 * s + g1 * t;
+                    f_o = -(o0 * s + o1 * t);
+                    // explicit part A(x) and the drag kappa(x) = wC + wG*G(x) >= 0, taken implicitly
+                    A = wU * f_u + wC * c + wO * f_o + b;
+                    kappa = wC + wG * gam;
                 }
+                bool bad = !(mp_isfinite(A) && mp_isfinite(kappa));
+                n_nonfinite[j] += bad ? 1u : 0u;
+                A = bad ? 0.0f : A;
+                kappa = bad ? 0.0f : kappa;
+                float inv_denom = 1.0f / (1.0f + h * kappa);
+                float vj = v[j];
+                float v_new = (vj + h * A) * inv_denom;
+                float a = (v_new - vj) * inv_h;
+                bool clamped = fabs(a) > a_max;
+                n_clamp_a[j] += clamped ? 1u : 0u;
+                a = clamped ? mp_clip(a, -a_max, a_max) : a;
+                v_new = clamped ? vj + h * a : v_new;
+                acc[j] = a;
+                bool v_capped = fabs(v_new) > v_max;
+                n_clamp_v[j] += v_capped ? 1u : 0u;
+                // slopes of the interpolants; zero off the grid (fields hold their edge value)
+                float s_fu = inside ? -(u1 - u0) * inv_dx : 0.0f;
+                float s_c = inside ? (c1 - c0) * inv_dx : 0.0f;
+                float s_g = inside ? (g1 - g0) * inv_dx : 0.0f;
+                float s_fo = inside ? -(o1 - o0) * inv_dx : 0.0f;
+                coupling[j] = (wU * s_fu + wC * s_c + wO * s_fo) - v_new * (wG * s_g);
+                comp[0 * MP_LANES + j] = f_u;
+                comp[1 * MP_LANES + j] = c - v_new;
+                comp[2 * MP_LANES + j] = -gam * v_new;
+                comp[3 * MP_LANES + j] = f_o;
+                comp[4 * MP_LANES + j] = 1.0f;
+                gain[j] = inv_denom;
+                pass[j] = (clamped || bad) ? 0.0f : 1.0f;
+                reset[j] = v_capped ? 0.0f : 1.0f;
+                v_new = mp_clip(v_new, -v_max, v_max);  // identity unless v_capped (NaN passes)
+                v[j] = v_new;
+                x[j] = x[j] + v_new * h;
             }
-            x = x + v * h;
-            if (diffuse) {
-                float z = mp_normal(k0, k1, lane, hz * cfg.substeps + k, stream);
-                float d = mp_lerp(D, loc);
-                x = x + sqrt(2.0f * mp_max0(d) * h) * z;
+            if (hz == 0u && k == 0u) {
+                for (int j = 0; j < MP_LANES; ++j) a0[j] = acc[j];
             }
             if (sens) {
-                for (int p = 0; p < MP_N_PARAMS; ++p) sx[p] = sx[p] + h * sv[p];
+                for (int q = 0; q < MP_N_PARAMS; ++q) {
+                    for (int j = 0; j < MP_LANES; ++j) {
+                        float sq = sv[q * MP_LANES + j];
+                        float upd = (sq + h * (comp[q * MP_LANES + j] + coupling[j] * sx[q * MP_LANES + j])) * gain[j];
+                        sq = pass[j] != 0.0f ? upd : sq;
+                        sq = reset[j] != 0.0f ? sq : 0.0f;
+                        sv[q * MP_LANES + j] = sq;
+                        sx[q * MP_LANES + j] = sx[q * MP_LANES + j] + h * sq;
+                    }
+                }
+            }
+            if (diffuse) {
+                uint step = hz * cfg.substeps + k;
+                for (int j = 0; j < MP_LANES; ++j) {
+                    float z = mp_normal(k0, k1, lane0 + uint(j), step, stream);
+                    float t = frac[j];
+                    float d = D[cell[j]] * (1.0f - t) + D[cell[j] + 1] * t;
+                    x[j] = x[j] + sqrt(2.0f * mp_max0(d) * h) * z;
+                }
             }
         }
-        xs[hz] = x;
-        vs[hz] = v;
-        for (int p = 0; p < MP_N_PARAMS; ++p) jac[hz * MP_N_PARAMS + p] = sens ? sx[p] : 0.0f;
+        for (int j = 0; j < MP_LANES; ++j) {
+            xs[hz * MP_LANES + j] = x[j];
+            vs[hz * MP_LANES + j] = v[j];
+        }
+        for (int k = 0; k < MP_N_PARAMS * MP_LANES; ++k) jac[hz * MP_N_PARAMS * MP_LANES + k] = sx[k];
+    }
+    for (int j = 0; j < MP_LANES; ++j) {
+        st[MP_ST_CLAMP_A * MP_LANES + j] += n_clamp_a[j];
+        st[MP_ST_CLAMP_V * MP_LANES + j] += n_clamp_v[j];
+        st[MP_ST_NONFINITE * MP_LANES + j] += n_nonfinite[j];
+        st[MP_ST_OFF_GRID * MP_LANES + j] += n_off_grid[j];
     }
 }
 

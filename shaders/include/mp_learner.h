@@ -105,4 +105,154 @@ inline float mp_learn_one(thread float* theta, thread float* A, device const Led
     return loss;
 }
 
+// The learner for a group of MP_LANES lanes at once (structure of arrays, [k * MP_LANES + j]),
+// the same arithmetic as mp_learn_one with selects instead of branches, so the CPU build
+// vectorises it. Lane j learns from its slot only where active[j]; elsewhere nothing changes.
+// Slot inputs (gathered by the caller): xh/act/okm [h], jc [h*5 + q], et [q]; hyper-parameters:
+// delta, forget, damp, ridge, step, learn [j], alpha [h]. Returns each lane's loss in loss[j].
+struct MpGroupSlot {
+    float xh[MP_MAX_H * MP_LANES];
+    float act[MP_MAX_H * MP_LANES];
+    float okm[MP_MAX_H * MP_LANES];
+    float jc[MP_MAX_H * MP_N_PARAMS * MP_LANES];
+    float et[MP_N_PARAMS * MP_LANES];
+};
+
+struct MpGroupHyper {
+    float delta[MP_LANES];
+    float forget[MP_LANES];
+    float damp[MP_LANES];
+    float ridge[MP_LANES];
+    float step[MP_LANES];
+    float learn[MP_LANES];  // 1 or 0
+    float alpha[MP_MAX_H * MP_LANES];
+    float lo[MP_N_PARAMS];
+    float hi[MP_N_PARAMS];
+};
+
+#define MP_L MP_LANES
+#define MP_NP MP_N_PARAMS
+
+MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint* bound_hits, thread uint* n_updates,
+                              thread const MpGroupSlot& e, thread const MpGroupHyper& hp, uint H,
+                              thread const bool* active, thread float* loss) {
+    float r[MP_MAX_H * MP_L];
+    float f[MP_L];  // scratch row
+    for (int j = 0; j < MP_L; ++j) loss[j] = 0.0f;
+    for (uint h = 0; h < H; ++h) {
+        for (int j = 0; j < MP_L; ++j) f[j] = e.xh[h * MP_L + j];
+        for (int q = 0; q < MP_NP; ++q) {
+            for (int j = 0; j < MP_L; ++j) f[j] += e.jc[(h * MP_NP + q) * MP_L + j] * (theta[q * MP_L + j] - e.et[q * MP_L + j]);
+        }
+        for (int j = 0; j < MP_L; ++j) {
+            float pred = f[j];
+            float m = e.okm[h * MP_L + j];
+            float rj = m != 0.0f ? e.act[h * MP_L + j] - pred : 0.0f;
+            r[h * MP_L + j] = rj;
+            loss[j] += hp.alpha[h * MP_L + j] * mp_huber_loss(rj, hp.delta[j]) * m;
+        }
+    }
+    float upd[MP_L];  // 1: this lane updates (float, not bool: same width as the data, so loops vectorise)
+    for (int j = 0; j < MP_L; ++j) upd[j] = (active[j] && hp.learn[j] != 0.0f) ? 1.0f : 0.0f;
+    float An[MP_NP * MP_NP * MP_L];  // the new information matrix, committed where upd
+    float g[MP_NP * MP_L];
+    for (int a = 0; a < MP_NP * MP_NP; ++a) {
+        for (int j = 0; j < MP_L; ++j) An[a * MP_L + j] = hp.forget[j] * A[a * MP_L + j];
+    }
+    for (int k = 0; k < MP_NP * MP_L; ++k) g[k] = 0.0f;
+    for (uint h = 0; h < H; ++h) {
+        for (int j = 0; j < MP_L; ++j) {
+            float rj = r[h * MP_L + j];
+            f[j] = hp.alpha[h * MP_L + j] * mp_huber_weight(rj, hp.delta[j]) * e.okm[h * MP_L + j];
+        }
+        for (int i = 0; i < MP_NP; ++i) {
+            for (int j = 0; j < MP_L; ++j) g[i * MP_L + j] += f[j] * e.jc[(h * MP_NP + i) * MP_L + j] * r[h * MP_L + j];
+            for (int k = 0; k < MP_NP; ++k) {
+                for (int j = 0; j < MP_L; ++j) {
+                    An[(i * MP_NP + k) * MP_L + j] += f[j] * e.jc[(h * MP_NP + i) * MP_L + j] * e.jc[(h * MP_NP + k) * MP_L + j];
+                }
+            }
+        }
+    }
+    // M x = g by Gaussian elimination with partial pivoting (as mp_solve5), lane-wise selects
+    float M[MP_NP * MP_NP * MP_L];
+    for (int k = 0; k < MP_NP * MP_NP * MP_L; ++k) M[k] = An[k];
+    for (int i = 0; i < MP_NP; ++i) {
+        for (int j = 0; j < MP_L; ++j) {
+            float a = An[(i * MP_NP + i) * MP_L + j];
+            M[(i * MP_NP + i) * MP_L + j] = a + hp.damp[j] * a + hp.ridge[j];
+        }
+    }
+    float singular[MP_L];  // 1 where a pivot vanished
+    float best[MP_L];
+    int piv[MP_L];
+    for (int j = 0; j < MP_L; ++j) singular[j] = 0.0f;
+    for (int c = 0; c < MP_NP; ++c) {
+        for (int j = 0; j < MP_L; ++j) {
+            best[j] = fabs(M[(c * MP_NP + c) * MP_L + j]);
+            piv[j] = c;
+        }
+        for (int rr = c + 1; rr < MP_NP; ++rr) {
+            for (int j = 0; j < MP_L; ++j) {
+                float m = fabs(M[(rr * MP_NP + c) * MP_L + j]);
+                bool take = m > best[j];
+                best[j] = take ? m : best[j];
+                piv[j] = take ? rr : piv[j];
+            }
+        }
+        for (int j = 0; j < MP_L; ++j) singular[j] = (best[j] > 0.0f) ? singular[j] : 1.0f;
+        for (int rr = c + 1; rr < MP_NP; ++rr) {  // swap rows c and piv (at most one rr matches)
+            for (int k = 0; k < MP_NP; ++k) {
+                for (int j = 0; j < MP_L; ++j) {
+                    bool sw = piv[j] == rr;
+                    float top = M[(c * MP_NP + k) * MP_L + j];
+                    float low = M[(rr * MP_NP + k) * MP_L + j];
+                    M[(c * MP_NP + k) * MP_L + j] = sw ? low : top;
+                    M[(rr * MP_NP + k) * MP_L + j] = sw ? top : low;
+                }
+            }
+            for (int j = 0; j < MP_L; ++j) {
+                bool sw = piv[j] == rr;
+                float gt = g[c * MP_L + j];
+                float gl = g[rr * MP_L + j];
+                g[c * MP_L + j] = sw ? gl : gt;
+                g[rr * MP_L + j] = sw ? gt : gl;
+            }
+        }
+        for (int rr = c + 1; rr < MP_NP; ++rr) {
+            for (int j = 0; j < MP_L; ++j) f[j] = M[(rr * MP_NP + c) * MP_L + j] / M[(c * MP_NP + c) * MP_L + j];
+            for (int k = c; k < MP_NP; ++k) {
+                for (int j = 0; j < MP_L; ++j) M[(rr * MP_NP + k) * MP_L + j] -= f[j] * M[(c * MP_NP + k) * MP_L + j];
+            }
+            for (int j = 0; j < MP_L; ++j) g[rr * MP_L + j] -= f[j] * g[c * MP_L + j];
+        }
+    }
+    float x[MP_NP * MP_L];
+    for (int rr = MP_NP - 1; rr >= 0; --rr) {
+        for (int j = 0; j < MP_L; ++j) f[j] = g[rr * MP_L + j];
+        for (int k = rr + 1; k < MP_NP; ++k) {
+            for (int j = 0; j < MP_L; ++j) f[j] -= M[(rr * MP_NP + k) * MP_L + j] * x[k * MP_L + j];
+        }
+        for (int j = 0; j < MP_L; ++j) x[rr * MP_L + j] = f[j] / M[(rr * MP_NP + rr) * MP_L + j];
+    }
+    for (int j = 0; j < MP_L; ++j) {
+        bool finite = singular[j] == 0.0f;
+        for (int q = 0; q < MP_NP; ++q) finite = finite && mp_isfinite(x[q * MP_L + j]);
+        for (int q = 0; q < MP_NP; ++q) {
+            float t0 = theta[q * MP_L + j];
+            float proposed = t0 + hp.step[j] * (finite ? x[q * MP_L + j] : 0.0f);
+            float projected = mp_clip(proposed, hp.lo[q], hp.hi[q]);
+            bound_hits[q * MP_L + j] += (upd[j] != 0.0f && projected != proposed) ? 1u : 0u;
+            theta[q * MP_L + j] = upd[j] != 0.0f ? projected : t0;
+        }
+        n_updates[j] += upd[j] != 0.0f ? 1u : 0u;
+    }
+    for (int a = 0; a < MP_NP * MP_NP; ++a) {
+        for (int j = 0; j < MP_L; ++j) A[a * MP_L + j] = upd[j] != 0.0f ? An[a * MP_L + j] : A[a * MP_L + j];
+    }
+}
+
+#undef MP_L
+#undef MP_NP
+
 #endif

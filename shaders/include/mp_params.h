@@ -14,7 +14,8 @@ struct ComposeParams {
 };
 
 struct RolloutParams {
-    uint n;          // lanes
+    uint n;          // threads: ceil(lanes / MP_LANES)
+    uint lanes;
     uint cells;
     int grid_n;
     float dx;
@@ -32,6 +33,12 @@ struct RolloutParams {
     uint theta_stride;  // 0: one theta for all lanes, 5: one per lane
     uint v0_stride;     // 0 or 1
     uint x0_stride;     // 0 or 1
+    uint tabled;        // fields hold medium_table rows (theta_stride 0, no sensitivities)
+};
+
+struct TableParams {
+    uint n;          // threads: one per cell
+    float theta[5];
 };
 
 struct RngParams {
@@ -43,8 +50,17 @@ struct RngParams {
     uint lane_offset;
 };
 
+struct SelectParams {
+    uint n;          // threads: one per column
+    uint rows;
+    uint cols;
+    uint n_ranks;    // ranks, ascending, unique, each < rows, at most 32
+    uint bins;       // histogram bins per column
+};
+
 struct ReplayParams {
-    uint n;          // lanes
+    uint n;          // threads: ceil(lanes / MP_LANES)
+    uint lanes;
     uint n_frames;
     uint cells;
     int grid_n;

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -290,14 +289,10 @@ def build_day(day: DayInputs, lake, settings: Settings | None = None) -> dict:
             "skipped": ctx.get("skipped", [])}
 
 
-def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
-          progress: bool = True, chunk_records: int = 1 << 20) -> BuildSummary:
-    """DBN files/directories -> lake. Unused schemas are skipped with a one-line note (``strict``: refused)."""
-    if int(window_ms) <= 0:
-        raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
-    lake = Path(lake)
-    summary = BuildSummary(lake=lake)
-    infos = []
+def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
+    """The headers of every DBN input the pipeline can use, and a one-line note per skipped one
+    (``strict``: an unused schema raises instead)."""
+    infos, skipped = [], []
     for path in discover(inputs):
         info = read_info(path)
         try:
@@ -305,9 +300,21 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
         except UnsupportedSchemaError as err:
             if strict:
                 raise
-            summary.skipped.append(str(err))
+            skipped.append(str(err))
             continue
         infos.append(info)
+    return infos, skipped
+
+
+def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
+          progress: bool = True, chunk_records: int = 1 << 20) -> BuildSummary:
+    """DBN files/directories -> lake. Unused schemas are skipped with a one-line note (``strict``: refused)."""
+    if int(window_ms) <= 0:
+        raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
+    lake = Path(lake)
+    summary = BuildSummary(lake=lake)
+    infos, skipped = usable_inputs(inputs, strict)
+    summary.skipped.extend(skipped)
     if not infos:
         raise ValueError("no usable inputs: " + "; ".join(summary.skipped))
     settings = Settings(window_ms=int(window_ms), keep_bronze_mbo=keep_bronze_mbo, chunk_records=chunk_records,

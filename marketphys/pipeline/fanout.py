@@ -11,8 +11,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
-from .bronze import UnsupportedSchemaError, check_supported, read_info
-from .build import Settings, build_day, discover, group_days
+from .build import Settings, build_day, group_days, usable_inputs
 
 
 @contextmanager
@@ -37,17 +36,7 @@ def dask_client(scheduler: str | None = None, n_workers: int = 2, threads_per_wo
 
 def plan_days(inputs, strict: bool = False) -> tuple[list, list[str]]:
     """Group input files into days; returns (days, skipped-input notes)."""
-    infos, skipped = [], []
-    for path in discover(inputs):
-        info = read_info(path)
-        try:
-            check_supported(info)
-        except UnsupportedSchemaError as err:
-            if strict:
-                raise
-            skipped.append(str(err))
-            continue
-        infos.append(info)
+    infos, skipped = usable_inputs(inputs, strict)
     return group_days(infos), skipped
 
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from marketphys.core.producers import (ConstantViscosity, Producer, ProfileProducer, PushProducer,
-                                       StrikeWallProducer)
+from marketphys.core.producers import ConstantViscosity, Producer, StrikeWallProducer
 
 
 class GexWallProducer(StrikeWallProducer):

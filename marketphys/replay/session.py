@@ -34,7 +34,7 @@ from marketphys.core.frame import MarketFrame
 from marketphys.core.ledger import Ledger, LedgerEntry
 from marketphys.core.producers import Producer
 from marketphys.core.theta import PARAM_NAMES, Theta
-from marketphys.replay.sources import FrameSource, LakeSource, SourceError, as_source
+from marketphys.replay.sources import FrameSource, LakeSource, as_source
 
 
 class SessionError(ValueError):

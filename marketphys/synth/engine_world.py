@@ -20,7 +20,7 @@ from marketphys.core.engine import Engine, EngineConfig
 from marketphys.core.frame import MarketFrame
 from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig, rollout
-from marketphys.core.producers import Producer, ProfileProducer, PushProducer
+from marketphys.core.producers import Producer, PushProducer
 from marketphys.core.theta import Theta
 
 

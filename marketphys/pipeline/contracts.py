@@ -31,12 +31,12 @@ class Contract:
 
     def validate(self, table: pa.Table) -> pa.Table:
         """Check schema (names + types) and every invariant; return the table cast to the schema order."""
-        missing = [f.name for f in self.schema if f.name not in table.column_names]
+        present = set(table.column_names)  # built once: ``column_names`` makes a new list per call
+        missing = [f.name for f in self.schema if f.name not in present]
         if missing:
             raise ContractError(f"{self.name}: missing columns {missing}")
         table = table.select(self.schema.names)
-        for f in self.schema:
-            got = table.schema.field(f.name).type
+        for f, got in zip(self.schema, table.schema.types):  # select put the columns in schema order
             if got != f.type:
                 raise ContractError(f"{self.name}: column {f.name!r} has type {got}, contract says {f.type}")
         for inv in self.invariants:

@@ -135,6 +135,16 @@ def _open_stream(path: Path):
     return fh, False
 
 
+def _read_chunk(stream, n: int, path, offset: int) -> bytes:
+    """Up to ``n`` bytes; a decompressor failure becomes a DbnError naming the file and offset."""
+    try:
+        return stream.read(n)
+    except DbnError:
+        raise
+    except Exception as err:
+        raise DbnError(f"{path}: corrupt compressed data near byte offset {offset} ({err})") from None
+
+
 def _read_exact(stream, n: int, path: Path, offset: int, what: str) -> bytes:
     buf = bytearray()
     while len(buf) < n:
@@ -204,12 +214,7 @@ def _iter_body(info: DbnInfo, chunk_bytes: int) -> Iterator[tuple[int, bytes]]:
         _read_exact(stream, info.header_bytes, info.path, 0, "metadata header")
         offset = info.header_bytes
         while True:
-            try:
-                buf = stream.read(chunk_bytes)
-            except DbnError:
-                raise
-            except Exception as err:
-                raise DbnError(f"{info.path}: corrupt compressed data near byte offset {offset} ({err})") from None
+            buf = _read_chunk(stream, chunk_bytes, info.path, offset)
             if not buf:
                 return
             yield offset, buf
@@ -329,12 +334,7 @@ def iter_records_table(path_or_info, chunk_bytes: int = 1 << 24) -> Iterator[pa.
     tail = b""
     try:
         while True:
-            try:
-                buf = stream.read(chunk_bytes)
-            except DbnError:
-                raise
-            except Exception as err:
-                raise DbnError(f"{info.path}: corrupt compressed data near byte offset {offset} ({err})") from None
+            buf = _read_chunk(stream, chunk_bytes, info.path, offset)
             if not buf:
                 break
             dec.write(buf)

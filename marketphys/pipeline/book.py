@@ -39,8 +39,10 @@ from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, UNDEF_PRICE
 # --- scalar state slots (int64 array ``st``)
 WIN_END, W, STARTED, IN_SNAP, BAD, BB, BA, LAST_PX, LAST_QTY, VOL, BUYV, SELLV, NTRADES, NMSG, \
     RING_HEAD, RING_TAIL, NLIVE, NUSED, NDIRTY, PREV_VALID, PBB, PBA, PQB, PQA, N_UNKNOWN, \
-    OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK, TLO, THI = range(36)
-N_ST = 36  # TLO..THI: span of the levels holding depth or touched in the last two windows
+    OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK, TLO, THI, \
+    EVT_OPEN, EVT_TS = range(38)
+N_ST = 38  # TLO..THI: span of the levels holding depth or touched in the last two windows
+# EVT_OPEN: the last fed record ended no event (no F_LAST); EVT_TS: its ts_recv
 # order table columns (one int64 row per hash slot); state 0 empty, 1 live, 2 deleted
 OT_KEY, OT_STATE, OT_TICK = 0, 1, 2
 OT_COLS = 8
@@ -495,6 +497,35 @@ def _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st):
 
 
 @njit(cache=True)
+def _end_event(st, fs, depth):
+    """End of an event: order-flow imbalance (Cont, Kukanov, Stoikov 2014) on the BBO."""
+    st[EVT_OPEN] = 0
+    if _book_valid(st, depth):
+        pb = st[BB]
+        pa = st[BA]
+        qb = depth[0, pb]
+        qa = depth[1, pa]
+        if st[PREV_VALID] == 1:
+            e = 0
+            if pb >= st[PBB]:
+                e += qb
+            if pb <= st[PBB]:
+                e -= st[PQB]
+            if pa <= st[PBA]:
+                e -= qa
+            if pa >= st[PBA]:
+                e += st[PQA]
+            fs[F_OFI] += e
+        st[PBB] = pb
+        st[PBA] = pa
+        st[PQB] = qb
+        st[PQA] = qa
+        st[PREV_VALID] = 1
+    else:
+        st[PREV_VALID] = 0
+
+
+@njit(cache=True)
 def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instrument_id, i0, n_end, final,
              tick_int, window_ns, rest_ns, max_fill, band, near,
              st, fs, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, o_fpend, ring_id, ring_ts,
@@ -503,8 +534,10 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
              out_si, out_sf, out_wall, out_vi, out_vf, out_bi, out_bz, out_bf, bscr):
     """Apply messages [i0, n_end); return the index to resume from (< n_end when the outputs are full).
 
-    An event ends at a message with F_LAST, at a change of ts_recv, or at the end of the
-    arrays (not at ``n_end``), so feeding a chunk in slices does not change results.
+    An event ends at a message with F_LAST or at a change of ts_recv (the next record's,
+    whichever instrument it is for). An event still open at the end of the arrays stays open
+    into the next call's first record (``EVT_OPEN``), and ends at the stream's end (``final``),
+    so neither slicing a chunk nor the chunk size changes results.
     """
     base = st[BASE]
     n_all = ts_recv.shape[0]
@@ -514,6 +547,11 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
     buck_need = 2 * (band // 2) + 1
     rcap = ring_id.shape[0]
     i = i0
+    if i0 == 0 and n_all > 0 and st[EVT_OPEN] == 1:
+        # the previous chunk's last record: its event ends here unless this record shares its ts_recv
+        st[EVT_OPEN] = 0
+        if np.int64(ts_recv[0]) != st[EVT_TS]:
+            _end_event(st, fs, depth)
     while i < n_end:
         if instr[i] != instrument_id:
             i += 1
@@ -641,32 +679,17 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
             _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st)
         if fl & F_SNAPSHOT and fl & F_LAST:
             st[IN_SNAP] = 0
-        # end of event: order-flow imbalance (Cont, Kukanov, Stoikov 2014) on the BBO
-        if (fl & F_LAST) or i + 1 >= n_all or ts_recv[i + 1] != ts_recv[i]:
-            if _book_valid(st, depth):
-                pb = st[BB]
-                pa = st[BA]
-                qb = depth[0, pb]
-                qa = depth[1, pa]
-                if st[PREV_VALID] == 1:
-                    e = 0
-                    if pb >= st[PBB]:
-                        e += qb
-                    if pb <= st[PBB]:
-                        e -= st[PQB]
-                    if pa <= st[PBA]:
-                        e -= qa
-                    if pa >= st[PBA]:
-                        e += st[PQA]
-                    fs[F_OFI] += e
-                st[PBB] = pb
-                st[PBA] = pa
-                st[PQB] = qb
-                st[PQA] = qa
-                st[PREV_VALID] = 1
-            else:
-                st[PREV_VALID] = 0
+        if fl & F_LAST:
+            _end_event(st, fs, depth)
+        elif i + 1 < n_all:
+            if ts_recv[i + 1] != ts_recv[i]:
+                _end_event(st, fs, depth)
+        else:
+            st[EVT_OPEN] = 1  # decided by the next chunk's first record (or the stream's end)
+            st[EVT_TS] = np.int64(ts_recv[i])
         i += 1
+    if final and st[EVT_OPEN] == 1:
+        _end_event(st, fs, depth)
     if final and st[PENDING] == 1:
         if st[OUT_WIN] >= win_cap or st[OUT_WALL] + wall_need > out_wall.shape[1] \
                 or st[OUT_VAC] + vac_need > out_vi.shape[1] or st[OUT_BUCK] + buck_need > out_bi.shape[1]:
@@ -885,12 +908,16 @@ class FuturesBook:
         """Apply a chunk of MBO records; return the windows closed by it."""
         return list(self.iter_feed(recs, final))
 
-    def iter_feed(self, recs: np.ndarray, final: bool = False) -> Iterator[WindowBatch]:
+    def iter_feed(self, recs: np.ndarray, final: bool = False, flush: bool = True) -> Iterator[WindowBatch]:
         """Apply a chunk of MBO records, yielding batches of closed windows as the outputs fill.
 
         Streaming consumers should prefer this to ``feed``: a batch dropped before the next
-        is asked for lets its buffers be reused. The chunk is walked in slices of ``slice_records`` so the order table is sized by
-        live orders plus one slice (it stays in cache) rather than by the chunk length.
+        is asked for lets its buffers be reused. The chunk is walked in slices of ``slice_records``
+        so the order table is sized by live orders plus one slice (it stays in cache) rather than
+        by the chunk length. ``flush=False`` keeps the windows closed since the last full batch
+        for a later call (or ``iter_finish``), so batches do not depend on the chunk size: small
+        decode chunks then cost no extra tables or lake parts. ``recs`` is not referenced once
+        the iterator is exhausted, so it may be a reused decode buffer.
         """
         if recs.dtype != MBO_DTYPE:
             recs = recs.astype(MBO_DTYPE)
@@ -914,7 +941,7 @@ class FuturesBook:
             lo = hi
             if lo >= n:
                 break
-        if self.st[OUT_WIN]:
+        if self.st[OUT_WIN] and (flush or final):
             yield self._take()
 
     def _run(self, cols, i, hi, last):

@@ -55,13 +55,17 @@ def test_reused_buffer_reads_the_same_records(conformance_dir, tmp_path, es_raw,
 
 
 def test_chunks_share_one_buffer_only_when_asked(conformance_dir):
-    """``reuse`` hands out views of one buffer (valid until the next chunk); the default hands out fresh arrays."""
-    bases = {c.base.ctypes.data if c.base is not None else None
-             for c in bronze.iter_mbo(conformance_dir / ES_FILE, chunk_records=1000, reuse=True)}
-    assert len(bases) == 1
+    """``reuse`` hands out views of one buffer after the first chunk (valid until the next chunk); the
+    default hands out fresh arrays; ``first_records`` sizes the first chunk (a fresh one)."""
+    chunks = [(len(c), c.__array_interface__["data"][0])
+              for c in bronze.iter_mbo(conformance_dir / ES_FILE, chunk_records=1000, first_records=4321, reuse=True)]
+    assert [n for n, _ in chunks] == [4321] + [1000] * 9 + [475]
+    assert len({a for _, a in chunks[1:]}) == 1 and chunks[0][1] != chunks[1][1]
     kept = list(bronze.iter_mbo(conformance_dir / ES_FILE, chunk_records=1000))
     assert len(kept) == 14 and len({c.ctypes.data for c in kept}) == 14
     assert np.array_equal(np.concatenate(kept), np.concatenate(copies(conformance_dir / ES_FILE, reuse=True)))
+    with pytest.raises(ValueError, match="first_records must be >= 1, got 0"):
+        list(bronze.iter_mbo(conformance_dir / ES_FILE, first_records=0))
 
 
 @pytest.mark.parametrize("reuse", [False, True])

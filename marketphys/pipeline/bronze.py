@@ -239,13 +239,16 @@ DECODE_RECORDS = 1 << 16  # records per decoded chunk when the buffer is reused:
 MAX_RECORD = 255 * 4     # the longest DBN record (length byte x 4): the most a partial record can carry over
 
 
-def iter_mbo(path_or_info, chunk_records: int = 1 << 20, *, reuse: bool = False) -> Iterator[np.ndarray]:
+def iter_mbo(path_or_info, chunk_records: int = 1 << 20, *, reuse: bool = False,
+             first_records: int | None = None) -> Iterator[np.ndarray]:
     """Stream MBO records as arrays of ``MBO_DTYPE`` (bounded memory: ~56 B x chunk_records).
 
-    ``reuse``: decompress every chunk into one buffer, so each array is valid only until the
-    next one is asked for (copy what you keep). With small chunks (``DECODE_RECORDS``) that
-    buffer stays in cache and no fresh pages are touched: decode runs ~1.4x faster than into
-    fresh 1 Mi-record chunks (benchmarks/RESULTS.md, pipeline, third pass).
+    Records are decompressed straight into NumPy buffers (``readinto``: no bytes objects).
+    ``reuse``: decompress every chunk after the first into one buffer, so each of those arrays
+    is valid only until the next one is asked for (copy what you keep). With small chunks
+    (``DECODE_RECORDS``) that buffer stays in cache and no fresh pages are touched
+    (benchmarks/RESULTS.md, pipeline, third pass). ``first_records``: the size of the first
+    chunk (a fresh array), e.g. a large sample to pick the instrument from.
     """
     info = path_or_info if isinstance(path_or_info, DbnInfo) else read_info(path_or_info)
     if info.schema != "mbo":
@@ -254,7 +257,10 @@ def iter_mbo(path_or_info, chunk_records: int = 1 << 20, *, reuse: bool = False)
         raise ValueError(f"chunk_records must be >= 1, got {chunk_records}")
     rec_size = 56 + (8 if info.ts_out else 0)
     dtype = MBO_DTYPE if not info.ts_out else np.dtype(MBO_FIELDS + [("ts_out", "<u8")])
-    cap = int(chunk_records) * rec_size
+    first = int(first_records if first_records is not None else chunk_records)
+    if first < 1:
+        raise ValueError(f"first_records must be >= 1, got {first_records}")
+    cap = first * rec_size
     stream, compressed = _open_stream(info.path)
     try:
         if compressed:
@@ -274,14 +280,49 @@ def iter_mbo(path_or_info, chunk_records: int = 1 << 20, *, reuse: bool = False)
                 yield arr if not info.ts_out else arr[[name for name, _ in MBO_FIELDS]]
             tail = mem[used: carry + n]
             carry = len(tail)
-            if not reuse:
-                mem = np.empty(cap + MAX_RECORD, np.uint8)  # the yielded array keeps the old one
+            if not reuse or first:
+                cap = int(chunk_records) * rec_size
+                mem = np.empty(cap + MAX_RECORD, np.uint8)  # a yielded array keeps the old one
+                first = 0
             mem[:carry] = tail.copy()  # a few bytes; the copy makes the overlapping move safe
     finally:
         stream.close()
     if carry:
         raise DbnError(f"{info.path}: truncated record at byte offset {offset - carry} "
                        f"({carry} trailing bytes, a record is {rec_size})")
+
+
+class RecordParts:
+    """Gathers decoded chunks (possibly views of a reused decode buffer) into parts of ``part_records``.
+
+    Decoding runs fastest in small chunks, while bronze lake parts stay large: ``add`` copies a
+    chunk into one part buffer and yields each part as it fills; ``rest`` is the last, short one.
+    A yielded part is a view of that buffer, valid until the next ``add``: consumers copy
+    (``mbo_table`` does).
+    """
+
+    def __init__(self, part_records: int, dtype=MBO_DTYPE):
+        if int(part_records) < 1:
+            raise ValueError(f"part_records must be >= 1, got {part_records}")
+        self.buf = np.empty(int(part_records), dtype)
+        self.n = 0
+
+    def add(self, chunk: np.ndarray) -> Iterator[np.ndarray]:
+        cap = len(self.buf)
+        i = 0
+        while i < len(chunk):
+            k = min(cap - self.n, len(chunk) - i)
+            self.buf[self.n: self.n + k] = chunk[i: i + k]
+            self.n += k
+            i += k
+            if self.n == cap:
+                self.n = 0
+                yield self.buf
+
+    def rest(self) -> np.ndarray:
+        part = self.buf[: self.n]
+        self.n = 0
+        return part
 
 
 def mbo_table(arr: np.ndarray) -> pa.Table:

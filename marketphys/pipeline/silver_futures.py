@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -144,21 +145,45 @@ def pick_instrument(first_chunk: np.ndarray, mappings: dict[int, str]) -> int:
     return int(ids[order[0]])
 
 
+def futures_chunks(infos, head_records: int = 1 << 20) -> Iterator[np.ndarray]:
+    """MBO chunks of the files in order, for the book: first the leading ``head_records`` records of
+    the first file as one fresh array (``pick_instrument`` reads them), then views of one reused
+    decode buffer, each valid until the next is asked for.
+
+    Small reused chunks (``DECODE_RECORDS``) stay in cache and touch no fresh pages
+    (benchmarks/RESULTS.md, pipeline, third pass).
+    """
+    from .bronze import DECODE_RECORDS, iter_mbo
+
+    # not decoded ahead in a thread (marketphys.pipeline.prefetch): on the shared 2-core machine it
+    # saved no wall time and cost some (benchmarks/RESULTS.md, pipeline)
+    for k, info in enumerate(infos):
+        yield from iter_mbo(info, chunk_records=min(DECODE_RECORDS, head_records), reuse=True,
+                            first_records=head_records if k == 0 else None)
+
+
 def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None, window_ms: int = 500,
                       keep_bronze: bool = True, chunk_records: int = 1 << 20, progress=None,
                       instrument_id: int | None = None) -> FuturesDayResult:
-    """Stream one futures MBO file through the book; ``writer(contract_name, product, table)`` stores parts."""
-    from .bronze import iter_mbo, mbo_table
+    """Stream one futures MBO file through the book; ``writer(contract_name, product, table)`` stores parts.
+
+    Records are decoded in small chunks into one reused buffer (``DECODE_RECORDS``: it stays in
+    cache) and gathered into bronze parts of ``chunk_records``; silver batches follow the book's
+    output size, not the decode chunks (``iter_feed(flush=False)``).
+    """
+    from .bronze import RecordParts, mbo_table
 
     infos = info if isinstance(info, (list, tuple)) else [info]
     info = infos[0]
     book = None
     res = None
     last_ts = -1
-    # not decoded ahead in a thread (marketphys.pipeline.prefetch): on the shared 2-core machine it
-    # saved no wall time and cost some (benchmarks/RESULTS.md, pipeline)
-    chunks = (c for i in infos for c in iter_mbo(i, chunk_records=chunk_records))
-    for chunk in chunks:
+    parts = RecordParts(chunk_records) if keep_bronze else None
+
+    def write_bronze(part):
+        writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(part)))
+
+    for chunk in futures_chunks(infos, chunk_records):  # used up before the next chunk is decoded
         if book is None:
             iid = instrument_id if instrument_id is not None else pick_instrument(chunk, info.mappings)
             symbol = info.mappings.get(iid, info.symbols[0] if info.symbols else str(iid))
@@ -167,14 +192,17 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
             book = FuturesBook(iid, tick_int, window_ns=int(window_ms) * 1_000_000)
             res = FuturesDayResult(product=product, instrument_id=iid, symbol=symbol)
         res.messages += len(chunk)
-        if keep_bronze:
-            writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(chunk)))
-        for batch in book.iter_feed(chunk):  # streamed: a written batch's buffers are reused
+        if parts is not None:
+            for part in parts.add(chunk):
+                write_bronze(part)
+        for batch in book.iter_feed(chunk, flush=False):  # streamed: a written batch's buffers are reused
             last_ts = _write_batch(batch, book, res, writer, last_ts)
         if progress is not None:
             progress.update(len(chunk))
     if book is None:
         raise ValueError(f"{info.path}: MBO file holds no records")
+    if parts is not None and parts.n:
+        write_bronze(parts.rest())
     for batch in book.iter_finish():
         last_ts = _write_batch(batch, book, res, writer, last_ts)
     res.counters = book.counters

@@ -1,0 +1,75 @@
+"""Decode chunking is invisible in the lake: bronze parts hold ``chunk_records`` records each, silver
+tables are the same whatever the part size, and small reused decode chunks are gathered correctly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from marketphys.pipeline import bronze
+from marketphys.pipeline import contracts_futures as cf
+from marketphys.pipeline.build import build
+from marketphys.pipeline.lake import partition_dir, read_partition
+from marketphys.pipeline.silver_futures import futures_chunks
+
+ES_FILE = "glbx/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst"
+SURFACES = [cf.SNAP, cf.WALL, cf.VACUUM, cf.PHYSICS, cf.BUCKET_RADAR]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 50), max_size=12), st.integers(1, 40))
+def test_record_parts_regroup_chunks_exactly(sizes, part):
+    recs = np.zeros(sum(sizes), bronze.MBO_DTYPE)
+    recs["order_id"] = np.arange(len(recs))
+    buf = np.zeros(64, bronze.MBO_DTYPE)  # one reused "decode buffer", overwritten for every chunk
+    parts, gather, i = [], bronze.RecordParts(part), 0
+    for n in sizes:
+        buf[:n] = recs[i: i + n]
+        i += n
+        parts += [p.copy() for p in gather.add(buf[:n])]
+        buf[:] = 0
+    assert all(len(p) == part for p in parts)
+    parts.append(gather.rest().copy())
+    assert len(parts[-1]) < part
+    assert np.array_equal(np.concatenate(parts), recs)
+
+
+def test_futures_chunks_head_then_small_reused_chunks(conformance_dir):
+    info = bronze.read_info(conformance_dir / ES_FILE)
+    sizes = [len(c) for c in futures_chunks([info, info], head_records=5000)]
+    assert sizes[0] == 5000 and sum(sizes) == 2 * 13_796
+    want = np.concatenate(list(bronze.iter_mbo(info)))
+    got = np.concatenate([c.copy() for c in futures_chunks([info], head_records=5000)])
+    assert np.array_equal(got, want)
+
+
+@pytest.fixture(scope="module")
+def lakes(conformance_dir, tmp_path_factory):
+    es = conformance_dir / ES_FILE
+    out = {}
+    for chunk in (1000, 1 << 20):
+        lake = tmp_path_factory.mktemp(f"lake{chunk}")
+        build([es], lake, progress=False, chunk_records=chunk)
+        out[chunk] = lake
+    return es, out
+
+
+def test_bronze_parts_hold_chunk_records_each(lakes):
+    es, out = lakes
+    d = partition_dir(out[1000], cf.BRONZE_MBO.name, "ES", "2024-05-08")
+    sizes = [pq.read_metadata(p).num_rows for p in sorted(d.glob("part-*.parquet"))]
+    assert sizes == [1000] * 13 + [796]
+    want = bronze.mbo_table(np.concatenate(list(bronze.iter_mbo(es))))
+    for lake in out.values():
+        assert read_partition(lake, cf.BRONZE_MBO.name, "ES", "2024-05-08").equals(want)
+
+
+def test_silver_does_not_depend_on_the_part_size(lakes):
+    _, out = lakes
+    for c in SURFACES:
+        a, b = (read_partition(out[k], c.name, "ES", "2024-05-08") for k in (1000, 1 << 20))
+        assert a.num_rows > 0 and pa.Table.equals(a, b), c.name

@@ -40,9 +40,10 @@ from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, UNDEF_PRICE
 WIN_END, W, STARTED, IN_SNAP, BAD, BB, BA, LAST_PX, LAST_QTY, VOL, BUYV, SELLV, NTRADES, NMSG, \
     RING_HEAD, RING_TAIL, NLIVE, NUSED, NDIRTY, PREV_VALID, PBB, PBA, PQB, PQA, N_UNKNOWN, \
     OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK, TLO, THI, \
-    EVT_OPEN, EVT_TS = range(38)
-N_ST = 38  # TLO..THI: span of the levels holding depth or touched in the last two windows
+    EVT_OPEN, EVT_TS, N_LOG_SLOW = range(39)
+N_ST = 39  # TLO..THI: span of the levels holding depth or touched in the last two windows
 # EVT_OPEN: the last fed record ended no event (no F_LAST); EVT_TS: its ts_recv
+# N_LOG_SLOW: bucket depths of the current outputs outside the NumPy log1p table (see NP_LOG1P)
 # order table columns (one int64 row per hash slot); state 0 empty, 1 live, 2 deleted
 OT_KEY, OT_STATE, OT_TICK = 0, 1, 2
 OT_COLS = 8
@@ -60,6 +61,7 @@ BUCKET_I = ("window_end_ts_ns", "spot_ref_price_int")
 BUCKET_I32 = ("bucket", "rel_ticks")
 VAC_F = ("vacuum_score", "d2_pull_add_log", "wall_erosion", "pull_add_log")
 BUCKET_F = ("depth_qty", "depth_qty_rest", "depletion_qty", "reinforcement_qty", "imbalance", "vacuum_score")
+N_BF = len(BUCKET_F)  # out_bf holds BUCKET_F, then depth_log
 N_SCRATCH = 8  # per bucket while a window is built: BUCKET_F, then bid and ask depth
 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
@@ -186,6 +188,14 @@ def _log1p0(x):
         if q == x:
             return LOG1P_Q[q]
     return np.log1p(x)
+
+
+# bucket_radar depth_log is NumPy's log1p (the contract's reference, which can differ from libm's in the
+# last bit): depths are whole numbers, so a table of NumPy's own values, read as buckets are written,
+# gives the same bits without a pass over every row. Other depths are counted (N_LOG_SLOW) and their
+# batch takes NumPy's log1p over the column (``WindowBatch.depth_log_slow``).
+NP_LOG1P_N = 1 << 16
+NP_LOG1P = np.log1p(np.arange(NP_LOG1P_N, dtype=np.float64))
 
 
 @njit(cache=True)
@@ -421,9 +431,16 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
         slot = q0 // nbk
         wlo = min(blo, out_bz[0, slot])
         whi = max(bhi, out_bz[1, slot])
-        for c in range(out_bf.shape[0]):
+        for c in range(N_BF):
             for k in range(wlo, whi + 1):
                 out_bf[c, q0 + k] = bscr[c, k]
+        for k in range(wlo, whi + 1):
+            d = bscr[0, k]
+            if 0.0 <= d < NP_LOG1P_N and int(d) == d:
+                out_bf[N_BF, q0 + k] = NP_LOG1P[int(d)]
+            else:
+                out_bf[N_BF, q0 + k] = 0.0  # replaced: the batch's whole column comes from np.log1p
+                st[N_LOG_SLOW] += 1
         out_bz[0, slot] = blo
         out_bz[1, slot] = bhi
         for c in range(N_SCRATCH):
@@ -761,7 +778,9 @@ class WindowBatch:
     snap: dict     # one row per window (SNAP_I + SNAP_F)
     wall: dict     # one row per (level, side) with depth or flow (WALL_I)
     vacuum: dict   # one row per level with depth or flow (VAC_I + VAC_F)
-    bucket: dict   # one row per 2-tick bucket of each valid-book window (BUCKET_I + BUCKET_I32 + BUCKET_F)
+    bucket: dict   # one row per 2-tick bucket of each valid-book window (BUCKET_I + BUCKET_I32 + BUCKET_F
+    #                + depth_log)
+    depth_log_slow: bool = False  # a depth outside NP_LOG1P: take np.log1p of depth_qty instead of depth_log
 
     @property
     def n_windows(self) -> int:
@@ -838,7 +857,7 @@ class FuturesBook:
         self.out_bi = np.empty((len(BUCKET_I), buck_cap), np.int64)
         bucket = np.tile(np.arange(-self.nb, self.nb + 1, dtype=np.int32), self.win_cap)
         self.out_bb = np.stack([bucket, 2 * bucket])  # the same for every window: written once here
-        self.out_bf = np.empty((len(BUCKET_F), buck_cap), np.float64)
+        self.out_bf = np.empty((N_BF + 1, buck_cap), np.float64)  # BUCKET_F + depth_log
         # per bucket slot, the range of buckets last written non-zero; fresh memory: all of it unknown
         self.out_bz = np.empty((2, self.win_cap), np.int64)
         self.out_bz[0], self.out_bz[1] = 0, 2 * self.nb
@@ -991,11 +1010,14 @@ class FuturesBook:
         bucket = {k: self.out_bi[j, :nbk] for j, k in enumerate(BUCKET_I)}
         bucket.update({k: self.out_bb[j, :nbk] for j, k in enumerate(BUCKET_I32)})
         bucket.update({k: self.out_bf[j, :nbk] for j, k in enumerate(BUCKET_F)})
+        bucket["depth_log"] = self.out_bf[N_BF, :nbk]
+        slow = bool(self.st[N_LOG_SLOW])
+        self.st[N_LOG_SLOW] = 0
         self.st[OUT_WIN] = self.st[OUT_WALL] = self.st[OUT_VAC] = self.st[OUT_BUCK] = 0
         self._pool = (self._pool + [(self.out_si, self.out_sf, self.out_wall, self.out_vi, self.out_vf,
                                      self.out_bi, self.out_bb, self.out_bf, self.out_bz)])[-self.POOL:]
         self._alloc_out()
-        return WindowBatch(snap, wall, vac, bucket)
+        return WindowBatch(snap, wall, vac, bucket, slow)
 
     @property
     def counters(self) -> dict:

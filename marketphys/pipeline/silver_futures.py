@@ -118,7 +118,8 @@ def surfaces_from_batch(b: WindowBatch, instrument_id: int, tick_int: int) -> Su
         "depth_qty": k["depth_qty"], "depth_qty_rest": k["depth_qty_rest"], "depletion_qty": k["depletion_qty"],
         "reinforcement_qty": k["reinforcement_qty"], "imbalance": k["imbalance"],
         "vacuum_score": k["vacuum_score"],
-        "depth_log": np.log1p(k["depth_qty"])})  # NumPy's log1p, not libm's: the last bit can differ
+        # NumPy's log1p, not libm's (the last bit can differ): the book reads it from a table of NumPy's values
+        "depth_log": np.log1p(k["depth_qty"]) if b.depth_log_slow else k["depth_log"]})
     return SurfaceTables(*(c.validate(t) for c, t in [(cf.SNAP, snap), (cf.WALL, wall), (cf.VACUUM, vacuum),
                                                         (cf.PHYSICS, physics), (cf.BUCKET_RADAR, bucket_radar)]))
 

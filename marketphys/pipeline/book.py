@@ -798,7 +798,7 @@ class FuturesBook:
 
     def __init__(self, instrument_id: int, tick_int: int, *, window_ns: int = 500_000_000,
                  rest_ns: int = 500_000_000, band_ticks: int = 400, near_ticks: int = 10,
-                 max_fill_windows: int = 120, windows_per_batch: int = 2048, slice_records: int = 1 << 14):
+                 max_fill_windows: int = 120, windows_per_batch: int = 2048, slice_records: int = 1 << 12):
         if tick_int <= 0:
             raise ValueError(f"tick_int must be > 0 (price units of 1e-9), got {tick_int}")
         if window_ns <= 0:
@@ -884,25 +884,28 @@ class FuturesBook:
         self.ring_id, self.ring_ts = rid, rts
         self.st[RING_HEAD], self.st[RING_TAIL] = 0, live
 
-    def _ensure_levels(self, recs):
+    def _ensure_levels(self, recs) -> int:
+        """Grow the level arrays to cover the adds/modifies in ``recs``; return how many there are
+        (the most orders, and ring entries, the loop can add for them)."""
         sel = (recs["instrument_id"] == self.instrument_id) & ((recs["action"] == 65) | (recs["action"] == 77)) \
             & (recs["price"] != UNDEF_PRICE)
-        if not sel.any():
+        n_adds = int(np.count_nonzero(sel))
+        if not n_adds:
             if self.L == 0:
                 self._alloc_levels(0, 1 << 12)
-            return
+            return 0
         ticks = recs["price"][sel] // self.tick_int
         lo, hi = int(ticks.min()), int(ticks.max())
         margin = 2 * self.band + 64
         base = int(self.st[BASE])
         if self.L and base + margin <= lo and hi < base + self.L - margin:
-            return
+            return n_adds
         new_lo = min(lo, base + margin if self.L else lo) - 4 * margin
         new_hi = max(hi, base + self.L - margin if self.L else hi) + 4 * margin
         new_L = 1 << int(np.ceil(np.log2(new_hi - new_lo + 1)))
         if self.L == 0:
             self._alloc_levels(new_lo, new_L)
-            return
+            return n_adds
         shift = base - new_lo
         for name in ("depth", "young", "addq", "pullq", "fillq", "prev_depth", "prev_rest", "d1_last", "d1_w"):
             old = getattr(self, name)
@@ -929,6 +932,7 @@ class FuturesBook:
             self.st[k] += shift
         self.st[BASE] = new_lo
         self.L = new_L
+        return n_adds
 
     def _alloc_levels(self, base, L):
         self.st[BASE] = base
@@ -952,7 +956,7 @@ class FuturesBook:
 
         Streaming consumers should prefer this to ``feed``: a batch dropped before the next
         is asked for lets its buffers be reused. The chunk is walked in slices of ``slice_records``
-        so the order table is sized by live orders plus one slice (it stays in cache) rather than
+        so the order table is sized by live orders plus one slice's adds (it stays in cache) rather than
         by the chunk length. ``flush=False`` keeps the windows closed since the last full batch
         for a later call (or ``iter_finish``), so batches do not depend on the chunk size: small
         decode chunks then cost no extra tables or lake parts. ``recs`` is not referenced once
@@ -968,9 +972,11 @@ class FuturesBook:
             hi = min(n, lo + self.slice_records)
             last = final and hi >= n
             part = recs[lo:hi]
-            self._ensure_levels(part)
-            self._ensure_orders(len(part))
-            self._ensure_ring(len(part))
+            # size the order table by the orders this slice can add, not its length: a smaller
+            # table stays in cache (one 64-byte row per slot)
+            n_adds = self._ensure_levels(part)
+            self._ensure_orders(n_adds)
+            self._ensure_ring(n_adds)
             i = lo
             while True:
                 i = self._run(cols, i, hi, last)

@@ -740,6 +740,23 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
 
 
 @njit(cache=True)
+def _scan_adds(instr, action, price, instrument_id, i0, i1, tick_int):
+    """Adds/modifies of the instrument in [i0, i1) with a price: their count and tick range."""
+    n = 0
+    lo = np.int64(0)
+    hi = np.int64(0)
+    for i in range(i0, i1):
+        if instr[i] == instrument_id and (action[i] == 65 or action[i] == 77) and price[i] != UNDEF_PRICE:
+            px = price[i]
+            if n == 0 or px < lo:
+                lo = px
+            if n == 0 or px > hi:
+                hi = px
+            n += 1
+    return n, lo // tick_int, hi // tick_int  # floor division keeps order: one divide, not one per add
+
+
+@njit(cache=True)
 def _rehash(keys, hstate, otab, new_keys, new_otab):
     """Move live slots into ``new_otab`` (zeroed); ``new_keys`` is its key column. Returns live count."""
     mask = new_otab.shape[0] - 1
@@ -884,18 +901,14 @@ class FuturesBook:
         self.ring_id, self.ring_ts = rid, rts
         self.st[RING_HEAD], self.st[RING_TAIL] = 0, live
 
-    def _ensure_levels(self, recs) -> int:
-        """Grow the level arrays to cover the adds/modifies in ``recs``; return how many there are
-        (the most orders, and ring entries, the loop can add for them)."""
-        sel = (recs["instrument_id"] == self.instrument_id) & ((recs["action"] == 65) | (recs["action"] == 77)) \
-            & (recs["price"] != UNDEF_PRICE)
-        n_adds = int(np.count_nonzero(sel))
+    def _ensure_levels(self, cols, i0: int, i1: int) -> int:
+        """Grow the level arrays to cover the adds/modifies in records [i0, i1); return how many there
+        are (the most orders, and ring entries, the loop can add for them)."""
+        n_adds, lo, hi = _scan_adds(cols[7], cols[5], cols[1], np.uint32(self.instrument_id), i0, i1, self.tick_int)
         if not n_adds:
             if self.L == 0:
                 self._alloc_levels(0, 1 << 12)
             return 0
-        ticks = recs["price"][sel] // self.tick_int
-        lo, hi = int(ticks.min()), int(ticks.max())
         margin = 2 * self.band + 64
         base = int(self.st[BASE])
         if self.L and base + margin <= lo and hi < base + self.L - margin:
@@ -971,10 +984,9 @@ class FuturesBook:
         while True:
             hi = min(n, lo + self.slice_records)
             last = final and hi >= n
-            part = recs[lo:hi]
             # size the order table by the orders this slice can add, not its length: a smaller
             # table stays in cache (one 64-byte row per slot)
-            n_adds = self._ensure_levels(part)
+            n_adds = self._ensure_levels(cols, lo, hi)
             self._ensure_orders(n_adds)
             self._ensure_ring(n_adds)
             i = lo

@@ -297,22 +297,34 @@ class RecordParts:
 
     Decoding runs fastest in small chunks, while bronze lake parts stay large: ``add`` copies a
     chunk into one part buffer and yields each part as it fills; ``rest`` is the last, short one.
-    A yielded part is a view of that buffer, valid until the next ``add``: consumers copy
-    (``mbo_table`` does).
+    A yielded part is a view of that buffer (or of the chunk itself, when a whole part arrives at
+    once), valid until the next ``add``: consumers copy (``mbo_table`` does). The buffer is made
+    on first need, so a large first chunk passed through whole costs no second copy of it.
     """
 
     def __init__(self, part_records: int, dtype=MBO_DTYPE):
         if int(part_records) < 1:
             raise ValueError(f"part_records must be >= 1, got {part_records}")
-        self.buf = np.empty(int(part_records), dtype)
+        self.part_records, self.dtype = int(part_records), np.dtype(dtype)
+        self.buf: np.ndarray | None = None
         self.n = 0
 
     def add(self, chunk: np.ndarray) -> Iterator[np.ndarray]:
-        cap = len(self.buf)
+        cap = self.part_records
         i = 0
         while i < len(chunk):
+            if self.n == 0 and len(chunk) - i >= cap:
+                yield chunk[i: i + cap]  # a whole part: no copy
+                i += cap
+                continue
+            if self.buf is None:
+                self.buf = np.empty(cap, self.dtype)
             k = min(cap - self.n, len(chunk) - i)
-            self.buf[self.n: self.n + k] = chunk[i: i + k]
+            src, dst = chunk[i: i + k], self.buf[self.n: self.n + k]
+            if src.dtype == dst.dtype and src.flags.c_contiguous:
+                dst.view(np.uint8)[:] = src.view(np.uint8)  # a byte copy: ~8x faster than field by field
+            else:
+                dst[:] = src  # e.g. a ts_out file's records, a view with gaps
             self.n += k
             i += k
             if self.n == cap:
@@ -320,7 +332,7 @@ class RecordParts:
                 yield self.buf
 
     def rest(self) -> np.ndarray:
-        part = self.buf[: self.n]
+        part = self.buf[: self.n] if self.buf is not None else np.empty(0, self.dtype)
         self.n = 0
         return part
 

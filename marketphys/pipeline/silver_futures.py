@@ -181,8 +181,10 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
     last_ts = -1
     parts = RecordParts(chunk_records) if keep_bronze else None
 
-    def write_bronze(part):
-        writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(part)))
+    def write_bronze(full_parts):
+        # a function, so no reference to the last part (maybe the whole first chunk) outlives it
+        for part in full_parts:
+            writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(part)))
 
     for chunk in futures_chunks(infos, chunk_records):  # used up before the next chunk is decoded
         if book is None:
@@ -194,18 +196,19 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
             res = FuturesDayResult(product=product, instrument_id=iid, symbol=symbol)
         res.messages += len(chunk)
         if parts is not None:
-            for part in parts.add(chunk):
-                write_bronze(part)
+            write_bronze(parts.add(chunk))
         for batch in book.iter_feed(chunk, flush=False):  # streamed: a written batch's buffers are reused
             last_ts = _write_batch(batch, book, res, writer, last_ts)
+            del batch  # before the next is made: its buffers are then free to reuse (one set fewer)
         if progress is not None:
             progress.update(len(chunk))
     if book is None:
         raise ValueError(f"{info.path}: MBO file holds no records")
     if parts is not None and parts.n:
-        write_bronze(parts.rest())
+        write_bronze([parts.rest()])
     for batch in book.iter_finish():
         last_ts = _write_batch(batch, book, res, writer, last_ts)
+        del batch
     res.counters = book.counters
     return res
 

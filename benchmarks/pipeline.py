@@ -9,8 +9,10 @@ Inputs (each measured on its own):
 
 Figures are CPU seconds of this process (``time.process_time``: the machine is shared, so
 wall time depends on other load; both are printed), best of ``--repeat`` runs. "decode"
-is zstd + DBN -> structured arrays; "whole path" adds the compiled book, the five
-surface tables and their contract validation, as ``build`` runs them (streamed batches).
+is zstd + DBN -> structured arrays as the futures path decodes (``futures_chunks``: small
+chunks into one reused buffer), next to a baseline of fresh 1 Mi-record chunks; "whole
+path" adds the compiled book, the five surface tables and their contract validation, as
+``build`` runs them (streamed batches).
 Usage: python benchmarks/pipeline.py [--session] [--messages N] [--repeat R]
 """
 

@@ -157,7 +157,8 @@ def measure(label: str, path: Path, repeat: int) -> None:
     print(f"== {label}: {m:,} messages, {windows:,} windows, {rows:,} level rows (wall + vacuum + bucket_radar)")
     print(f"decode alone (zstd + DBN -> structured array): {m / best_dec[0] / 1e6:6.2f} M msg/s  "
           f"(cpu {best_dec[0]:.2f} s, wall {best_dec[1]:.2f} s)")
-    print(f"  baseline: decode into fresh 1 Mi-record chunks: {m / best_fresh / 1e6:6.2f} M msg/s  (cpu {best_fresh:.2f} s)")
+    print(f"  baseline: decode into fresh 1 Mi-record chunks: {m / best_fresh / 1e6:6.2f} M msg/s  "
+          f"(cpu {best_fresh:.2f} s)")
     print(f"decode + book + surfaces (tables validated):   {m / best_all[0] / 1e6:6.2f} M msg/s  "
           f"(cpu {best_all[0]:.2f} s, wall {best_all[1]:.2f} s)")
     print("  stages (cpu s): " + ", ".join(f"{k} {v:.2f}" for k, v in best_all[2].items()))

@@ -272,6 +272,7 @@ class ShaderBackend(KernelBackend):
             raise ValueError(f"state must come from a previous {self.name} calibrate() result")
         else:
             state = state.copy()
+        check_ledgers_in_step(state)
         L = state.shape[0]
         if hyper is None:
             hyper = hyper_from_engine(EngineConfig(grid=grid, integrator=cfg), L)
@@ -304,6 +305,22 @@ class ShaderBackend(KernelBackend):
             raise RuntimeError(f"kernel ledger overflowed in {int(np.count_nonzero(state['ledger_overflow']))} lanes; "
                                f"frames are denser than the ledger capacity {layout.LEDGER_CAP}")
         return result_from_state(self.name, state, H, tx, tt)
+
+
+def check_ledgers_in_step(state: np.ndarray) -> None:
+    """The replay kernel keeps one ring timing per lane group (shaders/include/mp_ledger.h):
+    lanes of one state array must have replayed the same frames. Refuse mixed states."""
+    led = state["ledger"]
+    for name, a in (("ledger_head", state["ledger_head"]), ("ledger_count", state["ledger_count"]),
+                    ("ledger.t", led["t"]), ("ledger.spot", led["spot"]), ("ledger.status", led["status"]),
+                    ("ledger.actual", led["actual"])):
+        differs = a != a[:1]
+        if a.dtype.kind == "f":
+            differs &= ~(np.isnan(a) & np.isnan(a[:1]))
+        if differs.any():
+            lane = int(np.flatnonzero(differs.reshape(len(a), -1).any(axis=1))[0])
+            raise ValueError(f"state lanes are out of step: {name} of lane {lane} differs from lane 0; calibrate "
+                             f"together only lanes that replayed the same frames (e.g. one calibrate() result)")
 
 
 def result_from_state(name: str, state: np.ndarray, H: int, tx=None, tt=None) -> CalibrationResult:

@@ -106,6 +106,15 @@ def fields_matrix(fields) -> np.ndarray:
     return a
 
 
+def _one_if_same(a: np.ndarray) -> np.ndarray:
+    """One row when every lane has the same value (an ensemble's broadcast θ, v0, x0): the
+    kernel then reads it with stride 0, and one θ for all lanes lets it use the frame's
+    medium table (``tabled``)."""
+    if a.shape[0] > 1 and (a.strides[0] == 0 or bool((a == a[:1]).all())):
+        return a[:1]
+    return a
+
+
 def _lanes(theta, v0, x0):
     theta = np.atleast_2d(np.asarray(theta, dtype=np.float64))
     if theta.shape[1] != N_PARAMS:
@@ -201,9 +210,9 @@ class ShaderBackend(KernelBackend):
             raise ValueError(f"rollout on a bare ({F.shape[0]}, {F.shape[1]}) array needs grid= of that size")
         dx = grid.dx
         theta, v0, x0, L = _lanes(theta, v0, x0)
-        th = np.ascontiguousarray(theta, dtype=np.float32)
-        v0a = np.ascontiguousarray(v0, dtype=np.float32)
-        x0a = np.ascontiguousarray(x0, dtype=np.float32)
+        th = np.ascontiguousarray(_one_if_same(theta), dtype=np.float32)
+        v0a = np.ascontiguousarray(_one_if_same(v0), dtype=np.float32)
+        x0a = np.ascontiguousarray(_one_if_same(x0), dtype=np.float32)
         k0, k1 = seed_key(0 if seed is None else seed)
         tabled = th.shape[0] == 1 and not sensitivities and L >= TABLE_MIN_LANES
         H = cfg.horizons

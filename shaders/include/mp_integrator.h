@@ -107,15 +107,16 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
     for (uint hz = 0; hz < cfg.horizons; ++hz) {
         for (uint k = 0; k < cfg.substeps; ++k) {
             for (int j = 0; j < MP_LANES; ++j) {
-                // locate x on the grid (as mp_locate; ff >= 0 after the clip, so int() is floor())
+                // locate x on the grid (as mp_locate). `a > 0 ? a : 0` also maps NaN to 0 (one
+                // max instruction), so after it int() is floor() and t is finite in [0, 1].
                 float f = x[j] * inv_dx + gn;
                 bool inside = (f >= 0.0f) && (f <= last);
-                float ff = mp_isnan(f) ? 0.0f : f;
-                int i0 = int(mp_clip(ff, 0.0f, last_left));
-                ff = float(i0);
-                float t = mp_clip(f - ff, 0.0f, 1.0f);
+                float ff = f > 0.0f ? f : 0.0f;
+                int i0 = int(ff < last_left ? ff : last_left);
+                float t = f - float(i0);
+                t = t > 0.0f ? t : 0.0f;
                 cell[j] = i0;
-                frac[j] = mp_isfinite(t) ? t : 0.0f;
+                frac[j] = t < 1.0f ? t : 1.0f;
                 on_grid[j] = inside ? 1.0f : 0.0f;
                 n_off_grid[j] += inside ? 0u : 1u;
             }
@@ -164,12 +165,10 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
                 acc[j] = a;
                 bool v_capped = fabs(v_new) > v_max;
                 n_clamp_v[j] += v_capped ? 1u : 0u;
-                // slopes of the interpolants; zero off the grid (fields hold their edge value)
-                float s_fu = inside ? -(u1 - u0) * inv_dx : 0.0f;
-                float s_c = inside ? (c1 - c0) * inv_dx : 0.0f;
-                float s_g = inside ? (g1 - g0) * inv_dx : 0.0f;
-                float s_fo = inside ? -(o1 - o0) * inv_dx : 0.0f;
-                coupling[j] = (wU * s_fu + wC * s_c + wO * s_fo) - v_new * (wG * s_g);
+                // slopes of the interpolants (differences / dx), zero off the grid (fields hold their
+                // edge value): the 1/dx and the off-grid zero factored out of the combination
+                float slope_scale = inside ? inv_dx : 0.0f;
+                coupling[j] = ((wU * (u0 - u1) + wC * (c1 - c0) + wO * (o0 - o1)) - v_new * (wG * (g1 - g0))) * slope_scale;
                 comp[0 * MP_LANES + j] = f_u;
                 comp[1 * MP_LANES + j] = c - v_new;
                 comp[2 * MP_LANES + j] = -gam * v_new;

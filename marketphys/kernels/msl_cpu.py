@@ -60,6 +60,11 @@ def lanes_per_thread() -> int:
         raise ValueError(f"MARKETPHYS_MSL_LANES must be a power of two from 1 to 64, got {env!r}")
     return int(env)
 
+SERIAL_BELOW = {"medium_table": 1 << 16, "compose_frames": 32}
+"""Kernels whose threads do so little that starting a second OS thread (~45 µs measured) costs
+more than it saves below this many threads: a frame's medium table (one thread per cell), a
+few frames' composition."""
+
 ASAN_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1")
 
 
@@ -262,8 +267,9 @@ class MslCpuBackend(ShaderBackend):
     def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray], width: int) -> None:
         fn = self.function(path, entry.name, width)
         ptrs = (ctypes.c_void_p * len(arrays))(*[_address(a) for a in arrays])
+        workers = 1 if n < SERIAL_BELOW.get(entry.name, 0) else self.workers
         if n:
-            fn(ptrs, n, self.workers)  # ctypes releases the GIL during the call
+            fn(ptrs, n, workers)  # ctypes releases the GIL during the call
 
 
 def _address(a: np.ndarray) -> int:

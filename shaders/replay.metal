@@ -12,10 +12,10 @@ using namespace metal;
 #include "include/mp_learner.h"
 #include "include/mp_ledger.h"
 
-// fields: [frame][7][cells]; t: frame time (clock units); spot: ticks from the anchor;
+// pairs: [frame][4][cells] from pair_rows; t: frame time (clock units); spot: ticks from the anchor;
 // v0 / x0: initial velocity and position (ticks from spot) per frame; trace_x: [lane][frame][H]; trace_theta: [lane][frame][5].
 kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
-                         device const float* fields [[buffer(1)]],
+                         device const ulong* pairs [[buffer(1)]],
                          device const int* t [[buffer(2)]],
                          device const float* spot [[buffer(3)]],
                          device const float* v0 [[buffer(4)]],
@@ -136,8 +136,8 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
             x0f[j] = x0[f];
             v0f[j] = v0[f];
         }
-        mp_rollout_group(fields + f * uint(MP_N_FIELDS) * p.cells, cfg, th, x0f, v0f, true, false, false, 0u, 0u, base, 0u,
-                         lx, lv, lj, a0, st);
+        mp_rollout_group(nullptr, cfg, th, x0f, v0f, true, false, false, 0u, 0u, base, 0u, lx, lv, lj, a0, st, true,
+                         pairs + f * uint(MP_N_PAIRS) * p.cells);
         uint e = mp_group_push(g, t[f], spot[f], H);
         for (uint h = 0; h < uint(MP_MAX_H); ++h) {
             uint i = e * uint(MP_MAX_H) + h;
@@ -183,4 +183,14 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
         s.stats[3] += st[MP_ST_OFF_GRID * MP_LANES + j];
         mp_group_ledger_store(g, s, j);
     }
+}
+
+// One thread per frame: the frame's pair table (mp_pair_rows), built once per block and read
+// by every lane group of replay_lanes.
+kernel void pair_rows(constant PairParams& p [[buffer(0)]],
+                      device const float* fields [[buffer(1)]],
+                      device ulong* pairs [[buffer(2)]],
+                      uint gid [[thread_position_in_grid]]) {
+    if (gid >= p.n) return;
+    mp_pair_rows(fields + gid * uint(MP_N_FIELDS) * p.cells, p.cells, pairs + gid * uint(MP_N_PAIRS) * p.cells);
 }

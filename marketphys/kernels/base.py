@@ -25,7 +25,7 @@ from marketphys.kernels.source import EntryPoint, entry_points, shader_path
 
 _SCALAR_DTYPES = {"float": np.dtype("<f4"), "int": np.dtype("<i4"), "uint": np.dtype("<u4"), "uchar": np.dtype("u1"),
                   "float2": np.dtype("<f4"), "float4": np.dtype("<f4"), "uchar4": np.dtype("u1"),
-                  "uint2": np.dtype("<u4"), "uint4": np.dtype("<u4")}
+                  "uint2": np.dtype("<u4"), "uint4": np.dtype("<u4"), "ulong": np.dtype("<u8")}
 
 
 def _buffer_plan(ep: EntryPoint) -> list[tuple[str, str, np.dtype | None, bool]]:
@@ -296,6 +296,8 @@ class ShaderBackend(KernelBackend):
         for sub in block.split(max(1, int(chunk_frames))):
             fields = self.compose(grid, sub.contrib, sub.walls)
             f = sub.n_frames
+            pairs = np.empty((f, layout.N_PAIRS, grid.size), np.uint64)
+            self.dispatch("replay", "pair_rows", f, layout.pack(layout.PAIR_PARAMS, n=f, cells=grid.size), fields, pairs)
             sx = np.empty((L, f, H), np.float32) if trace else dummy
             st = np.empty((L, f, N_PARAMS), np.float32) if trace else dummy
             width = self.lane_width(L)
@@ -303,7 +305,7 @@ class ShaderBackend(KernelBackend):
                             horizons=H, substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
                             dt_units=block.dt_units, tol_units=block.tol_units, write_trace=int(trace),
                             lo=bounds.lo_array, hi=bounds.hi_array)
-            self.dispatch("replay", "replay_lanes", p["n"][0], p, fields, np.ascontiguousarray(sub.t, np.int32),
+            self.dispatch("replay", "replay_lanes", p["n"][0], p, pairs, np.ascontiguousarray(sub.t, np.int32),
                           np.ascontiguousarray(sub.spot, np.float32), np.ascontiguousarray(sub.v0, np.float32),
                           hyper, state, sx, st, np.ascontiguousarray(sub.x0, np.float32), width=width)
             if trace:

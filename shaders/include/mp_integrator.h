@@ -38,6 +38,25 @@ inline void mp_medium_table(device const float* F, uint cells, uint i, thread co
     T[MP_T_D * cells + i] = F[MP_F_D * cells + i];
 }
 
+// Rows of a frame's pair table (mp_pair_rows): dU/dx, C, Gamma, dO/dx as (cell i, cell i+1).
+#define MP_P_DU 0
+#define MP_P_C 1
+#define MP_P_G 2
+#define MP_P_DO 3
+#define MP_N_PAIRS 4
+
+// One frame's pair table from its composed fields: P[r][i] = (row[i], row[i+1]); the last
+// cell pairs with itself (a lane's left cell is never the last one).
+inline void mp_pair_rows(device const float* F, uint cells, device ulong* P) {
+    const int rows[MP_N_PAIRS] = {MP_F_DU, MP_F_C, MP_F_G, MP_F_DO};
+    for (int r = 0; r < MP_N_PAIRS; ++r) {
+        device const float* row = F + uint(rows[r]) * cells;
+        for (uint i = 0; i < cells; ++i) {
+            P[uint(r) * cells + i] = mp_pair(row[i], row[i + 1u < cells ? i + 1u : i]);
+        }
+    }
+}
+
 // Per-lane guard counters of a lane group, rows of MP_LANES: st[MP_ST_* * MP_LANES + j].
 #define MP_ST_CLAMP_A 0
 #define MP_ST_CLAMP_V 1
@@ -50,20 +69,31 @@ inline void mp_medium_table(device const float* F, uint cells, uint i, thread co
 // on Metal MP_LANES is 1 and this is the plain one-lane loop.
 // F: one composed frame (MP_N_FIELDS rows of cfg.cells), or with `tabled` (shared theta, no
 // sensitivities) the frame's table from mp_medium_table: each substep then interpolates 3
-// rows instead of 5. Lane j's inputs and outputs:
+// rows instead of 5; or, with `paired` (F null, no diffusion), the frame's pair rows P from
+// mp_pair_rows: one 64-bit element per field and lane instead of two floats. Lane j's inputs
+// and outputs:
 // theta[q*L + j], x0[j], v0[j] -> xs/vs[hz*L + j], jac[(hz*5 + q)*L + j], a0[j]; st counts add up.
 // Lane j draws its noise with counter lane0 + j.
 MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread const float* theta,
                              thread const float* x0, thread const float* v0, bool sens, bool diffuse, bool tabled,
                              uint k0, uint k1, uint lane0, uint stream, thread float* xs, thread float* vs,
-                             thread float* jac, thread float* a0, thread uint* st) {
-    device const float* dU = F + MP_F_DU * cfg.cells;
-    device const float* C = F + MP_F_C * cfg.cells;
-    device const float* G = F + MP_F_G * cfg.cells;
-    device const float* dO = F + MP_F_DO * cfg.cells;
-    device const float* D = F + (tabled ? MP_T_D : MP_F_D) * cfg.cells;
-    device const float* TA = F + MP_T_A * cfg.cells;
-    device const float* TK = F + MP_T_KAPPA * cfg.cells;
+                             thread float* jac, thread float* a0, thread uint* st, bool paired = false,
+                             device const ulong* P = nullptr) {
+    // `paired`: P holds the frame's pair rows (mp_pair_rows) and F is null; otherwise P is null.
+    // The null one gets row stride 0, so no offset is ever applied to a null pointer.
+    const uint fs = paired ? 0u : cfg.cells;
+    const uint ps = paired ? cfg.cells : 0u;
+    device const float* dU = F + MP_F_DU * fs;
+    device const float* C = F + MP_F_C * fs;
+    device const float* G = F + MP_F_G * fs;
+    device const float* dO = F + MP_F_DO * fs;
+    device const float* D = F + (tabled ? MP_T_D : MP_F_D) * fs;
+    device const float* TA = F + MP_T_A * fs;
+    device const float* TK = F + MP_T_KAPPA * fs;
+    device const ulong* PU = P + MP_P_DU * ps;
+    device const ulong* PC = P + MP_P_C * ps;
+    device const ulong* PG = P + MP_P_G * ps;
+    device const ulong* PO = P + MP_P_DO * ps;
     const float inv_dx = 1.0f / cfg.dx;  // one divide per call, none per substep
     const float h = cfg.h;
     const float inv_h = 1.0f / h;
@@ -120,7 +150,8 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
                 on_grid[j] = inside ? 1.0f : 0.0f;
                 n_off_grid[j] += inside ? 0u : 1u;
             }
-            // a separate loop: indices loaded as 32-bit ints let g++ use 16-wide gathers
+            // a separate loop: indices loaded as 32-bit ints let the compiler use 16-wide gathers
+            MP_LANE_LOOP_16
             for (int j = 0; j < MP_LANES; ++j) {
                 int i0 = cell[j];
                 float t = frac[j];
@@ -134,14 +165,26 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
                     A = TA[i0] * s + TA[i0 + 1] * t;
                     kappa = TK[i0] * s + TK[i0 + 1] * t;
                 } else {
-                    u0 = dU[i0];
-                    u1 = dU[i0 + 1];
-                    c0 = C[i0];
-                    c1 = C[i0 + 1];
-                    g0 = G[i0];
-                    g1 = G[i0 + 1];
-                    o0 = dO[i0];
-                    o1 = dO[i0 + 1];
+                    if (paired) {  // one 64-bit element per field: the cells left and right of x
+                        ulong pu = PU[i0], pc = PC[i0], pg = PG[i0], po = PO[i0];
+                        u0 = mp_pair_left(pu);
+                        u1 = mp_pair_right(pu);
+                        c0 = mp_pair_left(pc);
+                        c1 = mp_pair_right(pc);
+                        g0 = mp_pair_left(pg);
+                        g1 = mp_pair_right(pg);
+                        o0 = mp_pair_left(po);
+                        o1 = mp_pair_right(po);
+                    } else {
+                        u0 = dU[i0];
+                        u1 = dU[i0 + 1];
+                        c0 = C[i0];
+                        c1 = C[i0 + 1];
+                        g0 = G[i0];
+                        g1 = G[i0 + 1];
+                        o0 = dO[i0];
+                        o1 = dO[i0 + 1];
+                    }
                     f_u = -(u0 * s + u1 * t);
                     c = c0 * s + c1 * t;
                     gam = g0 * s + g1 * t;

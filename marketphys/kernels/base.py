@@ -38,6 +38,8 @@ def _buffer_plan(ep: EntryPoint) -> list[tuple[str, str, np.dtype | None, bool]]
     return plan
 
 
+_NO_TABLE = np.zeros(1, np.uint64)  # rollout_lanes' table buffer when not tabled (never read)
+
 TABLE_MIN_LANES = 64
 """From this many lanes sharing one theta (no sensitivities), a rollout first builds the frame's
 medium table (one extra dispatch) and the lanes interpolate 3 rows instead of 5."""
@@ -230,12 +232,12 @@ class ShaderBackend(KernelBackend):
                         x0_stride=int(x0a.shape[0] > 1), tabled=int(tabled))
         if L == 0:
             return RolloutResult(x=np.zeros((0, H)), v=np.zeros((0, H)), jac=None, a0=np.zeros(0))
+        table = _NO_TABLE
         if tabled:  # one theta, no sensitivities: build the frame's A/kappa/D table once, paths interpolate it
-            table = np.empty((layout.N_TABLE, F.shape[1]), np.float32)
+            table = np.empty((layout.N_TABLE, F.shape[1]), np.uint64)
             self.dispatch("rollout", "medium_table", F.shape[1], layout.pack(layout.TABLE_PARAMS, n=F.shape[1], theta=th[0]),
                           F, table)
-            F = table
-        self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats, width=width)
+        self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats, table, width=width)
         tot = stats.sum(axis=0, dtype=np.int64)
         st = RolloutStats(clamp_a=int(tot[0]), clamp_v=int(tot[1]), nonfinite=int(tot[2]), off_grid=int(tot[3]))
         return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),

@@ -27,15 +27,22 @@ struct MpRolloutCfg {
 #define MP_N_TABLE 3
 
 // One cell of the table: the combination the integrator needs, built once per frame so the
-// paths of an ensemble (one theta) only interpolate it.
-inline void mp_medium_table(device const float* F, uint cells, uint i, thread const float* th, device float* T) {
+// paths of an ensemble (one theta) only interpolate it. Stored as pairs (mp_pair: the values
+// at cells i and i+1), so a path reads one 64-bit element per row and substep.
+inline float mp_table_a(device const float* F, uint cells, uint i, thread const float* th) {
     float f_u = -F[MP_F_DU * cells + i];
     float c = F[MP_F_C * cells + i];
-    float gam = F[MP_F_G * cells + i];
     float f_o = -F[MP_F_DO * cells + i];
-    T[MP_T_A * cells + i] = th[0] * f_u + th[1] * c + th[3] * f_o + th[4];
-    T[MP_T_KAPPA * cells + i] = th[1] + th[2] * gam;
-    T[MP_T_D * cells + i] = F[MP_F_D * cells + i];
+    return th[0] * f_u + th[1] * c + th[3] * f_o + th[4];
+}
+inline float mp_table_kappa(device const float* F, uint cells, uint i, thread const float* th) {
+    return th[1] + th[2] * F[MP_F_G * cells + i];
+}
+inline void mp_medium_table(device const float* F, uint cells, uint i, thread const float* th, device ulong* T) {
+    uint r = i + 1u < cells ? i + 1u : i;  // the last cell pairs with itself (never a left cell)
+    T[MP_T_A * cells + i] = mp_pair(mp_table_a(F, cells, i, th), mp_table_a(F, cells, r, th));
+    T[MP_T_KAPPA * cells + i] = mp_pair(mp_table_kappa(F, cells, i, th), mp_table_kappa(F, cells, r, th));
+    T[MP_T_D * cells + i] = mp_pair(F[MP_F_D * cells + i], F[MP_F_D * cells + r]);
 }
 
 // Rows of a frame's pair table (mp_pair_rows): dU/dx, C, Gamma, dO/dx as (cell i, cell i+1).
@@ -67,9 +74,9 @@ inline void mp_pair_rows(device const float* F, uint cells, device ulong* P) {
 // MP_LANES (structure of arrays) and every inner loop runs over the lanes with selects
 // instead of branches, so the CPU build turns each into SIMD code with independent chains;
 // on Metal MP_LANES is 1 and this is the plain one-lane loop.
-// F: one composed frame (MP_N_FIELDS rows of cfg.cells), or with `tabled` (shared theta, no
-// sensitivities) the frame's table from mp_medium_table: each substep then interpolates 3
-// rows instead of 5; or, with `paired` (F null, no diffusion), the frame's pair rows P from
+// F: one composed frame (MP_N_FIELDS rows of cfg.cells); or, with `tabled` (shared theta, no
+// sensitivities, F null), the frame's table P from mp_medium_table: each substep then
+// interpolates 3 pair rows instead of 5 rows; or, with `paired` (F null, no diffusion), the frame's pair rows P from
 // mp_pair_rows: one 64-bit element per field and lane instead of two floats. Lane j's inputs
 // and outputs:
 // theta[q*L + j], x0[j], v0[j] -> xs/vs[hz*L + j], jac[(hz*5 + q)*L + j], a0[j]; st counts add up.
@@ -79,21 +86,24 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
                              uint k0, uint k1, uint lane0, uint stream, thread float* xs, thread float* vs,
                              thread float* jac, thread float* a0, thread uint* st, bool paired = false,
                              device const ulong* P = nullptr) {
-    // `paired`: P holds the frame's pair rows (mp_pair_rows) and F is null; otherwise P is null.
-    // The null one gets row stride 0, so no offset is ever applied to a null pointer.
-    const uint fs = paired ? 0u : cfg.cells;
-    const uint ps = paired ? cfg.cells : 0u;
+    // `paired`: P holds the frame's pair rows (mp_pair_rows); `tabled`: P holds the frame's
+    // medium table (mp_medium_table). F is then null, else P is null; the null one gets row
+    // stride 0, so no offset is ever applied to a null pointer.
+    const bool use_p = paired || tabled;
+    const uint fs = use_p ? 0u : cfg.cells;
+    const uint ps = use_p ? cfg.cells : 0u;
     device const float* dU = F + MP_F_DU * fs;
     device const float* C = F + MP_F_C * fs;
     device const float* G = F + MP_F_G * fs;
     device const float* dO = F + MP_F_DO * fs;
-    device const float* D = F + (tabled ? MP_T_D : MP_F_D) * fs;
-    device const float* TA = F + MP_T_A * fs;
-    device const float* TK = F + MP_T_KAPPA * fs;
+    device const float* D = F + MP_F_D * fs;
     device const ulong* PU = P + MP_P_DU * ps;
     device const ulong* PC = P + MP_P_C * ps;
     device const ulong* PG = P + MP_P_G * ps;
     device const ulong* PO = P + MP_P_DO * ps;
+    device const ulong* TA = P + MP_T_A * ps;
+    device const ulong* TK = P + MP_T_KAPPA * ps;
+    device const ulong* TD = P + MP_T_D * ps;
     const float inv_dx = 1.0f / cfg.dx;  // one divide per call, none per substep
     const float h = cfg.h;
     const float inv_h = 1.0f / h;
@@ -162,8 +172,9 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
                 float u0 = 0.0f, u1 = 0.0f, c0 = 0.0f, c1 = 0.0f, g0 = 0.0f, g1 = 0.0f, o0 = 0.0f, o1 = 0.0f;
                 float f_u = 0.0f, c = 0.0f, gam = 0.0f, f_o = 0.0f, A, kappa;
                 if (tabled) {  // constant per call site: A and kappa straight from the frame's table
-                    A = TA[i0] * s + TA[i0 + 1] * t;
-                    kappa = TK[i0] * s + TK[i0 + 1] * t;
+                    ulong pa = TA[i0], pk = TK[i0];
+                    A = mp_pair_left(pa) * s + mp_pair_right(pa) * t;
+                    kappa = mp_pair_left(pk) * s + mp_pair_right(pk) * t;
                 } else {
                     if (paired) {  // one 64-bit element per field: the cells left and right of x
                         ulong pu = PU[i0], pc = PC[i0], pg = PG[i0], po = PO[i0];
@@ -241,10 +252,17 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
             }
             if (diffuse) {
                 uint step = hz * cfg.substeps + k;
+                MP_LANE_LOOP_16
                 for (int j = 0; j < MP_LANES; ++j) {
                     float z = mp_normal(k0, k1, lane0 + uint(j), step, stream);
                     float t = frac[j];
-                    float d = D[cell[j]] * (1.0f - t) + D[cell[j] + 1] * t;
+                    float d;
+                    if (tabled) {
+                        ulong pd = TD[cell[j]];
+                        d = mp_pair_left(pd) * (1.0f - t) + mp_pair_right(pd) * t;
+                    } else {
+                        d = D[cell[j]] * (1.0f - t) + D[cell[j] + 1] * t;
+                    }
                     x[j] = x[j] + sqrt(2.0f * mp_max0(d) * h) * z;
                 }
             }

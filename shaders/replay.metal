@@ -165,6 +165,7 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
             }
         }
     }
+    mp_mirror_upper(A);
     for (int j = 0; j < MP_LANES; ++j) {
         if (!live[j]) continue;
         device LaneState& s = state[lane_of[j]];

@@ -66,8 +66,8 @@ MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint*
     }
     float upd[MP_L];  // 1: this lane updates (float, not bool: same width as the data, so loops vectorise)
     for (int j = 0; j < MP_L; ++j) upd[j] = (active[j] && hp.learn[j] != 0.0f) ? 1.0f : 0.0f;
-    // The information matrix is symmetric: accumulate its upper triangle (i <= k) only and
-    // mirror it when committing.
+    // The information matrix is symmetric: only its upper triangle (i <= k) is accumulated,
+    // solved with and kept; the caller mirrors it when it stores the state (mp_mirror_upper).
     float An[MP_NP * MP_NP * MP_L];  // the new information matrix, committed where upd
     float g[MP_NP * MP_L];
     for (int i = 0; i < MP_NP; ++i) {
@@ -90,17 +90,16 @@ MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint*
             }
         }
     }
-    for (int i = 1; i < MP_NP; ++i) {
-        for (int k = 0; k < i; ++k) {
-            for (int j = 0; j < MP_L; ++j) An[(i * MP_NP + k) * MP_L + j] = An[(k * MP_NP + i) * MP_L + j];
-        }
-    }
     // M = A + damping diag(A) + ridge I is symmetric positive definite (A is a forgotten sum of
     // J^T W J with W >= 0, started from prior * I), so Gaussian elimination needs no pivoting:
     // the pivots stay positive. Eliminate on the upper triangle; a pivot that is not > 0 (a
     // singular or non-finite system) leaves the lane's theta unchanged.
     float M[MP_NP * MP_NP * MP_L];
-    for (int k = 0; k < MP_NP * MP_NP * MP_L; ++k) M[k] = An[k];
+    for (int i = 0; i < MP_NP; ++i) {
+        for (int k = i; k < MP_NP; ++k) {
+            for (int j = 0; j < MP_L; ++j) M[(i * MP_NP + k) * MP_L + j] = An[(i * MP_NP + k) * MP_L + j];
+        }
+    }
     for (int i = 0; i < MP_NP; ++i) {
         for (int j = 0; j < MP_L; ++j) {
             float a = An[(i * MP_NP + i) * MP_L + j];
@@ -145,8 +144,20 @@ MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint*
         }
         n_updates[j] += upd[j] != 0.0f ? 1u : 0u;
     }
-    for (int a = 0; a < MP_NP * MP_NP; ++a) {
-        for (int j = 0; j < MP_L; ++j) A[a * MP_L + j] = upd[j] != 0.0f ? An[a * MP_L + j] : A[a * MP_L + j];
+    for (int i = 0; i < MP_NP; ++i) {
+        for (int k = i; k < MP_NP; ++k) {
+            int a = i * MP_NP + k;
+            for (int j = 0; j < MP_L; ++j) A[a * MP_L + j] = upd[j] != 0.0f ? An[a * MP_L + j] : A[a * MP_L + j];
+        }
+    }
+}
+
+// The full symmetric matrix from its upper triangle (rows of MP_LANES), before A leaves the kernel.
+inline void mp_mirror_upper(thread float* A) {
+    for (int i = 1; i < MP_NP; ++i) {
+        for (int k = 0; k < i; ++k) {
+            for (int j = 0; j < MP_L; ++j) A[(i * MP_NP + k) * MP_L + j] = A[(k * MP_NP + i) * MP_L + j];
+        }
     }
 }
 

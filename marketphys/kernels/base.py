@@ -203,6 +203,24 @@ class ShaderBackend(KernelBackend):
 
     def rollout(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool = True, seed: int | None = None,
                 lane_offset: int = 0, x0=0.0, stream: int = 0, grid: Grid | None = None) -> RolloutResult:
+        xs, vs, jac, a0, st = self._rollout32(fields, theta, v0, cfg, sensitivities=sensitivities, seed=seed,
+                                              lane_offset=lane_offset, x0=x0, stream=stream, grid=grid)
+        return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
+                             jac=jac.astype(np.float64) if jac is not None else None, a0=a0.astype(np.float64), stats=st)
+
+    def ensemble_bands(self, fields, theta, v0: float, cfg: IntegratorConfig, n_paths: int, seed: int,
+                       quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), stream: int = 0, x0: float = 0.0):
+        """As KernelBackend.ensemble_bands, with the paths' float32 positions going straight to the
+        quantile kernel (no float64 round trip) and θ/v0 broadcast so the paths share one table."""
+        theta = np.broadcast_to(np.asarray(theta, float), (n_paths, N_PARAMS))
+        xs, _, _, _, st = self._rollout32(fields, theta, np.broadcast_to(np.float64(v0), (n_paths,)), cfg,
+                                          sensitivities=False, seed=seed, stream=stream, x0=x0)
+        qs = self.column_quantiles(xs, quantiles)
+        return {float(q): qs[i] for i, q in enumerate(quantiles)}, st
+
+    def _rollout32(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool, seed: int | None,
+                   lane_offset: int = 0, x0=0.0, stream: int = 0, grid: Grid | None = None):
+        """The rollout kernel's float32 outputs (x, v, jac, a0) and the summed guard counters."""
         if cfg.horizons > layout.MAX_H:
             raise ValueError(f"kernels support horizons <= {layout.MAX_H}, got {cfg.horizons}")
         F = np.ascontiguousarray(fields_matrix(fields), dtype=np.float32)
@@ -231,7 +249,7 @@ class ShaderBackend(KernelBackend):
                         theta_stride=N_PARAMS if th.shape[0] > 1 else 0, v0_stride=int(v0a.shape[0] > 1),
                         x0_stride=int(x0a.shape[0] > 1), tabled=int(tabled))
         if L == 0:
-            return RolloutResult(x=np.zeros((0, H)), v=np.zeros((0, H)), jac=None, a0=np.zeros(0))
+            return np.zeros((0, H), np.float32), np.zeros((0, H), np.float32), None, np.zeros(0, np.float32), RolloutStats()
         table = _NO_TABLE
         if tabled:  # one theta, no sensitivities: build the frame's A/kappa/D table once, paths interpolate it
             table = np.empty((layout.N_TABLE, F.shape[1]), np.uint64)
@@ -240,8 +258,7 @@ class ShaderBackend(KernelBackend):
         self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats, table, width=width)
         tot = stats.sum(axis=0, dtype=np.int64)
         st = RolloutStats(clamp_a=int(tot[0]), clamp_v=int(tot[1]), nonfinite=int(tot[2]), off_grid=int(tot[3]))
-        return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
-                             jac=jac.astype(np.float64) if sensitivities else None, a0=a0.astype(np.float64), stats=st)
+        return xs, vs, (jac if sensitivities else None), a0, st
 
     def column_quantiles(self, x, quantiles) -> np.ndarray:
         """``np.quantile(x, quantiles, axis=0)`` with the ranks selected by a kernel (one thread per

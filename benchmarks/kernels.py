@@ -106,7 +106,7 @@ def bench_lanes(be, lanes: int, frames: int) -> float:
     return lanes * frames / (time.perf_counter() - t)
 
 
-def cpu_cost_per_lane_frame(name: str, lanes: int = 256, frames: int = 400) -> float:
+def cpu_cost_per_lane_frame(name: str, lanes: int = 1024, frames: int = 200) -> float:
     """CPU seconds per lane-frame on one thread (process time: steadier than wall time on a shared box)."""
     from marketphys.kernels.msl_cpu import MslCpuBackend
 
@@ -162,6 +162,9 @@ def main() -> int:
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print("backends:", ", ".join(names), f"| cpus {os.cpu_count()} | load average {load[0]:.1f} (shared machines skew timings)")
+    for n, ok, why in available_backends():
+        if ok and n == "msl-cpu":
+            print(f"msl-cpu: {why}; {get_backend(n).lanes_per_thread} lanes per thread")
     q = args.quick
     plan = {  # (session frames, lanes-bench frames, ensemble frames) per backend; numpy is sliced
         "numpy": (300 if q else 2_000, 2 if q else 5, 2 if q else 10),

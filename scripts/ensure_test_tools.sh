@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond Python packages (a C++ compiler for
-# the msl-cpu backend). Idempotent; safe to run on every `make test`.
+# Installs what the test suite needs beyond Python packages (C++ compilers for
+# the msl-cpu backend: clang builds the faster kernels, g++ carries the AddressSanitizer
+# runtime the sanitizer test preloads). Idempotent; safe to run on every `make test`.
 set -euo pipefail
 need=()
-command -v c++ >/dev/null 2>&1 || need+=(g++)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+if ! command -v clang++ >/dev/null 2>&1 && ! compgen -c clang++- >/dev/null 2>&1; then
+  need+=(clang)
+fi
 [ -x /usr/bin/chromium ] || need+=(chromium)   # the Physics Lab browser test drives Debian's chromium
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

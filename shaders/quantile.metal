@@ -14,8 +14,12 @@ using namespace metal;
 #define MP_NOT_TARGET 0xffffffffu
 
 // Equal-width bin of v in [lo, ...): rounding is monotone, so v <= w gives bin(v) <= bin(w).
+// A select, not min(): the input is finite, and the CPU build inlines a select (min() is a
+// library call there).
 inline uint mp_bin(float v, float lo, float scale, uint bins) {
-    return uint(int(min((v - lo) * scale, float(bins - 1u))));
+    float b = (v - lo) * scale;
+    float top = float(bins - 1u);
+    return uint(int(b < top ? b : top));
 }
 
 // x: [rows][cols] (finite); scratch: [cols][rows]; hist: [cols][bins];

@@ -12,10 +12,10 @@ using namespace metal;
 #include "include/mp_learner.h"
 #include "include/mp_ledger.h"
 
-// fields: [frame][7][cells]; t: frame time (clock units); spot: ticks from the anchor;
+// pairs: [frame][4][cells] from pair_rows; t: frame time (clock units); spot: ticks from the anchor;
 // v0 / x0: initial velocity and position (ticks from spot) per frame; trace_x: [lane][frame][H]; trace_theta: [lane][frame][5].
 kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
-                         device const float* fields [[buffer(1)]],
+                         device const ulong* pairs [[buffer(1)]],
                          device const int* t [[buffer(2)]],
                          device const float* spot [[buffer(3)]],
                          device const float* v0 [[buffer(4)]],
@@ -28,8 +28,9 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
     if (gid >= p.n) return;
     // This thread's lanes: base .. base + MP_LANES - 1 (those past p.lanes repeat the last
     // lane's work and are never written). Lane state lives in structure-of-arrays form
-    // ([k * MP_LANES + j]) while the block runs: the rollout (mp_rollout_group) and the learner
-    // (mp_learn_group) run the whole group at once; only the ledger ring is walked lane by lane.
+    // ([k * MP_LANES + j]) while the block runs: the rollout (mp_rollout_group), the learner
+    // (mp_learn_group) and the ledger (MpGroupLedger: ring timing shared, forecasts per lane) run
+    // the whole group at once.
     uint base = gid * uint(MP_LANES);
     uint H = p.horizons;
     MpRolloutCfg cfg;
@@ -73,77 +74,90 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
     }
     uint st[4 * MP_LANES];
     for (int k = 0; k < 4 * MP_LANES; ++k) st[k] = 0u;
+    float loss_sum[MP_LANES];
+    float last_loss[MP_LANES];
+    uint n_learned[MP_LANES];
+    for (int j = 0; j < MP_LANES; ++j) {
+        device const LaneState& s = state[lane_of[j]];
+        loss_sum[j] = s.loss_sum;
+        last_loss[j] = s.last_loss;
+        n_learned[j] = s.n_learned;
+    }
+    MpGroupLedger g;
+    mp_group_ledger_load(g, state, lane_of);
     float x0f[MP_LANES];
     float v0f[MP_LANES];
     float a0[MP_LANES];
     float lx[MP_MAX_H * MP_LANES];
     float lv[MP_MAX_H * MP_LANES];
     float lj[MP_MAX_H * MP_N_PARAMS * MP_LANES];
-    uint done[MP_LANES];
     bool active[MP_LANES];
     float loss[MP_LANES];
     MpGroupSlot slot;
     for (uint f = 0; f < p.n_frames; ++f) {
-        uint most = 0u;
-        for (int j = 0; j < MP_LANES; ++j) {
-            done[j] = live[j] ? mp_ledger_resolve(state[lane_of[j]], t[f], spot[f], H, p.dt_units, p.tol_units) : 0u;
-            most = max(most, done[j]);
-        }
-        for (uint k = 0; k < most; ++k) {  // completed origins, oldest first; usually one per frame
-            for (int j = 0; j < MP_LANES; ++j) {
-                device const LaneState& s = state[lane_of[j]];
-                device const LedgerSlot& e = s.ledger[s.ledger_head];
-                bool on = k < done[j];
-                active[j] = on && mp_slot_any_resolved(e, H);
-                for (uint h = 0; h < H; ++h) {
-                    bool ok = on && e.status[h] == MP_RESOLVED && mp_isfinite(e.actual[h]);
-                    slot.okm[h * uint(MP_LANES) + uint(j)] = ok ? 1.0f : 0.0f;
-                    slot.xh[h * uint(MP_LANES) + uint(j)] = on ? e.x_hat[h] : 0.0f;
-                    slot.act[h * uint(MP_LANES) + uint(j)] = ok ? e.actual[h] : 0.0f;
-                    for (uint q = 0; q < uint(MP_N_PARAMS); ++q) {
-                        slot.jc[(h * uint(MP_N_PARAMS) + q) * uint(MP_LANES) + uint(j)] = on ? e.jac[h * uint(MP_N_PARAMS) + q] : 0.0f;
+        uint done = mp_group_resolve(g, t[f], spot[f], H, p.dt_units, p.tol_units);
+        for (uint k = 0; k < done; ++k) {  // completed origins, oldest first; usually one per frame
+            uint e = g.head;
+            bool any = false;
+            for (uint h = 0; h < H; ++h) {
+                uint i = e * uint(MP_MAX_H) + h;
+                bool ok = g.status[i] == MP_RESOLVED && mp_isfinite(g.actual[i]);
+                any = any || ok;
+                float okm = ok ? 1.0f : 0.0f;
+                float act = ok ? g.actual[i] : 0.0f;
+                for (int j = 0; j < MP_LANES; ++j) {
+                    slot.okm[h * uint(MP_LANES) + uint(j)] = okm;
+                    slot.act[h * uint(MP_LANES) + uint(j)] = act;
+                    slot.xh[h * uint(MP_LANES) + uint(j)] = g.x_hat[i * uint(MP_LANES) + uint(j)];
+                }
+                for (uint q = 0; q < uint(MP_N_PARAMS); ++q) {
+                    for (int j = 0; j < MP_LANES; ++j) {
+                        slot.jc[(h * uint(MP_N_PARAMS) + q) * uint(MP_LANES) + uint(j)] =
+                            g.jac[(i * uint(MP_N_PARAMS) + q) * uint(MP_LANES) + uint(j)];
                     }
                 }
-                for (int q = 0; q < MP_N_PARAMS; ++q) slot.et[q * MP_LANES + j] = on ? e.theta[q] : 0.0f;
             }
+            for (int q = 0; q < MP_N_PARAMS; ++q) {
+                for (int j = 0; j < MP_LANES; ++j) slot.et[q * MP_LANES + j] = g.theta[(e * uint(MP_N_PARAMS) + uint(q)) * uint(MP_LANES) + uint(j)];
+            }
+            for (int j = 0; j < MP_LANES; ++j) active[j] = any;
             mp_learn_group(th, A, bound_hits, n_updates, slot, hp, H, active, loss);
-            for (int j = 0; j < MP_LANES; ++j) {
-                if (k >= done[j]) continue;
-                device LaneState& s = state[lane_of[j]];
-                if (active[j]) {
-                    s.last_loss = loss[j];
-                    s.loss_sum += loss[j];
-                    s.n_learned += 1u;
+            if (any) {
+                for (int j = 0; j < MP_LANES; ++j) {
+                    last_loss[j] = loss[j];
+                    loss_sum[j] += loss[j];
+                    n_learned[j] += 1u;
                 }
-                s.ledger_head = (s.ledger_head + 1u) % MP_LEDGER_CAP;
-                s.ledger_count -= 1u;
             }
+            g.head = (g.head + 1u) % uint(MP_LEDGER_CAP);
+            g.count -= 1u;
         }
         for (int j = 0; j < MP_LANES; ++j) {
             x0f[j] = x0[f];
             v0f[j] = v0[f];
         }
-        mp_rollout_group(fields + f * uint(MP_N_FIELDS) * p.cells, cfg, th, x0f, v0f, true, false, false, 0u, 0u, base, 0u,
-                         lx, lv, lj, a0, st);
-        for (int j = 0; j < MP_LANES; ++j) {
-            if (!live[j]) continue;
-            uint lane = lane_of[j];
-            device LaneState& s = state[lane];
-            device LedgerSlot& e = mp_ledger_push(s);
-            e.t = t[f];
-            e.spot = spot[f];
-            for (uint h = 0; h < uint(MP_MAX_H); ++h) {
-                e.x_hat[h] = h < H ? lx[h * uint(MP_LANES) + uint(j)] : 0.0f;
-                e.actual[h] = 0.0f;
-                e.status[h] = h < H ? MP_PENDING : MP_EXPIRED;
-            }
-            for (uint h = 0; h < H; ++h) {
-                for (uint q = 0; q < uint(MP_N_PARAMS); ++q) {
-                    e.jac[h * uint(MP_N_PARAMS) + q] = lj[(h * uint(MP_N_PARAMS) + q) * uint(MP_LANES) + uint(j)];
+        mp_rollout_group(nullptr, cfg, th, x0f, v0f, true, false, false, 0u, 0u, base, 0u, lx, lv, lj, a0, st, true,
+                         pairs + f * uint(MP_N_PAIRS) * p.cells);
+        uint e = mp_group_push(g, t[f], spot[f], H);
+        for (uint h = 0; h < uint(MP_MAX_H); ++h) {
+            uint i = e * uint(MP_MAX_H) + h;
+            for (int j = 0; j < MP_LANES; ++j) g.x_hat[i * uint(MP_LANES) + uint(j)] = h < H ? lx[h * uint(MP_LANES) + uint(j)] : 0.0f;
+        }
+        for (uint h = 0; h < H; ++h) {
+            uint i = e * uint(MP_MAX_H) + h;
+            for (uint q = 0; q < uint(MP_N_PARAMS); ++q) {
+                for (int j = 0; j < MP_LANES; ++j) {
+                    g.jac[(i * uint(MP_N_PARAMS) + q) * uint(MP_LANES) + uint(j)] = lj[(h * uint(MP_N_PARAMS) + q) * uint(MP_LANES) + uint(j)];
                 }
             }
-            for (int q = 0; q < MP_N_PARAMS; ++q) e.theta[q] = th[q * MP_LANES + j];
-            if (p.write_trace != 0u) {
+        }
+        for (int q = 0; q < MP_N_PARAMS; ++q) {
+            for (int j = 0; j < MP_LANES; ++j) g.theta[(e * uint(MP_N_PARAMS) + uint(q)) * uint(MP_LANES) + uint(j)] = th[q * MP_LANES + j];
+        }
+        if (p.write_trace != 0u) {
+            for (int j = 0; j < MP_LANES; ++j) {
+                if (!live[j]) continue;
+                uint lane = lane_of[j];
                 for (uint h = 0; h < H; ++h) trace_x[(lane * p.n_frames + f) * H + h] = lx[h * uint(MP_LANES) + uint(j)];
                 for (uint q = 0; q < uint(MP_N_PARAMS); ++q) {
                     trace_theta[(lane * p.n_frames + f) * uint(MP_N_PARAMS) + q] = th[q * uint(MP_LANES) + uint(j)];
@@ -151,6 +165,7 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
             }
         }
     }
+    mp_mirror_upper(A);
     for (int j = 0; j < MP_LANES; ++j) {
         if (!live[j]) continue;
         device LaneState& s = state[lane_of[j]];
@@ -160,9 +175,23 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
         }
         for (int a = 0; a < MP_N_PARAMS * MP_N_PARAMS; ++a) s.A[a] = A[a * MP_LANES + j];
         s.n_updates = n_updates[j];
+        s.loss_sum = loss_sum[j];
+        s.last_loss = last_loss[j];
+        s.n_learned = n_learned[j];
         s.stats[0] += st[MP_ST_CLAMP_A * MP_LANES + j];
         s.stats[1] += st[MP_ST_CLAMP_V * MP_LANES + j];
         s.stats[2] += st[MP_ST_NONFINITE * MP_LANES + j];
         s.stats[3] += st[MP_ST_OFF_GRID * MP_LANES + j];
+        mp_group_ledger_store(g, s, j);
     }
+}
+
+// One thread per frame: the frame's pair table (mp_pair_rows), built once per block and read
+// by every lane group of replay_lanes.
+kernel void pair_rows(constant PairParams& p [[buffer(0)]],
+                      device const float* fields [[buffer(1)]],
+                      device ulong* pairs [[buffer(2)]],
+                      uint gid [[thread_position_in_grid]]) {
+    if (gid >= p.n) return;
+    mp_pair_rows(fields + gid * uint(MP_N_FIELDS) * p.cells, p.cells, pairs + gid * uint(MP_N_PAIRS) * p.cells);
 }

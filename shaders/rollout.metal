@@ -10,8 +10,9 @@ using namespace metal;
 #include "include/mp_fields.h"
 #include "include/mp_integrator.h"
 
-// fields: [7][cells] for one frame, or [3][cells] from medium_table when p.tabled (one theta for
-// all lanes, no sensitivities); theta: [lane*theta_stride + p]; outputs per lane.
+// fields: [7][cells] for one frame; table: [3][cells] pairs from medium_table, read instead of
+// fields when p.tabled (one theta for all lanes, no sensitivities; else a 1-element dummy);
+// theta: [lane*theta_stride + p]; outputs per lane.
 kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
                           device const float* fields [[buffer(1)]],
                           device const float* theta [[buffer(2)]],
@@ -22,6 +23,7 @@ kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
                           device float* jac [[buffer(7)]],
                           device float* a0 [[buffer(8)]],
                           device uint* stats [[buffer(9)]],
+                          device const ulong* table [[buffer(10)]],
                           uint gid [[thread_position_in_grid]]) {
     if (gid >= p.n) return;
     MpRolloutCfg cfg;
@@ -61,9 +63,11 @@ kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
         }
     } else if (p.tabled != 0u) {
         if (diffuse) {
-            mp_rollout_group(fields, cfg, th, lx0, lv0, false, true, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+            mp_rollout_group(nullptr, cfg, th, lx0, lv0, false, true, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st,
+                             false, table);
         } else {
-            mp_rollout_group(fields, cfg, th, lx0, lv0, false, false, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
+            mp_rollout_group(nullptr, cfg, th, lx0, lv0, false, false, true, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st,
+                             false, table);
         }
     } else if (diffuse) {
         mp_rollout_group(fields, cfg, th, lx0, lv0, false, true, false, p.seed_lo, p.seed_hi, lane0, p.stream, lx, lv, lj, la0, st);
@@ -94,7 +98,7 @@ kernel void rollout_lanes(constant RolloutParams& p [[buffer(0)]],
 // and then shared by every path of an ensemble (rollout_lanes with p.tabled).
 kernel void medium_table(constant TableParams& p [[buffer(0)]],
                          device const float* fields [[buffer(1)]],
-                         device float* table [[buffer(2)]],
+                         device ulong* table [[buffer(2)]],
                          uint gid [[thread_position_in_grid]]) {
     if (gid >= p.n) return;
     float th[MP_N_PARAMS];

@@ -7,6 +7,7 @@ come first in the process). Skips where the toolchain has no ASan runtime.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,13 +20,24 @@ from marketphys.kernels.msl_cpu import find_compiler
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _asan_cxx() -> str | None:
+    """The GNU toolchain when present: its libasan is what we preload (clang's sanitizer
+    runtime has other names); the source under test is the same whichever compiler builds it."""
+    return shutil.which("g++") or find_compiler()
+
+
 def _asan_runtime() -> str | None:
-    cxx = find_compiler()
+    cxx = _asan_cxx()
     if cxx is None or sys.platform != "linux":
         return None
     out = subprocess.run([cxx, "-print-file-name=libasan.so"], capture_output=True, text=True)
     path = out.stdout.strip()
     return path if out.returncode == 0 and os.path.isabs(path) and os.path.exists(path) else None
+
+
+def _asan_env(tmp_path, **extra) -> dict:
+    return dict(os.environ, LD_PRELOAD=_asan_runtime(), CXX=_asan_cxx(), MARKETPHYS_KERNEL_CACHE=str(tmp_path),
+                PYTHONPATH=str(ROOT), **extra)
 
 
 SCRIPT = textwrap.dedent("""
@@ -60,9 +72,8 @@ SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 @pytest.mark.skipif(_asan_runtime() is None, reason="no AddressSanitizer runtime in this toolchain (libasan.so)")
 def test_kernels_clean_under_address_sanitizer(tmp_path):
-    env = dict(os.environ, LD_PRELOAD=_asan_runtime(), ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
-               UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1", MARKETPHYS_KERNEL_CACHE=str(tmp_path),
-               PYTHONPATH=str(ROOT))
+    env = _asan_env(tmp_path, ASAN_OPTIONS="detect_leaks=0:abort_on_error=1",
+                    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1")
     res = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and "asan-ok" in res.stdout, res.stderr[-4000:]
 
@@ -89,7 +100,6 @@ def test_address_sanitizer_build_catches_an_out_of_bounds_write(tmp_path):
         be.dispatch({str(tmp_path / 'oob.metal')!r}, "oob", 8, np.array([(8,)], dtype=[("n", "<u4")]), np.zeros(8, np.float32))
         print("not caught")
     """)
-    env = dict(os.environ, LD_PRELOAD=_asan_runtime(), ASAN_OPTIONS="detect_leaks=0", MARKETPHYS_KERNEL_CACHE=str(tmp_path),
-               PYTHONPATH=str(ROOT))
+    env = _asan_env(tmp_path, ASAN_OPTIONS="detect_leaks=0")
     res = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode != 0 and "heap-buffer-overflow" in res.stderr, (res.stdout, res.stderr[-2000:])

@@ -1,7 +1,7 @@
 """Lane groups (MP_LANES lanes per thread) and the shared-theta medium table against the reference.
 
-msl-cpu runs 16 lanes per thread as structure-of-arrays SIMD code; lane counts around the
-group width check the tail group (lanes past the end repeat the last lane and are never
+msl-cpu runs 16 (g++) or 32 (clang) lanes per thread as structure-of-arrays SIMD code; lane
+counts around the group widths check the tail group (lanes past the end repeat the last lane and are never
 written), and the medium table path (one theta, no sensitivities, >= TABLE_MIN_LANES lanes)
 must count every guard exactly like the reference, adversarial media included.
 """
@@ -28,9 +28,9 @@ def msl():
     return get_backend("msl-cpu")
 
 
-@pytest.mark.parametrize("lanes", [15, 16, 17, 47, 65])
+@pytest.mark.parametrize("lanes", [15, 16, 17, 31, 33, 47, 65])
 def test_group_tails_match_reference(msl, lanes):
-    assert msl.lanes_per_thread == 16
+    assert msl.lanes_per_thread in (16, 32)
     grid = Grid(n=25, dx=2.0)
     f = fields_for(grid, seed=lanes, D=1.5)
     rng = np.random.default_rng(lanes)
@@ -42,13 +42,14 @@ def test_group_tails_match_reference(msl, lanes):
     assert_rollout_close(msl.rollout(f, theta, v0, cfg, **kw), REF.rollout(f, theta, v0, cfg, **kw), atol=5e-4)
 
 
-def test_one_lane_per_thread_equals_sixteen(monkeypatch):
-    """MP_LANES only regroups the work: 1 and 16 lanes per thread give the same numbers."""
+@pytest.mark.parametrize("width", ["16", "32"])
+def test_one_lane_per_thread_equals_a_group(monkeypatch, width):
+    """MP_LANES only regroups the work: 1 and 16 or 32 lanes per thread give the same numbers."""
     monkeypatch.setenv("MARKETPHYS_MSL_LANES", "1")
     one = MslCpuBackend(workers=2)
-    monkeypatch.delenv("MARKETPHYS_MSL_LANES")
+    monkeypatch.setenv("MARKETPHYS_MSL_LANES", width)
     many = MslCpuBackend(workers=2)
-    assert (one.lanes_per_thread, many.lanes_per_thread) == (1, 16)
+    assert (one.lanes_per_thread, many.lanes_per_thread) == (1, int(width))
     grid = Grid(n=30, dx=1.0)
     f = fields_for(grid, seed=9, D=2.0)
     theta = np.random.default_rng(2).uniform([0, 0, 0, 0, -1], [2, 2, 2, 2, 1], (37, 5))
@@ -107,5 +108,7 @@ def test_few_lanes_run_one_per_thread(msl):
     """A lone lane (a session's replay, one rollout) uses the MP_LANES=1 build, not a padded group."""
     from marketphys.kernels.msl_cpu import GROUP_MIN_LANES
 
-    assert [msl.lane_width(n) for n in (1, GROUP_MIN_LANES - 1, GROUP_MIN_LANES, 1024)] == [1, 1, 16, 16]
+    wide = msl.lanes_per_thread
+    assert [msl.lane_width(n) for n in (1, GROUP_MIN_LANES - 1, GROUP_MIN_LANES, 1024)] == [1, 1, 16, wide]
+    assert msl.lane_width(wide - 1) == 16 and msl.lane_width(wide) == wide
     assert msl.threads_for(17, 16) == 2 and msl.threads_for(17, 1) == 17

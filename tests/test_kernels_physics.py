@@ -125,6 +125,24 @@ def test_ensemble_bands_match_reference(msl):
         np.testing.assert_allclose(qa[q], qb[q], atol=1e-3)
 
 
+def test_ensemble_shares_one_medium_table(msl, monkeypatch):
+    """An ensemble's paths share one θ: the frame's A/κ/D table is built once (medium_table) and
+    every path reads it, with the same bands as the reference."""
+    grid = Grid(n=40, dx=2.0)
+    f = fields_for(grid, seed=6, D=0.8)
+    cfg = IntegratorConfig()
+    entries = []
+    real = msl.dispatch
+    monkeypatch.setattr(msl, "dispatch", lambda shader, entry, *a, **k: (entries.append(entry), real(shader, entry, *a, **k))[1])
+    theta = np.array([1.2, 0.8, 1.0, 1.5, 0.1])
+    qa, sa = msl.ensemble_bands(f, theta, 1.0, cfg, 500, seed=9)
+    assert entries[:2] == ["medium_table", "rollout_lanes"]
+    qb, sb = REF.ensemble_bands(f, theta, 1.0, cfg, 500, seed=9)
+    for q in qb:
+        np.testing.assert_allclose(qa[q], qb[q], atol=1e-3)
+    assert sa == sb
+
+
 def test_adversarial_rollouts_count_guards_like_reference(msl):
     grid = Grid(n=21, dx=2.0)
     cfg = IntegratorConfig()

@@ -96,6 +96,33 @@ def test_blocks_continue_where_they_stopped(msl, session):
     np.testing.assert_array_equal(r2.n, whole.n)
 
 
+def test_lanes_out_of_step_are_refused(msl, session):
+    """The kernel keeps one ledger timing per lane group: lanes from different replays are refused."""
+    _, eng, _, block = session
+    first, second = block.split(250)[:2]
+    r1 = msl.calibrate(first, np.tile(eng.theta0.values, (20, 1)))
+    r0 = msl.calibrate(first.split(240)[0], np.tile(eng.theta0.values, (20, 1)))
+    mixed = r1.state.copy()
+    mixed[7] = r0.state[7]
+    with pytest.raises(ValueError, match="out of step: ledger.* of lane 7"):
+        msl.calibrate(second, None, state=mixed)
+
+
+def test_group_lanes_equal_lone_lanes(msl, session):
+    """A lane inside a 16-lane group (shared ledger timing) ends where it ends replayed alone."""
+    _, eng, _, block = session
+    sub = block.split(400)[0]
+    theta0 = np.random.default_rng(5).uniform([0.2, 0.2, 0.2, 0.2, -1], [3, 3, 3, 3, 1], (20, 5))
+    group = msl.calibrate(sub, theta0, trace=True)
+    for lane in (0, 13, 19):
+        alone = msl.calibrate(sub, theta0[lane:lane + 1], trace=True)
+        np.testing.assert_allclose(group.trace_x[lane], alone.trace_x[0], atol=1e-4)
+        np.testing.assert_array_equal(group.n[lane], alone.n[0])
+        np.testing.assert_array_equal(group.state["n_expired"][lane], alone.state["n_expired"][0])
+        np.testing.assert_allclose(group.mae[lane], alone.mae[0], rtol=1e-4)
+        assert group.n_updates[lane] == alone.n_updates[0]
+
+
 def test_no_lookahead_in_kernel_replay(msl, session):
     """Forecasts up to frame k do not change when frames after k are perturbed."""
     _, eng, _, block = session

@@ -25,7 +25,7 @@ from marketphys.kernels.source import EntryPoint, entry_points, shader_path
 
 _SCALAR_DTYPES = {"float": np.dtype("<f4"), "int": np.dtype("<i4"), "uint": np.dtype("<u4"), "uchar": np.dtype("u1"),
                   "float2": np.dtype("<f4"), "float4": np.dtype("<f4"), "uchar4": np.dtype("u1"),
-                  "uint2": np.dtype("<u4"), "uint4": np.dtype("<u4")}
+                  "uint2": np.dtype("<u4"), "uint4": np.dtype("<u4"), "ulong": np.dtype("<u8")}
 
 
 def _buffer_plan(ep: EntryPoint) -> list[tuple[str, str, np.dtype | None, bool]]:
@@ -37,6 +37,8 @@ def _buffer_plan(ep: EntryPoint) -> list[tuple[str, str, np.dtype | None, bool]]
         ep.__dict__["_plan"] = plan
     return plan
 
+
+_NO_TABLE = np.zeros(1, np.uint64)  # rollout_lanes' table buffer when not tabled (never read)
 
 TABLE_MIN_LANES = 64
 """From this many lanes sharing one theta (no sensitivities), a rollout first builds the frame's
@@ -103,6 +105,15 @@ def fields_matrix(fields) -> np.ndarray:
     a = np.asarray(fields)
     if a.ndim != 2 or a.shape[0] != layout.N_FIELDS:
         raise ValueError(f"fields must be a Fields object or a ({layout.N_FIELDS}, cells) array {layout.FIELD_ROWS}, got shape {a.shape}")
+    return a
+
+
+def _one_if_same(a: np.ndarray) -> np.ndarray:
+    """One row when every lane has the same value (an ensemble's broadcast θ, v0, x0): the
+    kernel then reads it with stride 0, and one θ for all lanes lets it use the frame's
+    medium table (``tabled``)."""
+    if a.shape[0] > 1 and (a.strides[0] == 0 or bool((a == a[:1]).all())):
+        return a[:1]
     return a
 
 
@@ -192,6 +203,24 @@ class ShaderBackend(KernelBackend):
 
     def rollout(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool = True, seed: int | None = None,
                 lane_offset: int = 0, x0=0.0, stream: int = 0, grid: Grid | None = None) -> RolloutResult:
+        xs, vs, jac, a0, st = self._rollout32(fields, theta, v0, cfg, sensitivities=sensitivities, seed=seed,
+                                              lane_offset=lane_offset, x0=x0, stream=stream, grid=grid)
+        return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
+                             jac=jac.astype(np.float64) if jac is not None else None, a0=a0.astype(np.float64), stats=st)
+
+    def ensemble_bands(self, fields, theta, v0: float, cfg: IntegratorConfig, n_paths: int, seed: int,
+                       quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), stream: int = 0, x0: float = 0.0):
+        """As KernelBackend.ensemble_bands, with the paths' float32 positions going straight to the
+        quantile kernel (no float64 round trip) and θ/v0 broadcast so the paths share one table."""
+        theta = np.broadcast_to(np.asarray(theta, float), (n_paths, N_PARAMS))
+        xs, _, _, _, st = self._rollout32(fields, theta, np.broadcast_to(np.float64(v0), (n_paths,)), cfg,
+                                          sensitivities=False, seed=seed, stream=stream, x0=x0)
+        qs = self.column_quantiles(xs, quantiles)
+        return {float(q): qs[i] for i, q in enumerate(quantiles)}, st
+
+    def _rollout32(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool, seed: int | None,
+                   lane_offset: int = 0, x0=0.0, stream: int = 0, grid: Grid | None = None):
+        """The rollout kernel's float32 outputs (x, v, jac, a0) and the summed guard counters."""
         if cfg.horizons > layout.MAX_H:
             raise ValueError(f"kernels support horizons <= {layout.MAX_H}, got {cfg.horizons}")
         F = np.ascontiguousarray(fields_matrix(fields), dtype=np.float32)
@@ -201,9 +230,9 @@ class ShaderBackend(KernelBackend):
             raise ValueError(f"rollout on a bare ({F.shape[0]}, {F.shape[1]}) array needs grid= of that size")
         dx = grid.dx
         theta, v0, x0, L = _lanes(theta, v0, x0)
-        th = np.ascontiguousarray(theta, dtype=np.float32)
-        v0a = np.ascontiguousarray(v0, dtype=np.float32)
-        x0a = np.ascontiguousarray(x0, dtype=np.float32)
+        th = np.ascontiguousarray(_one_if_same(theta), dtype=np.float32)
+        v0a = np.ascontiguousarray(_one_if_same(v0), dtype=np.float32)
+        x0a = np.ascontiguousarray(_one_if_same(x0), dtype=np.float32)
         k0, k1 = seed_key(0 if seed is None else seed)
         tabled = th.shape[0] == 1 and not sensitivities and L >= TABLE_MIN_LANES
         H = cfg.horizons
@@ -220,17 +249,16 @@ class ShaderBackend(KernelBackend):
                         theta_stride=N_PARAMS if th.shape[0] > 1 else 0, v0_stride=int(v0a.shape[0] > 1),
                         x0_stride=int(x0a.shape[0] > 1), tabled=int(tabled))
         if L == 0:
-            return RolloutResult(x=np.zeros((0, H)), v=np.zeros((0, H)), jac=None, a0=np.zeros(0))
+            return np.zeros((0, H), np.float32), np.zeros((0, H), np.float32), None, np.zeros(0, np.float32), RolloutStats()
+        table = _NO_TABLE
         if tabled:  # one theta, no sensitivities: build the frame's A/kappa/D table once, paths interpolate it
-            table = np.empty((layout.N_TABLE, F.shape[1]), np.float32)
+            table = np.empty((layout.N_TABLE, F.shape[1]), np.uint64)
             self.dispatch("rollout", "medium_table", F.shape[1], layout.pack(layout.TABLE_PARAMS, n=F.shape[1], theta=th[0]),
                           F, table)
-            F = table
-        self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats, width=width)
+        self.dispatch("rollout", "rollout_lanes", p["n"][0], p, F, th, v0a, x0a, xs, vs, jac, a0, stats, table, width=width)
         tot = stats.sum(axis=0, dtype=np.int64)
         st = RolloutStats(clamp_a=int(tot[0]), clamp_v=int(tot[1]), nonfinite=int(tot[2]), off_grid=int(tot[3]))
-        return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
-                             jac=jac.astype(np.float64) if sensitivities else None, a0=a0.astype(np.float64), stats=st)
+        return xs, vs, (jac if sensitivities else None), a0, st
 
     def column_quantiles(self, x, quantiles) -> np.ndarray:
         """``np.quantile(x, quantiles, axis=0)`` with the ranks selected by a kernel (one thread per
@@ -272,6 +300,7 @@ class ShaderBackend(KernelBackend):
             raise ValueError(f"state must come from a previous {self.name} calibrate() result")
         else:
             state = state.copy()
+        check_ledgers_in_step(state)
         L = state.shape[0]
         if hyper is None:
             hyper = hyper_from_engine(EngineConfig(grid=grid, integrator=cfg), L)
@@ -286,6 +315,8 @@ class ShaderBackend(KernelBackend):
         for sub in block.split(max(1, int(chunk_frames))):
             fields = self.compose(grid, sub.contrib, sub.walls)
             f = sub.n_frames
+            pairs = np.empty((f, layout.N_PAIRS, grid.size), np.uint64)
+            self.dispatch("replay", "pair_rows", f, layout.pack(layout.PAIR_PARAMS, n=f, cells=grid.size), fields, pairs)
             sx = np.empty((L, f, H), np.float32) if trace else dummy
             st = np.empty((L, f, N_PARAMS), np.float32) if trace else dummy
             width = self.lane_width(L)
@@ -293,7 +324,7 @@ class ShaderBackend(KernelBackend):
                             horizons=H, substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
                             dt_units=block.dt_units, tol_units=block.tol_units, write_trace=int(trace),
                             lo=bounds.lo_array, hi=bounds.hi_array)
-            self.dispatch("replay", "replay_lanes", p["n"][0], p, fields, np.ascontiguousarray(sub.t, np.int32),
+            self.dispatch("replay", "replay_lanes", p["n"][0], p, pairs, np.ascontiguousarray(sub.t, np.int32),
                           np.ascontiguousarray(sub.spot, np.float32), np.ascontiguousarray(sub.v0, np.float32),
                           hyper, state, sx, st, np.ascontiguousarray(sub.x0, np.float32), width=width)
             if trace:
@@ -304,6 +335,22 @@ class ShaderBackend(KernelBackend):
             raise RuntimeError(f"kernel ledger overflowed in {int(np.count_nonzero(state['ledger_overflow']))} lanes; "
                                f"frames are denser than the ledger capacity {layout.LEDGER_CAP}")
         return result_from_state(self.name, state, H, tx, tt)
+
+
+def check_ledgers_in_step(state: np.ndarray) -> None:
+    """The replay kernel keeps one ring timing per lane group (shaders/include/mp_ledger.h):
+    lanes of one state array must have replayed the same frames. Refuse mixed states."""
+    led = state["ledger"]
+    for name, a in (("ledger_head", state["ledger_head"]), ("ledger_count", state["ledger_count"]),
+                    ("ledger.t", led["t"]), ("ledger.spot", led["spot"]), ("ledger.status", led["status"]),
+                    ("ledger.actual", led["actual"])):
+        differs = a != a[:1]
+        if a.dtype.kind == "f":
+            differs &= ~(np.isnan(a) & np.isnan(a[:1]))
+        if differs.any():
+            lane = int(np.flatnonzero(differs.reshape(len(a), -1).any(axis=1))[0])
+            raise ValueError(f"state lanes are out of step: {name} of lane {lane} differs from lane 0; calibrate "
+                             f"together only lanes that replayed the same frames (e.g. one calibrate() result)")
 
 
 def result_from_state(name: str, state: np.ndarray, H: int, tx=None, tt=None) -> CalibrationResult:

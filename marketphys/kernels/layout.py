@@ -26,6 +26,9 @@ ROLLOUT_PARAMS = np.dtype([
     ("tabled", u4)])
 
 TABLE_PARAMS = np.dtype([("n", u4), ("theta", f4, (N_PARAMS,))])
+PAIR_PARAMS = np.dtype([("n", u4), ("cells", u4)])
+N_PAIRS = 4
+"""Rows of a frame's pair table (dU/dx, C, G, dO/dx as cell i, i+1; MP_P_* in mp_integrator.h)."""
 N_TABLE = 3
 """Rows of a medium table (A, kappa, D; MP_T_* in mp_integrator.h)."""
 
@@ -52,7 +55,7 @@ LANE_STATE = np.dtype([
     ("ledger_count", u4), ("ledger_overflow", u4), ("ledger", LEDGER_SLOT, (LEDGER_CAP,))])
 
 STRUCTS = {"ComposeParams": COMPOSE_PARAMS, "RolloutParams": ROLLOUT_PARAMS, "RngParams": RNG_PARAMS,
-           "SelectParams": SELECT_PARAMS, "TableParams": TABLE_PARAMS, "ReplayParams": REPLAY_PARAMS, "LaneHyper": LANE_HYPER,
+           "SelectParams": SELECT_PARAMS, "TableParams": TABLE_PARAMS, "PairParams": PAIR_PARAMS, "ReplayParams": REPLAY_PARAMS, "LaneHyper": LANE_HYPER,
            "LedgerSlot": LEDGER_SLOT, "LaneState": LANE_STATE}
 """Struct name in the headers -> numpy dtype."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -35,9 +36,13 @@ CXXFLAGS = ("-std=c++17", "-O3", "-fPIC", "-shared", "-pthread", "-fno-math-errn
 evaluate both sides of a select, which it needs to turn the lane loops into SIMD code."""
 
 LANES_PER_THREAD = 16
-"""Lanes each CPU thread advances together (MP_LANES): 16 floats fill an AVX-512 register
-(two AVX2 ones), enough independent chains to hide the latency of a substep.
+"""Lanes each CPU thread advances together (MP_LANES) in a g++ build: 16 floats fill an AVX-512
+register (two AVX2 ones), enough independent chains to hide the latency of a substep.
 $MARKETPHYS_MSL_LANES overrides it (a power of two from 1 to 64) for experiments."""
+
+LANES_PER_THREAD_CLANG = 32
+"""The same for a clang build: two registers' worth, which clang schedules as two interleaved
+chains (measured: replay ~4% and the ensemble ~3% less CPU time than 16; g++ spills at 32)."""
 
 
 GROUP_MIN_LANES = 8
@@ -49,10 +54,16 @@ much as 7 single lanes."""
 def lanes_per_thread() -> int:
     env = os.environ.get("MARKETPHYS_MSL_LANES")
     if not env:
-        return LANES_PER_THREAD
+        cxx = find_compiler()
+        return LANES_PER_THREAD_CLANG if cxx and "clang" in compiler_identity(cxx).lower() else LANES_PER_THREAD
     if env not in {str(2**k) for k in range(7)}:
         raise ValueError(f"MARKETPHYS_MSL_LANES must be a power of two from 1 to 64, got {env!r}")
     return int(env)
+
+SERIAL_BELOW = {"medium_table": 1 << 16, "compose_frames": 32}
+"""Kernels whose threads do so little that starting a second OS thread (~45 µs measured) costs
+more than it saves below this many threads: a frame's medium table (one thread per cell), a
+few frames' composition."""
 
 ASAN_FLAGS = ("-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g", "-O1")
 
@@ -71,15 +82,31 @@ def cache_dir() -> Path:
 
 
 def find_compiler() -> str | None:
-    """$CXX if set, else the first of c++, g++, clang++ on PATH."""
+    """$CXX if set, else clang++ (newest version on PATH first), else c++ or g++.
+
+    clang is preferred because its vectoriser turns the lane loops into faster SIMD code than
+    g++ 12 here (benchmarks/RESULTS.md, Kernels: replay ~8% and the ensemble ~19% less CPU
+    time on the same source); any of them builds the same kernels."""
     env = os.environ.get("CXX")
     if env:
         return shutil.which(env) or (env if Path(env).is_file() else None)
-    for name in ("c++", "g++", "clang++"):
+    for name in ("clang++", *versioned_clang(), "c++", "g++"):
         found = shutil.which(name)
         if found:
             return found
     return None
+
+
+def versioned_clang() -> list[str]:
+    """``clang++-N`` on PATH (Debian installs versioned names), newest first."""
+    found = set()
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        try:
+            names = os.listdir(d) if d else []
+        except OSError:
+            continue
+        found.update(n for n in names if re.fullmatch(r"clang\+\+-\d+", n))
+    return sorted(found, key=lambda n: int(n.rsplit("-", 1)[1]), reverse=True)
 
 
 @lru_cache(maxsize=None)
@@ -212,8 +239,14 @@ class MslCpuBackend(ShaderBackend):
         self._lock = threading.Lock()
 
     def lane_width(self, lanes: int) -> int:
-        """A few lanes run one per thread (a 16-lane group would compute mostly padding)."""
-        return self.lanes_per_thread if lanes >= GROUP_MIN_LANES else 1
+        """A few lanes run one per thread, and a wide group narrows to 16 for fewer lanes than it
+        holds (a group would otherwise compute mostly padding)."""
+        if lanes < GROUP_MIN_LANES:
+            return 1
+        width = self.lanes_per_thread
+        while width > LANES_PER_THREAD and lanes < width:
+            width //= 2
+        return width
 
     def function(self, path: Path, entry: str, width: int | None = None):
         width = self.lanes_per_thread if width is None else width
@@ -234,8 +267,9 @@ class MslCpuBackend(ShaderBackend):
     def _run(self, path, entry: EntryPoint, n: int, arrays: list[np.ndarray], width: int) -> None:
         fn = self.function(path, entry.name, width)
         ptrs = (ctypes.c_void_p * len(arrays))(*[_address(a) for a in arrays])
+        workers = 1 if n < SERIAL_BELOW.get(entry.name, 0) else self.workers
         if n:
-            fn(ptrs, n, self.workers)  # ctypes releases the GIL during the call
+            fn(ptrs, n, workers)  # ctypes releases the GIL during the call
 
 
 def _address(a: np.ndarray) -> int:

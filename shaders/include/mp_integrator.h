@@ -27,15 +27,41 @@ struct MpRolloutCfg {
 #define MP_N_TABLE 3
 
 // One cell of the table: the combination the integrator needs, built once per frame so the
-// paths of an ensemble (one theta) only interpolate it.
-inline void mp_medium_table(device const float* F, uint cells, uint i, thread const float* th, device float* T) {
+// paths of an ensemble (one theta) only interpolate it. Stored as pairs (mp_pair: the values
+// at cells i and i+1), so a path reads one 64-bit element per row and substep.
+inline float mp_table_a(device const float* F, uint cells, uint i, thread const float* th) {
     float f_u = -F[MP_F_DU * cells + i];
     float c = F[MP_F_C * cells + i];
-    float gam = F[MP_F_G * cells + i];
     float f_o = -F[MP_F_DO * cells + i];
-    T[MP_T_A * cells + i] = th[0] * f_u + th[1] * c + th[3] * f_o + th[4];
-    T[MP_T_KAPPA * cells + i] = th[1] + th[2] * gam;
-    T[MP_T_D * cells + i] = F[MP_F_D * cells + i];
+    return th[0] * f_u + th[1] * c + th[3] * f_o + th[4];
+}
+inline float mp_table_kappa(device const float* F, uint cells, uint i, thread const float* th) {
+    return th[1] + th[2] * F[MP_F_G * cells + i];
+}
+inline void mp_medium_table(device const float* F, uint cells, uint i, thread const float* th, device ulong* T) {
+    uint r = i + 1u < cells ? i + 1u : i;  // the last cell pairs with itself (never a left cell)
+    T[MP_T_A * cells + i] = mp_pair(mp_table_a(F, cells, i, th), mp_table_a(F, cells, r, th));
+    T[MP_T_KAPPA * cells + i] = mp_pair(mp_table_kappa(F, cells, i, th), mp_table_kappa(F, cells, r, th));
+    T[MP_T_D * cells + i] = mp_pair(F[MP_F_D * cells + i], F[MP_F_D * cells + r]);
+}
+
+// Rows of a frame's pair table (mp_pair_rows): dU/dx, C, Gamma, dO/dx as (cell i, cell i+1).
+#define MP_P_DU 0
+#define MP_P_C 1
+#define MP_P_G 2
+#define MP_P_DO 3
+#define MP_N_PAIRS 4
+
+// One frame's pair table from its composed fields: P[r][i] = (row[i], row[i+1]); the last
+// cell pairs with itself (a lane's left cell is never the last one).
+inline void mp_pair_rows(device const float* F, uint cells, device ulong* P) {
+    const int rows[MP_N_PAIRS] = {MP_F_DU, MP_F_C, MP_F_G, MP_F_DO};
+    for (int r = 0; r < MP_N_PAIRS; ++r) {
+        device const float* row = F + uint(rows[r]) * cells;
+        for (uint i = 0; i < cells; ++i) {
+            P[uint(r) * cells + i] = mp_pair(row[i], row[i + 1u < cells ? i + 1u : i]);
+        }
+    }
 }
 
 // Per-lane guard counters of a lane group, rows of MP_LANES: st[MP_ST_* * MP_LANES + j].
@@ -48,22 +74,36 @@ inline void mp_medium_table(device const float* F, uint cells, uint i, thread co
 // MP_LANES (structure of arrays) and every inner loop runs over the lanes with selects
 // instead of branches, so the CPU build turns each into SIMD code with independent chains;
 // on Metal MP_LANES is 1 and this is the plain one-lane loop.
-// F: one composed frame (MP_N_FIELDS rows of cfg.cells), or with `tabled` (shared theta, no
-// sensitivities) the frame's table from mp_medium_table: each substep then interpolates 3
-// rows instead of 5. Lane j's inputs and outputs:
+// F: one composed frame (MP_N_FIELDS rows of cfg.cells); or, with `tabled` (shared theta, no
+// sensitivities, F null), the frame's table P from mp_medium_table: each substep then
+// interpolates 3 pair rows instead of 5 rows; or, with `paired` (F null, no diffusion), the frame's pair rows P from
+// mp_pair_rows: one 64-bit element per field and lane instead of two floats. Lane j's inputs
+// and outputs:
 // theta[q*L + j], x0[j], v0[j] -> xs/vs[hz*L + j], jac[(hz*5 + q)*L + j], a0[j]; st counts add up.
 // Lane j draws its noise with counter lane0 + j.
 MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread const float* theta,
                              thread const float* x0, thread const float* v0, bool sens, bool diffuse, bool tabled,
                              uint k0, uint k1, uint lane0, uint stream, thread float* xs, thread float* vs,
-                             thread float* jac, thread float* a0, thread uint* st) {
-    device const float* dU = F + MP_F_DU * cfg.cells;
-    device const float* C = F + MP_F_C * cfg.cells;
-    device const float* G = F + MP_F_G * cfg.cells;
-    device const float* dO = F + MP_F_DO * cfg.cells;
-    device const float* D = F + (tabled ? MP_T_D : MP_F_D) * cfg.cells;
-    device const float* TA = F + MP_T_A * cfg.cells;
-    device const float* TK = F + MP_T_KAPPA * cfg.cells;
+                             thread float* jac, thread float* a0, thread uint* st, bool paired = false,
+                             device const ulong* P = nullptr) {
+    // `paired`: P holds the frame's pair rows (mp_pair_rows); `tabled`: P holds the frame's
+    // medium table (mp_medium_table). F is then null, else P is null; the null one gets row
+    // stride 0, so no offset is ever applied to a null pointer.
+    const bool use_p = paired || tabled;
+    const uint fs = use_p ? 0u : cfg.cells;
+    const uint ps = use_p ? cfg.cells : 0u;
+    device const float* dU = F + MP_F_DU * fs;
+    device const float* C = F + MP_F_C * fs;
+    device const float* G = F + MP_F_G * fs;
+    device const float* dO = F + MP_F_DO * fs;
+    device const float* D = F + MP_F_D * fs;
+    device const ulong* PU = P + MP_P_DU * ps;
+    device const ulong* PC = P + MP_P_C * ps;
+    device const ulong* PG = P + MP_P_G * ps;
+    device const ulong* PO = P + MP_P_DO * ps;
+    device const ulong* TA = P + MP_T_A * ps;
+    device const ulong* TK = P + MP_T_KAPPA * ps;
+    device const ulong* TD = P + MP_T_D * ps;
     const float inv_dx = 1.0f / cfg.dx;  // one divide per call, none per substep
     const float h = cfg.h;
     const float inv_h = 1.0f / h;
@@ -107,19 +147,21 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
     for (uint hz = 0; hz < cfg.horizons; ++hz) {
         for (uint k = 0; k < cfg.substeps; ++k) {
             for (int j = 0; j < MP_LANES; ++j) {
-                // locate x on the grid (as mp_locate; ff >= 0 after the clip, so int() is floor())
+                // locate x on the grid (as mp_locate). `a > 0 ? a : 0` also maps NaN to 0 (one
+                // max instruction), so after it int() is floor() and t is finite in [0, 1].
                 float f = x[j] * inv_dx + gn;
                 bool inside = (f >= 0.0f) && (f <= last);
-                float ff = mp_isnan(f) ? 0.0f : f;
-                int i0 = int(mp_clip(ff, 0.0f, last_left));
-                ff = float(i0);
-                float t = mp_clip(f - ff, 0.0f, 1.0f);
+                float ff = f > 0.0f ? f : 0.0f;
+                int i0 = int(ff < last_left ? ff : last_left);
+                float t = f - float(i0);
+                t = t > 0.0f ? t : 0.0f;
                 cell[j] = i0;
-                frac[j] = mp_isfinite(t) ? t : 0.0f;
+                frac[j] = t < 1.0f ? t : 1.0f;
                 on_grid[j] = inside ? 1.0f : 0.0f;
                 n_off_grid[j] += inside ? 0u : 1u;
             }
-            // a separate loop: indices loaded as 32-bit ints let g++ use 16-wide gathers
+            // a separate loop: indices loaded as 32-bit ints let the compiler use 16-wide gathers
+            MP_LANE_LOOP_16
             for (int j = 0; j < MP_LANES; ++j) {
                 int i0 = cell[j];
                 float t = frac[j];
@@ -130,17 +172,30 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
                 float u0 = 0.0f, u1 = 0.0f, c0 = 0.0f, c1 = 0.0f, g0 = 0.0f, g1 = 0.0f, o0 = 0.0f, o1 = 0.0f;
                 float f_u = 0.0f, c = 0.0f, gam = 0.0f, f_o = 0.0f, A, kappa;
                 if (tabled) {  // constant per call site: A and kappa straight from the frame's table
-                    A = TA[i0] * s + TA[i0 + 1] * t;
-                    kappa = TK[i0] * s + TK[i0 + 1] * t;
+                    ulong pa = TA[i0], pk = TK[i0];
+                    A = mp_pair_left(pa) * s + mp_pair_right(pa) * t;
+                    kappa = mp_pair_left(pk) * s + mp_pair_right(pk) * t;
                 } else {
-                    u0 = dU[i0];
-                    u1 = dU[i0 + 1];
-                    c0 = C[i0];
-                    c1 = C[i0 + 1];
-                    g0 = G[i0];
-                    g1 = G[i0 + 1];
-                    o0 = dO[i0];
-                    o1 = dO[i0 + 1];
+                    if (paired) {  // one 64-bit element per field: the cells left and right of x
+                        ulong pu = PU[i0], pc = PC[i0], pg = PG[i0], po = PO[i0];
+                        u0 = mp_pair_left(pu);
+                        u1 = mp_pair_right(pu);
+                        c0 = mp_pair_left(pc);
+                        c1 = mp_pair_right(pc);
+                        g0 = mp_pair_left(pg);
+                        g1 = mp_pair_right(pg);
+                        o0 = mp_pair_left(po);
+                        o1 = mp_pair_right(po);
+                    } else {
+                        u0 = dU[i0];
+                        u1 = dU[i0 + 1];
+                        c0 = C[i0];
+                        c1 = C[i0 + 1];
+                        g0 = G[i0];
+                        g1 = G[i0 + 1];
+                        o0 = dO[i0];
+                        o1 = dO[i0 + 1];
+                    }
                     f_u = -(u0 * s + u1 * t);
                     c = c0 * s + c1 * t;
                     gam = g0 * s + g1 * t;
@@ -164,12 +219,10 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
                 acc[j] = a;
                 bool v_capped = fabs(v_new) > v_max;
                 n_clamp_v[j] += v_capped ? 1u : 0u;
-                // slopes of the interpolants; zero off the grid (fields hold their edge value)
-                float s_fu = inside ? -(u1 - u0) * inv_dx : 0.0f;
-                float s_c = inside ? (c1 - c0) * inv_dx : 0.0f;
-                float s_g = inside ? (g1 - g0) * inv_dx : 0.0f;
-                float s_fo = inside ? -(o1 - o0) * inv_dx : 0.0f;
-                coupling[j] = (wU * s_fu + wC * s_c + wO * s_fo) - v_new * (wG * s_g);
+                // slopes of the interpolants (differences / dx), zero off the grid (fields hold their
+                // edge value): the 1/dx and the off-grid zero factored out of the combination
+                float slope_scale = inside ? inv_dx : 0.0f;
+                coupling[j] = ((wU * (u0 - u1) + wC * (c1 - c0) + wO * (o0 - o1)) - v_new * (wG * (g1 - g0))) * slope_scale;
                 comp[0 * MP_LANES + j] = f_u;
                 comp[1 * MP_LANES + j] = c - v_new;
                 comp[2 * MP_LANES + j] = -gam * v_new;
@@ -199,10 +252,17 @@ MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread 
             }
             if (diffuse) {
                 uint step = hz * cfg.substeps + k;
+                MP_LANE_LOOP_16
                 for (int j = 0; j < MP_LANES; ++j) {
                     float z = mp_normal(k0, k1, lane0 + uint(j), step, stream);
                     float t = frac[j];
-                    float d = D[cell[j]] * (1.0f - t) + D[cell[j] + 1] * t;
+                    float d;
+                    if (tabled) {
+                        ulong pd = TD[cell[j]];
+                        d = mp_pair_left(pd) * (1.0f - t) + mp_pair_right(pd) * t;
+                    } else {
+                        d = D[cell[j]] * (1.0f - t) + D[cell[j] + 1] * t;
+                    }
                     x[j] = x[j] + sqrt(2.0f * mp_max0(d) * h) * z;
                 }
             }

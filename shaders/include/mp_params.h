@@ -58,6 +58,11 @@ struct SelectParams {
     uint bins;       // histogram bins per column
 };
 
+struct PairParams {
+    uint n;          // threads: one per frame
+    uint cells;
+};
+
 struct ReplayParams {
     uint n;          // threads: ceil(lanes / MP_LANES)
     uint lanes;

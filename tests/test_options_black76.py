@@ -92,6 +92,21 @@ def test_iv_roundtrip_property(F, k, T, s, call):
         assert int(st_) in (b76.IV_OK, b76.IV_BELOW_INTRINSIC, b76.IV_NO_CONVERGENCE)
 
 
+def test_price_never_below_intrinsic_at_short_expiries():
+    """Far out of the money with T = 1e-5 the put's two terms cancel to a rounding residue; it used
+    to come out as -1.2e-322, which implied_vol then called bad input (found by hypothesis)."""
+    F, K, T, s = 100.0, 93.36, 1e-5, 0.5664
+    p = float(b76.price(F, K, T, s, False))
+    assert p >= 0.0
+    _, st_ = b76.implied_vol(p, F, K, T, False)
+    assert int(st_) == b76.IV_BELOW_INTRINSIC
+    k = np.linspace(0.5, 1.5, 401)
+    for call in (True, False):
+        prices = b76.price(100.0, 100.0 * k, 1e-5, 0.3, call)
+        intrinsic = np.maximum(100.0 - 100.0 * k, 0.0) if call else np.maximum(100.0 * k - 100.0, 0.0)
+        assert np.all(prices >= intrinsic)
+
+
 def test_iv_failures_are_status_codes_not_exceptions():
     price = np.array([np.nan, -1.0, 10.0, 100.0, 6000.0, 1.0])
     F = np.array([5000.0, 5000, 5000, 5000, 5000, 0.0])

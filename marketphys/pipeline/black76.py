@@ -67,9 +67,11 @@ def _undiscounted(F, K, T, sigma, call):
     sq = sigma * math.sqrt(T)
     d1 = (math.log(F / K) + 0.5 * sq * sq) / sq
     d2 = d1 - sq
+    # floored at intrinsic value, which the price is never below: far from the money at short
+    # expiries the two products cancel to a rounding residue that can be negative (-1e-322)
     if call:
-        return F * _ncdf(d1) - K * _ncdf(d2)
-    return K * _ncdf(-d2) - F * _ncdf(-d1)
+        return max(F * _ncdf(d1) - K * _ncdf(d2), F - K, 0.0)
+    return max(K * _ncdf(-d2) - F * _ncdf(-d1), K - F, 0.0)
 
 
 @numba.njit(cache=True)

@@ -12,10 +12,11 @@ using namespace metal;
 #include "include/mp_learner.h"
 #include "include/mp_ledger.h"
 
-// pairs: [frame][4][cells] from pair_rows; t: frame time (clock units); spot: ticks from the anchor;
+// fields: [frame][7][cells]; pairs: [frame][4][cells] from pair_rows, read instead of the fields
+// when p.paired (else a 1-element dummy); t: frame time (clock units); spot: ticks from the anchor;
 // v0 / x0: initial velocity and position (ticks from spot) per frame; trace_x: [lane][frame][H]; trace_theta: [lane][frame][5].
 kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
-                         device const ulong* pairs [[buffer(1)]],
+                         device const float* fields [[buffer(1)]],
                          device const int* t [[buffer(2)]],
                          device const float* spot [[buffer(3)]],
                          device const float* v0 [[buffer(4)]],
@@ -24,6 +25,7 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
                          device float* trace_x [[buffer(7)]],
                          device float* trace_theta [[buffer(8)]],
                          device const float* x0 [[buffer(9)]],
+                         device const ulong* pairs [[buffer(10)]],
                          uint gid [[thread_position_in_grid]]) {
     if (gid >= p.n) return;
     // This thread's lanes: base .. base + MP_LANES - 1 (those past p.lanes repeat the last
@@ -136,8 +138,13 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
             x0f[j] = x0[f];
             v0f[j] = v0[f];
         }
-        mp_rollout_group(nullptr, cfg, th, x0f, v0f, true, false, false, 0u, 0u, base, 0u, lx, lv, lj, a0, st, true,
-                         pairs + f * uint(MP_N_PAIRS) * p.cells);
+        if (p.paired != 0u) {  // many lanes: the block's pair rows were built once for all groups
+            mp_rollout_group(nullptr, cfg, th, x0f, v0f, true, false, false, 0u, 0u, base, 0u, lx, lv, lj, a0, st, true,
+                             pairs + f * uint(MP_N_PAIRS) * p.cells);
+        } else {
+            mp_rollout_group(fields + f * uint(MP_N_FIELDS) * p.cells, cfg, th, x0f, v0f, true, false, false, 0u, 0u, base, 0u,
+                             lx, lv, lj, a0, st);
+        }
         uint e = mp_group_push(g, t[f], spot[f], H);
         for (uint h = 0; h < uint(MP_MAX_H); ++h) {
             uint i = e * uint(MP_MAX_H) + h;

@@ -109,12 +109,16 @@ def test_lanes_out_of_step_are_refused(msl, session):
 
 
 def test_group_lanes_equal_lone_lanes(msl, session):
-    """A lane inside a 16-lane group (shared ledger timing) ends where it ends replayed alone."""
+    """A lane inside a group (shared ledger timing, field pairs from PAIR_MIN_LANES lanes on) ends
+    where it ends replayed alone (one lane per thread, composed fields)."""
+    from marketphys.kernels.base import PAIR_MIN_LANES
+
     _, eng, _, block = session
     sub = block.split(400)[0]
-    theta0 = np.random.default_rng(5).uniform([0.2, 0.2, 0.2, 0.2, -1], [3, 3, 3, 3, 1], (20, 5))
+    lanes = PAIR_MIN_LANES + 8
+    theta0 = np.random.default_rng(5).uniform([0.2, 0.2, 0.2, 0.2, -1], [3, 3, 3, 3, 1], (lanes, 5))
     group = msl.calibrate(sub, theta0, trace=True)
-    for lane in (0, 13, 19):
+    for lane in (0, 13, lanes - 1):
         alone = msl.calibrate(sub, theta0[lane:lane + 1], trace=True)
         np.testing.assert_allclose(group.trace_x[lane], alone.trace_x[0], atol=1e-4)
         np.testing.assert_array_equal(group.n[lane], alone.n[0])

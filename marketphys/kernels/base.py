@@ -40,6 +40,11 @@ def _buffer_plan(ep: EntryPoint) -> list[tuple[str, str, np.dtype | None, bool]]
 
 _NO_TABLE = np.zeros(1, np.uint64)  # rollout_lanes' table buffer when not tabled (never read)
 
+PAIR_MIN_LANES = 32
+"""From this many replay lanes the block's field pairs (pair_rows) are built once and every lane
+group reads them: fewer lanes would not win back the ~1,000 pairs written per frame (a lone
+session lane replays ~40% slower with them)."""
+
 TABLE_MIN_LANES = 64
 """From this many lanes sharing one theta (no sensitivities), a rollout first builds the frame's
 medium table (one extra dispatch) and the lanes interpolate 3 rows instead of 5."""
@@ -315,18 +320,21 @@ class ShaderBackend(KernelBackend):
         for sub in block.split(max(1, int(chunk_frames))):
             fields = self.compose(grid, sub.contrib, sub.walls)
             f = sub.n_frames
-            pairs = np.empty((f, layout.N_PAIRS, grid.size), np.uint64)
-            self.dispatch("replay", "pair_rows", f, layout.pack(layout.PAIR_PARAMS, n=f, cells=grid.size), fields, pairs)
+            paired = L >= PAIR_MIN_LANES
+            pairs = _NO_TABLE
+            if paired:
+                pairs = np.empty((f, layout.N_PAIRS, grid.size), np.uint64)
+                self.dispatch("replay", "pair_rows", f, layout.pack(layout.PAIR_PARAMS, n=f, cells=grid.size), fields, pairs)
             sx = np.empty((L, f, H), np.float32) if trace else dummy
             st = np.empty((L, f, N_PARAMS), np.float32) if trace else dummy
             width = self.lane_width(L)
             p = layout.pack(layout.REPLAY_PARAMS, n=self.threads_for(L, width), lanes=L, n_frames=f, cells=grid.size, grid_n=grid.n, dx=grid.dx,
                             horizons=H, substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
-                            dt_units=block.dt_units, tol_units=block.tol_units, write_trace=int(trace),
+                            dt_units=block.dt_units, tol_units=block.tol_units, write_trace=int(trace), paired=int(paired),
                             lo=bounds.lo_array, hi=bounds.hi_array)
-            self.dispatch("replay", "replay_lanes", p["n"][0], p, pairs, np.ascontiguousarray(sub.t, np.int32),
+            self.dispatch("replay", "replay_lanes", p["n"][0], p, fields, np.ascontiguousarray(sub.t, np.int32),
                           np.ascontiguousarray(sub.spot, np.float32), np.ascontiguousarray(sub.v0, np.float32),
-                          hyper, state, sx, st, np.ascontiguousarray(sub.x0, np.float32), width=width)
+                          hyper, state, sx, st, np.ascontiguousarray(sub.x0, np.float32), pairs, width=width)
             if trace:
                 tx[:, start:start + f] = sx
                 tt[:, start:start + f] = st

@@ -39,7 +39,7 @@ MAX_RANKS = 32
 
 REPLAY_PARAMS = np.dtype([
     ("n", u4), ("lanes", u4), ("n_frames", u4), ("cells", u4), ("grid_n", i4), ("dx", f4), ("horizons", u4), ("substeps", u4),
-    ("h", f4), ("a_max", f4), ("v_max", f4), ("dt_units", i4), ("tol_units", i4), ("write_trace", u4),
+    ("h", f4), ("a_max", f4), ("v_max", f4), ("dt_units", i4), ("tol_units", i4), ("write_trace", u4), ("paired", u4),
     ("lo", f4, (N_PARAMS,)), ("hi", f4, (N_PARAMS,))])
 
 LANE_HYPER = np.dtype([("huber_delta", f4), ("forgetting", f4), ("damping", f4), ("ridge", f4), ("step_size", f4),

@@ -78,6 +78,7 @@ struct ReplayParams {
     int dt_units;    // frame cadence in clock units
     int tol_units;   // ledger tolerance in clock units
     uint write_trace;
+    uint paired;     // read the pair rows (pair_rows) instead of the composed fields
     float lo[5];
     float hi[5];
 };

@@ -132,18 +132,23 @@ MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint*
         }
         for (int j = 0; j < MP_L; ++j) x[rr * MP_L + j] = f[j] * inv_piv[rr * MP_L + j];
     }
-    for (int j = 0; j < MP_L; ++j) {
-        bool finite = singular[j] == 0.0f;
-        for (int q = 0; q < MP_NP; ++q) finite = finite && mp_isfinite(x[q * MP_L + j]);
-        for (int q = 0; q < MP_NP; ++q) {
+    // a lane steps only if its solve was regular and every component finite (loops over the
+    // lanes innermost, flags as floats: each loop is one SIMD pass)
+    float finite[MP_L];
+    for (int j = 0; j < MP_L; ++j) finite[j] = singular[j] == 0.0f ? 1.0f : 0.0f;
+    for (int q = 0; q < MP_NP; ++q) {
+        for (int j = 0; j < MP_L; ++j) finite[j] = mp_isfinite(x[q * MP_L + j]) ? finite[j] : 0.0f;
+    }
+    for (int q = 0; q < MP_NP; ++q) {
+        for (int j = 0; j < MP_L; ++j) {
             float t0 = theta[q * MP_L + j];
-            float proposed = t0 + hp.step[j] * (finite ? x[q * MP_L + j] : 0.0f);
+            float proposed = t0 + hp.step[j] * (finite[j] != 0.0f ? x[q * MP_L + j] : 0.0f);
             float projected = mp_clip(proposed, hp.lo[q], hp.hi[q]);
             bound_hits[q * MP_L + j] += (upd[j] != 0.0f && projected != proposed) ? 1u : 0u;
             theta[q * MP_L + j] = upd[j] != 0.0f ? projected : t0;
         }
-        n_updates[j] += upd[j] != 0.0f ? 1u : 0u;
     }
+    for (int j = 0; j < MP_L; ++j) n_updates[j] += upd[j] != 0.0f ? 1u : 0u;
     for (int i = 0; i < MP_NP; ++i) {
         for (int k = i; k < MP_NP; ++k) {
             int a = i * MP_NP + k;

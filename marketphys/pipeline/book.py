@@ -73,7 +73,7 @@ def _slot0(key, mask):
     return np.int64((h >> np.uint64(29)) & np.uint64(mask))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _lookup(keys, hstate, key):
     mask = keys.shape[0] - 1
     s = _slot0(key, mask)
@@ -86,7 +86,7 @@ def _lookup(keys, hstate, key):
         s = (s + 1) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _insert(keys, hstate, key, st):
     mask = keys.shape[0] - 1
     s = _slot0(key, mask)
@@ -100,7 +100,7 @@ def _insert(keys, hstate, key, st):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mark(t, dirty_stamp, dirty_list, st):
     if t < st[TLO]:
         st[TLO] = t
@@ -112,7 +112,7 @@ def _mark(t, dirty_stamp, dirty_list, st):
         st[NDIRTY] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _level_add(side, t, q, depth, st):
     depth[side, t] += q
     if depth[side, t] <= 0:
@@ -125,7 +125,7 @@ def _level_add(side, t, q, depth, st):
             st[BA] = t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _level_sub(side, t, q, depth, st):
     depth[side, t] -= q
     if depth[side, t] <= 0:
@@ -142,7 +142,7 @@ def _level_sub(side, t, q, depth, st):
             st[BA] = k if k < n else -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _remove_qty(s, amt, o_tick, o_side, o_size, o_young, o_fpend, depth, young, pullq, fillq,
                 dirty_stamp, dirty_list, st):
     """Take ``amt`` off order slot ``s``: filled part first (pending fills), the rest is a pull."""
@@ -162,7 +162,7 @@ def _remove_qty(s, amt, o_tick, o_side, o_size, o_young, o_fpend, depth, young, 
     _mark(t, dirty_stamp, dirty_list, st)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _book_valid(st, depth):
     if st[IN_SNAP] != 0 or st[BAD] != 0 or st[BB] < 0 or st[BA] < 0:
         return False
@@ -198,7 +198,7 @@ NP_LOG1P_N = 1 << 16
 NP_LOG1P = np.log1p(np.arange(NP_LOG1P_N, dtype=np.float64))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _r_at(t, k, ra, ra_w, rb, rb_w):
     if ra_w[t] == k:
         return ra[t]

@@ -40,6 +40,20 @@ from typing import Iterator
 import numpy as np
 from numba import njit
 
+
+def _no_refcount_option() -> dict:
+    """``{"_nrt": False}`` where this numba has the (undocumented) option, else ``{}``: a numba
+    without it still compiles the kernels, only slower (tests/test_pipeline_book_options.py
+    flags that)."""
+    try:
+        from numba.core.cpu import CPUTargetOptions
+    except ImportError:  # pragma: no cover - numba internals moved
+        return {}
+    return {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+
+
+NO_REFCOUNT = _no_refcount_option()
+
 from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, UNDEF_PRICE
 
 # --- scalar state slots (int64 array ``st``)
@@ -73,13 +87,13 @@ N_SCRATCH = 8  # per bucket while a window is built: BUCKET_F, then bid and ask 
 _HASH_MUL = np.uint64(0x9E3779B97F4A7C15)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _slot0(key, mask):
     h = key * _HASH_MUL
     return np.int64((h >> np.uint64(29)) & np.uint64(mask))
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _lookup(keys, hstate, key):
     mask = keys.shape[0] - 1
     s = _slot0(key, mask)
@@ -92,7 +106,7 @@ def _lookup(keys, hstate, key):
         s = (s + 1) & mask
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _insert(keys, hstate, key, st):
     mask = keys.shape[0] - 1
     s = _slot0(key, mask)
@@ -106,7 +120,7 @@ def _insert(keys, hstate, key, st):
     return s
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _mark(t, dirty_stamp, dirty_list, st):
     if t < st[TLO]:
         st[TLO] = t
@@ -118,7 +132,7 @@ def _mark(t, dirty_stamp, dirty_list, st):
         st[NDIRTY] += 1
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _level_add(side, t, q, depth, st):
     depth[side, t] += q
     if depth[side, t] <= 0:
@@ -131,7 +145,7 @@ def _level_add(side, t, q, depth, st):
             st[BA] = t
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _level_sub(side, t, q, depth, st):
     depth[side, t] -= q
     if depth[side, t] <= 0:
@@ -148,7 +162,7 @@ def _level_sub(side, t, q, depth, st):
             st[BA] = k if k < n else -1
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _remove_qty(s, amt, o_tick, o_side, o_size, o_young, o_fpend, depth, young, pullq, fillq,
                 dirty_stamp, dirty_list, st):
     """Take ``amt`` off order slot ``s``: filled part first (pending fills), the rest is a pull."""
@@ -168,14 +182,14 @@ def _remove_qty(s, amt, o_tick, o_side, o_size, o_young, o_fpend, depth, young, 
     _mark(t, dirty_stamp, dirty_list, st)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _book_valid(st, depth):
     if st[IN_SNAP] != 0 or st[BAD] != 0 or st[BB] < 0 or st[BA] < 0:
         return False
     return st[BB] < st[BA]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _log1p_scalar(x):
     return np.log1p(x)
 
@@ -186,7 +200,7 @@ LOG1P_N = 4096
 LOG1P_Q = np.array([_log1p_scalar(float(q)) for q in range(LOG1P_N)])
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _log1p0(x):
     """log1p of a quantity: table for whole numbers below LOG1P_N (same bits), else log1p."""
     if 0.0 <= x < LOG1P_N:
@@ -204,7 +218,7 @@ NP_LOG1P_N = 1 << 16
 NP_LOG1P = np.log1p(np.arange(NP_LOG1P_N, dtype=np.float64))
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _r_at(t, k, ra, ra_w, rb, rb_w):
     if ra_w[t] == k:
         return ra[t]
@@ -213,7 +227,7 @@ def _r_at(t, k, ra, ra_w, rb, rb_w):
     return 0.0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _graduate(T, rest_ns, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, ring_id, ring_ts, young,
               dirty_stamp, dirty_list, st):
     cap = ring_id.shape[0]
@@ -229,7 +243,7 @@ def _graduate(T, rest_ns, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, r
         st[RING_HEAD] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _shrink_span(w, depth, dirty_stamp, st):
     """Narrow TLO..THI past end levels that are empty and will be quiet from window w + 1 on.
 
@@ -249,7 +263,7 @@ def _shrink_span(w, depth, dirty_stamp, st):
         st[THI] = hi
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size, o_ts, o_young,
           ring_id, ring_ts, depth, young, addq, pullq, fillq, prev_depth, prev_rest, d1_last, d1_w,
           ra, ra_w, rb, rb_w, dirty_stamp, dirty_list, st, fs,
@@ -497,7 +511,7 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
     st[W] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st):
     L = depth.shape[1]
     for t in range(L):
@@ -519,7 +533,7 @@ def _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st):
     st[N_CLEAR] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _end_event(st, fs, depth):
     """End of an event: order-flow imbalance (Cont, Kukanov, Stoikov 2014) on the BBO."""
     if _book_valid(st, depth):
@@ -547,7 +561,7 @@ def _end_event(st, fs, depth):
         st[PREV_VALID] = 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instrument_id, i0, n_end, final,
              tick_int, window_ns, rest_ns, max_fill, band, near,
              st, fs, keys, hstate, o_tick, o_side, o_size, o_ts, o_young, o_fpend, ring_id, ring_ts,
@@ -745,7 +759,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
     return n_end
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _scan_adds(instr, action, price, instrument_id, i0, i1, tick_int):
     """Adds/modifies of the instrument in [i0, i1) with a price: their count and tick range."""
     n = 0
@@ -762,7 +776,7 @@ def _scan_adds(instr, action, price, instrument_id, i0, i1, tick_int):
     return n, lo // tick_int, hi // tick_int  # floor division keeps order: one divide, not one per add
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, **NO_REFCOUNT)
 def _rehash(keys, hstate, otab, new_keys, new_otab):
     """Move live slots into ``new_otab`` (zeroed); ``new_keys`` is its key column. Returns live count."""
     mask = new_otab.shape[0] - 1

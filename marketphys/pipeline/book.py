@@ -533,7 +533,7 @@ def _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st):
     st[N_CLEAR] += 1
 
 
-@njit(cache=True, **NO_REFCOUNT)
+@njit(cache=True, **NO_REFCOUNT, inline="always")
 def _end_event(st, fs, depth):
     """End of an event: order-flow imbalance (Cont, Kukanov, Stoikov 2014) on the BBO."""
     if _book_valid(st, depth):
@@ -716,30 +716,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
         if fl & F_SNAPSHOT and fl & F_LAST:
             st[IN_SNAP] = 0
         if (fl & F_LAST) or (i + 1 < n_all and ts_recv[i + 1] != ts_recv[i]):
-            # _end_event written out: a call here cost ~6% of the book stage on the session
-            if _book_valid(st, depth):
-                pb = st[BB]
-                pa = st[BA]
-                qb = depth[0, pb]
-                qa = depth[1, pa]
-                if st[PREV_VALID] == 1:
-                    e = 0
-                    if pb >= st[PBB]:
-                        e += qb
-                    if pb <= st[PBB]:
-                        e -= st[PQB]
-                    if pa <= st[PBA]:
-                        e -= qa
-                    if pa >= st[PBA]:
-                        e += st[PQA]
-                    fs[F_OFI] += e
-                st[PBB] = pb
-                st[PBA] = pa
-                st[PQB] = qb
-                st[PQA] = qa
-                st[PREV_VALID] = 1
-            else:
-                st[PREV_VALID] = 0
+            _end_event(st, fs, depth)  # inlined at numba IR level: no call in the message loop
         elif i + 1 >= n_all:
             st[EVT_OPEN] = 1  # decided by the next chunk's first record (or the stream's end)
             st[EVT_TS] = np.int64(ts_recv[i])

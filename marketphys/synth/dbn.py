@@ -10,8 +10,6 @@ so a failure mid-write never leaves a truncated file under the final name.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +19,7 @@ import numba as nb
 import numpy as np
 import zstandard
 
+from marketphys.atomic import atomic_output
 from marketphys.synth import events as E
 
 MBO_DTYPE = np.dtype([
@@ -148,24 +147,14 @@ def metadata_bytes(schema: str, start_ns: int, end_ns: int, symbols: dict[str, i
 def write_dbn_zst(path: Path, header: bytes, body_chunks, progress=None) -> int:
     """Atomically write header + body chunks as one zstd frame; returns the compressed size."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".dbn.zst", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0)
-            with cctx.stream_writer(fh, closefd=False) as zw:
-                zw.write(header)
-                for chunk in body_chunks:
-                    zw.write(chunk)
-                    if progress is not None:
-                        progress(len(chunk))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0)
+        with cctx.stream_writer(fh, closefd=False) as zw:
+            zw.write(header)
+            for chunk in body_chunks:
+                zw.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
     return path.stat().st_size
 
 

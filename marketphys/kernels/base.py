@@ -38,7 +38,7 @@ def _buffer_plan(ep: EntryPoint) -> list[tuple[str, str, np.dtype | None, bool]]
     return plan
 
 
-_NO_TABLE = np.zeros(1, np.uint64)  # rollout_lanes' table buffer when not tabled (never read)
+_UNUSED_ULONG = np.zeros(1, np.uint64)  # a ulong buffer the kernel does not read this call (no table, no pairs)
 
 PAIR_MIN_LANES = 32
 """From this many replay lanes the block's field pairs (pair_rows) are built once and every lane
@@ -90,10 +90,15 @@ class KernelBackend:
     def ensemble_bands(self, fields, theta, v0: float, cfg: IntegratorConfig, n_paths: int, seed: int,
                        quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), stream: int = 0, x0: float = 0.0):
         """Per-horizon quantiles of ``n_paths`` seeded diffusion paths (as core.integrator.ensemble_bands)."""
-        res = self.rollout(fields, np.broadcast_to(np.asarray(theta, float), (n_paths, N_PARAMS)), np.full(n_paths, v0),
-                           cfg, sensitivities=False, seed=seed, stream=stream, x0=x0)
-        qs = self.column_quantiles(res.x, quantiles)
-        return {float(q): qs[i] for i, q in enumerate(quantiles)}, res.stats
+        theta = np.broadcast_to(np.asarray(theta, float), (n_paths, N_PARAMS))
+        x, stats = self._ensemble_paths(fields, theta, np.broadcast_to(np.float64(v0), (n_paths,)), cfg, seed, stream, x0)
+        qs = self.column_quantiles(x, quantiles)
+        return {float(q): qs[i] for i, q in enumerate(quantiles)}, stats
+
+    def _ensemble_paths(self, fields, theta, v0, cfg: IntegratorConfig, seed: int, stream: int, x0):
+        """The paths' positions per horizon (lanes x H) and the summed guard counters."""
+        res = self.rollout(fields, theta, v0, cfg, sensitivities=False, seed=seed, stream=stream, x0=x0)
+        return res.x, res.stats
 
     def column_quantiles(self, x, quantiles) -> np.ndarray:
         """``np.quantile(x, quantiles, axis=0)`` for a (rows, cols) array."""
@@ -213,15 +218,10 @@ class ShaderBackend(KernelBackend):
         return RolloutResult(x=xs.astype(np.float64), v=vs.astype(np.float64),
                              jac=jac.astype(np.float64) if jac is not None else None, a0=a0.astype(np.float64), stats=st)
 
-    def ensemble_bands(self, fields, theta, v0: float, cfg: IntegratorConfig, n_paths: int, seed: int,
-                       quantiles=(0.05, 0.25, 0.5, 0.75, 0.95), stream: int = 0, x0: float = 0.0):
-        """As KernelBackend.ensemble_bands, with the paths' float32 positions going straight to the
-        quantile kernel (no float64 round trip) and θ/v0 broadcast so the paths share one table."""
-        theta = np.broadcast_to(np.asarray(theta, float), (n_paths, N_PARAMS))
-        xs, _, _, _, st = self._rollout32(fields, theta, np.broadcast_to(np.float64(v0), (n_paths,)), cfg,
-                                          sensitivities=False, seed=seed, stream=stream, x0=x0)
-        qs = self.column_quantiles(xs, quantiles)
-        return {float(q): qs[i] for i, q in enumerate(quantiles)}, st
+    def _ensemble_paths(self, fields, theta, v0, cfg: IntegratorConfig, seed: int, stream: int, x0):
+        """The kernel's float32 positions, straight to the quantile kernel (no float64 round trip)."""
+        xs, _, _, _, st = self._rollout32(fields, theta, v0, cfg, sensitivities=False, seed=seed, stream=stream, x0=x0)
+        return xs, st
 
     def _rollout32(self, fields, theta, v0, cfg: IntegratorConfig, *, sensitivities: bool, seed: int | None,
                    lane_offset: int = 0, x0=0.0, stream: int = 0, grid: Grid | None = None):
@@ -255,7 +255,7 @@ class ShaderBackend(KernelBackend):
                         x0_stride=int(x0a.shape[0] > 1), tabled=int(tabled))
         if L == 0:
             return np.zeros((0, H), np.float32), np.zeros((0, H), np.float32), None, np.zeros(0, np.float32), RolloutStats()
-        table = _NO_TABLE
+        table = _UNUSED_ULONG
         if tabled:  # one theta, no sensitivities: build the frame's A/kappa/D table once, paths interpolate it
             table = np.empty((layout.N_TABLE, F.shape[1]), np.uint64)
             self.dispatch("rollout", "medium_table", F.shape[1], layout.pack(layout.TABLE_PARAMS, n=F.shape[1], theta=th[0]),
@@ -305,7 +305,7 @@ class ShaderBackend(KernelBackend):
             raise ValueError(f"state must come from a previous {self.name} calibrate() result")
         else:
             state = state.copy()
-        check_ledgers_in_step(state)
+            check_ledgers_in_step(state)  # a fresh state is in step by construction
         L = state.shape[0]
         if hyper is None:
             hyper = hyper_from_engine(EngineConfig(grid=grid, integrator=cfg), L)
@@ -317,17 +317,17 @@ class ShaderBackend(KernelBackend):
         tt = np.empty((L, F, N_PARAMS), np.float32) if trace else None
         dummy = np.zeros(1, np.float32)
         start = 0
+        width = self.lane_width(L)
+        paired = L >= PAIR_MIN_LANES
         for sub in block.split(max(1, int(chunk_frames))):
             fields = self.compose(grid, sub.contrib, sub.walls)
             f = sub.n_frames
-            paired = L >= PAIR_MIN_LANES
-            pairs = _NO_TABLE
+            pairs = _UNUSED_ULONG
             if paired:
                 pairs = np.empty((f, layout.N_PAIRS, grid.size), np.uint64)
                 self.dispatch("replay", "pair_rows", f, layout.pack(layout.PAIR_PARAMS, n=f, cells=grid.size), fields, pairs)
             sx = np.empty((L, f, H), np.float32) if trace else dummy
             st = np.empty((L, f, N_PARAMS), np.float32) if trace else dummy
-            width = self.lane_width(L)
             p = layout.pack(layout.REPLAY_PARAMS, n=self.threads_for(L, width), lanes=L, n_frames=f, cells=grid.size, grid_n=grid.n, dx=grid.dx,
                             horizons=H, substeps=cfg.substeps, h=cfg.h, a_max=cfg.a_max, v_max=cfg.v_max,
                             dt_units=block.dt_units, tol_units=block.tol_units, write_trace=int(trace), paired=int(paired),

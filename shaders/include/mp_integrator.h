@@ -38,8 +38,12 @@ inline float mp_table_a(device const float* F, uint cells, uint i, thread const 
 inline float mp_table_kappa(device const float* F, uint cells, uint i, thread const float* th) {
     return th[1] + th[2] * F[MP_F_G * cells + i];
 }
+// The right partner of cell i in a pair: i + 1, and the last cell pairs with itself (it is
+// never a lane's left cell).
+inline uint mp_right_cell(uint i, uint cells) { return i + 1u < cells ? i + 1u : i; }
+
 inline void mp_medium_table(device const float* F, uint cells, uint i, thread const float* th, device ulong* T) {
-    uint r = i + 1u < cells ? i + 1u : i;  // the last cell pairs with itself (never a left cell)
+    uint r = mp_right_cell(i, cells);
     T[MP_T_A * cells + i] = mp_pair(mp_table_a(F, cells, i, th), mp_table_a(F, cells, r, th));
     T[MP_T_KAPPA * cells + i] = mp_pair(mp_table_kappa(F, cells, i, th), mp_table_kappa(F, cells, r, th));
     T[MP_T_D * cells + i] = mp_pair(F[MP_F_D * cells + i], F[MP_F_D * cells + r]);
@@ -52,15 +56,12 @@ inline void mp_medium_table(device const float* F, uint cells, uint i, thread co
 #define MP_P_DO 3
 #define MP_N_PAIRS 4
 
-// One frame's pair table from its composed fields: P[r][i] = (row[i], row[i+1]); the last
-// cell pairs with itself (a lane's left cell is never the last one).
+// One frame's pair table from its composed fields: P[r][i] = (row[i], row[mp_right_cell(i)]).
 inline void mp_pair_rows(device const float* F, uint cells, device ulong* P) {
     const int rows[MP_N_PAIRS] = {MP_F_DU, MP_F_C, MP_F_G, MP_F_DO};
     for (int r = 0; r < MP_N_PAIRS; ++r) {
         device const float* row = F + uint(rows[r]) * cells;
-        for (uint i = 0; i < cells; ++i) {
-            P[uint(r) * cells + i] = mp_pair(row[i], row[i + 1u < cells ? i + 1u : i]);
-        }
+        for (uint i = 0; i < cells; ++i) P[uint(r) * cells + i] = mp_pair(row[i], row[mp_right_cell(i, cells)]);
     }
 }
 
@@ -76,9 +77,9 @@ inline void mp_pair_rows(device const float* F, uint cells, device ulong* P) {
 // on Metal MP_LANES is 1 and this is the plain one-lane loop.
 // F: one composed frame (MP_N_FIELDS rows of cfg.cells); or, with `tabled` (shared theta, no
 // sensitivities, F null), the frame's table P from mp_medium_table: each substep then
-// interpolates 3 pair rows instead of 5 rows; or, with `paired` (F null, no diffusion), the frame's pair rows P from
-// mp_pair_rows: one 64-bit element per field and lane instead of two floats. Lane j's inputs
-// and outputs:
+// interpolates 3 pair rows instead of 5 rows; or, with `paired` (F null, no diffusion), the
+// frame's pair rows P from mp_pair_rows: one 64-bit element per field and lane instead of two
+// floats. Lane j's inputs and outputs:
 // theta[q*L + j], x0[j], v0[j] -> xs/vs[hz*L + j], jac[(hz*5 + q)*L + j], a0[j]; st counts add up.
 // Lane j draws its noise with counter lane0 + j.
 MP_INLINE void mp_rollout_group(device const float* F, MpRolloutCfg cfg, thread const float* theta,

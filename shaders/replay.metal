@@ -93,7 +93,6 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
     float lx[MP_MAX_H * MP_LANES];
     float lv[MP_MAX_H * MP_LANES];
     float lj[MP_MAX_H * MP_N_PARAMS * MP_LANES];
-    bool active[MP_LANES];
     float loss[MP_LANES];
     MpGroupSlot slot;
     for (uint f = 0; f < p.n_frames; ++f) {
@@ -122,8 +121,7 @@ kernel void replay_lanes(constant ReplayParams& p [[buffer(0)]],
             for (int q = 0; q < MP_N_PARAMS; ++q) {
                 for (int j = 0; j < MP_LANES; ++j) slot.et[q * MP_LANES + j] = g.theta[(e * uint(MP_N_PARAMS) + uint(q)) * uint(MP_LANES) + uint(j)];
             }
-            for (int j = 0; j < MP_LANES; ++j) active[j] = any;
-            mp_learn_group(th, A, bound_hits, n_updates, slot, hp, H, active, loss);
+            mp_learn_group(th, A, bound_hits, n_updates, slot, hp, H, any, loss);
             if (any) {
                 for (int j = 0; j < MP_LANES; ++j) {
                     last_loss[j] = loss[j];

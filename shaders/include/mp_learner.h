@@ -18,8 +18,9 @@ inline float mp_huber_weight(float r, float delta) {
 }
 
 // The learner for a group of MP_LANES lanes at once (structure of arrays, [k * MP_LANES + j]),
-// with selects instead of branches, so the CPU build vectorises it. Lane j learns from its
-// slot only where active[j]; elsewhere nothing changes.
+// with selects instead of branches, so the CPU build vectorises it. The lanes learn from the
+// same ledger slot (its timing is shared, mp_ledger.h): nothing changes unless `active` (a
+// horizon of the slot resolved).
 // Slot inputs (gathered by the caller): xh/act/okm [h], jc [h*5 + q], et [q]; hyper-parameters:
 // delta, forget, damp, ridge, step, learn [j], alpha [h]. Returns each lane's loss in loss[j].
 struct MpGroupSlot {
@@ -47,7 +48,7 @@ struct MpGroupHyper {
 
 MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint* bound_hits, thread uint* n_updates,
                               thread const MpGroupSlot& e, thread const MpGroupHyper& hp, uint H,
-                              thread const bool* active, thread float* loss) {
+                              bool active, thread float* loss) {
     float r[MP_MAX_H * MP_L];
     float f[MP_L];  // scratch row
     for (int j = 0; j < MP_L; ++j) loss[j] = 0.0f;
@@ -65,7 +66,7 @@ MP_INLINE void mp_learn_group(thread float* theta, thread float* A, thread uint*
         }
     }
     float upd[MP_L];  // 1: this lane updates (float, not bool: same width as the data, so loops vectorise)
-    for (int j = 0; j < MP_L; ++j) upd[j] = (active[j] && hp.learn[j] != 0.0f) ? 1.0f : 0.0f;
+    for (int j = 0; j < MP_L; ++j) upd[j] = (active && hp.learn[j] != 0.0f) ? 1.0f : 0.0f;
     // The information matrix is symmetric: only its upper triangle (i <= k) is accumulated,
     // solved with and kept; the caller mirrors it when it stores the state (mp_mirror_upper).
     float An[MP_NP * MP_NP * MP_L];  // the new information matrix, committed where upd

@@ -58,6 +58,15 @@ def _col(t: pa.Table, name: str) -> np.ndarray:
     return t.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
+def _strike_prices(t: pa.Table, surface: str, tick: float) -> np.ndarray:
+    """Price of each option row: its strike, or spot + rel_ticks where the surface has no strike column."""
+    if "strike_price_int" in t.column_names:
+        return _col(t, "strike_price_int") * PRICE_SCALE
+    if {"spot_ref_price_int", "rel_ticks"} <= set(t.column_names):
+        return _col(t, "spot_ref_price_int") * PRICE_SCALE + _col(t, "rel_ticks") * tick
+    raise FrameError(f"{surface}: needs strike_price_int or spot_ref_price_int + rel_ticks to place strikes")
+
+
 def _one_row(t: pa.Table | None, surface: str) -> pa.Table | None:
     if t is None or t.num_rows == 0:
         return None
@@ -112,12 +121,7 @@ def _strikes(held: Mapping[str, pa.Table], spot: float, tick: float, issues: lis
         if t is None or t.num_rows == 0:
             continue
         t = t.sort_by("rel_ticks") if "rel_ticks" in t.column_names else t
-        if "strike_price_int" in t.column_names:
-            prices = _col(t, "strike_price_int") * PRICE_SCALE
-        elif {"spot_ref_price_int", "rel_ticks"} <= set(t.column_names):
-            prices = _col(t, "spot_ref_price_int") * PRICE_SCALE + _col(t, "rel_ticks") * tick
-        else:
-            raise FrameError(f"{s}: needs strike_price_int or spot_ref_price_int + rel_ticks to place strikes")
+        prices = _strike_prices(t, s, tick)
         idx = None
         if ref_prices is None:
             ref_prices = prices

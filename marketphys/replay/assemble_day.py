@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from marketphys.core.frame import FrameError, MarketFrame
-from marketphys.replay.assemble import (OPTION_SURFACES, PRICE_SCALE, TS, AssembleConfig, LatentMidFilter,
-                                        _numeric_columns)
+from marketphys.replay.assemble import (OPTION_SURFACES, PRICE_SCALE, TS, AssembleConfig, LatentMidFilter, _col,
+                                        _numeric_columns, _strike_prices)
 
 PROFILE_SURFACES = ("bucket_radar", "vacuum")
 
@@ -108,10 +108,6 @@ def _check_unique(rel: np.ndarray, ts: np.ndarray, surface: str) -> None:
                          f"({surface} window {int(ts[i])})")
 
 
-def _np(t: pa.Table, name: str) -> np.ndarray:
-    return t.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
-
-
 def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = None,
                  issues: dict | None = None) -> list[MarketFrame]:
     """Every frame of one day from whole-day surface tables (``snap`` required), in time order."""
@@ -133,7 +129,7 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
     keep = np.ones(ts_all.shape[0], bool)
     if "book_valid" in snap.column_names:
         keep &= snap.column("book_valid").to_numpy(zero_copy_only=False).astype(bool)
-    mid = _np(snap, "mid_price")
+    mid = _col(snap, "mid_price")
     badmid = keep & ~(np.isfinite(mid) & (mid > 0))
     for m in mid[badmid]:
         note(f"snap.mid_price={float(m)!r}")
@@ -154,7 +150,7 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
         has_phys = e > s
         idx = np.minimum(s, phys.num_rows - 1)
         for c in _numeric_columns(phys):
-            v = _np(phys, c)[idx]
+            v = _col(phys, c)[idx]
             scal_cols[c] = v
             scal_ok[c] = has_phys & np.isfinite(v)
             for _ in range(int(np.sum(has_phys & ~np.isfinite(v)))):
@@ -182,15 +178,10 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
     strike_cache: dict[tuple, tuple] = {}
     ocols = {}
     for sname, (t, ots, wins) in opt.items():
-        if "strike_price_int" in t.column_names:
-            prices = _np(t, "strike_price_int") * PRICE_SCALE
-        elif {"spot_ref_price_int", "rel_ticks"} <= set(t.column_names):
-            prices = _np(t, "spot_ref_price_int") * PRICE_SCALE + _np(t, "rel_ticks") * tick
-        else:
-            raise FrameError(f"{sname}: needs strike_price_int or spot_ref_price_int + rel_ticks to place strikes")
+        prices = _strike_prices(t, sname, tick)
         cols = {}
         for c in _numeric_columns(t):
-            v = _np(t, c)
+            v = _col(t, c)
             cols[c] = (v, np.concatenate([[0], np.cumsum(~np.isfinite(v))]))
         ocols[sname] = (prices, cols, np.searchsorted(ots, wins, "left"), np.searchsorted(ots, wins, "right"))
 
@@ -237,13 +228,13 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
             continue
         t = _sorted(t, True)
         rts = t.column(TS).to_numpy().astype(np.int64)
-        rel = _np(t, "rel_ticks")
+        rel = _col(t, "rel_ticks")
         _check_unique(rel, rts, sname)
         s, e = _segments(rts, ts)
         present[sname] = e > s
         plans = [InterpPlan(rel, s[a:a + 2048], e[a:a + 2048], grid.x) for a in range(0, F, 2048)]
         for c in _numeric_columns(t):
-            v = _np(t, c)
+            v = _col(t, c)
             fin = np.isfinite(v)
             cum = np.concatenate([[0], np.cumsum(~fin)])
             okf = (cum[e] - cum[s]) == 0
@@ -256,9 +247,9 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
         for code, name in (("A", "wall_depth_ask"), ("B", "wall_depth_bid")):
             sub = w.filter(pa.array(side == code))
             wts = sub.column(TS).to_numpy().astype(np.int64)
-            rel = _np(sub, "rel_ticks")
+            rel = _col(sub, "rel_ticks")
             _check_unique(rel, wts, "wall")
-            v = np.log1p(np.maximum(_np(sub, "depth_qty_rest"), 0.0))
+            v = np.log1p(np.maximum(_col(sub, "depth_qty_rest"), 0.0))
             s, e = _segments(wts, ts)
             allw = _segments(w.column(TS).to_numpy().astype(np.int64), ts)
             present_w = allw[1] > allw[0]

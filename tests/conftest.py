@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFORMANCE = ROOT.parent / "shared" / "conformance"
+CONFORMANCE = ROOT / "data" / "conformance"
+REALDATA = Path(os.environ.get("MARKETPHYS_REALDATA", ROOT.parent / "shared" / "realdata"))
+LOBSTER_AMZN = REALDATA / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"
 
 
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
-    """The real public files of ../shared/conformance (present in CI beside the checkout)."""
+    """The real public files that travel with the repository (data/conformance, see data/README.md)."""
     if not CONFORMANCE.is_dir():
-        pytest.fail(f"conformance data missing: expected {CONFORMANCE} beside the checkout")
+        pytest.fail(f"conformance data missing: expected {CONFORMANCE} in the checkout")
     return CONFORMANCE
 
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def lobster_amzn() -> Path:
+    """The real LOBSTER AMZN day; kept outside the repository (its terms), so tests skip without it."""
+    if not LOBSTER_AMZN.is_file():
+        pytest.skip(f"real-data file {LOBSTER_AMZN.name} not found at {LOBSTER_AMZN} (set MARKETPHYS_REALDATA)")
+    return LOBSTER_AMZN

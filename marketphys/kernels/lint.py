@@ -5,11 +5,22 @@ an entry point must have the attributes metalcompute needs and start with the
 ``gid >= p.n`` guard (metalcompute rounds the grid up to whole threadgroups); no
 half, threadgroup memory, barriers, atomics, simdgroup ops, textures, swizzles or
 doubles; every float literal carries ``f``; structs hold only 4-byte fields.
+
+``address_space_problems`` is the second half: Metal's address-space rules, which the
+msl-cpu build erases, checked by compiling the inlined source with clang and the shim's
+strict mode (``device``, ``constant`` and ``threadgroup`` as distinct
+``__attribute__((address_space(N)))``, ``constant`` also const) under ``-fsyntax-only``.
+``lint_file`` runs both, so CI fails on a shader Apple's compiler would reject for
+mixing address spaces or writing through ``constant``.
 """
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from marketphys.kernels.source import _strip_comments, inline_includes, parse_entry_points
@@ -111,5 +122,51 @@ def lint_source(source: str, name: str = "<source>") -> list[str]:
     return problems
 
 
-def lint_file(path: str | Path) -> list[str]:
-    return lint_source(inline_includes(path), Path(path).name)
+STRICT_FLAGS = ("-std=c++17", "-fsyntax-only", "-DMP_STRICT_ADDRESS_SPACES", "-Wno-attributes", "-Wno-unknown-attributes",
+                "-Wno-unknown-pragmas", "-ferror-limit=20")
+
+
+@lru_cache(maxsize=None)
+def find_clang() -> str | None:
+    """clang++ (or the newest clang++-N): the address_space attribute is a clang extension."""
+    from marketphys.kernels.msl_cpu import versioned_clang
+
+    for name in ("clang++", *versioned_clang()):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def address_space_problems(source: str, name: str = "<source>") -> list[str]:
+    """Metal address-space violations in an (inlined) MSL source, found by clang; empty when none.
+
+    A missing clang is itself a problem (scripts/ensure_test_tools.sh installs it), never a pass."""
+    from marketphys.kernels.msl_cpu import SHIM_DIR
+
+    clang = find_clang()
+    if clang is None:
+        return [f"{name}: address spaces not checked: clang++ not found (run scripts/ensure_test_tools.sh "
+                f"or install clang)"]
+    with tempfile.TemporaryDirectory() as tmp:
+        cpp = Path(tmp) / "shader.cpp"
+        cpp.write_text(source)
+        try:
+            res = subprocess.run([clang, *STRICT_FLAGS, "-I", str(SHIM_DIR), "-x", "c++", str(cpp)],
+                                 capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return [f"{name}: address-space check could not run {clang}: {err}"]
+    if res.returncode == 0:
+        return []
+    errors = [ln.replace(str(cpp), name) for ln in res.stderr.splitlines() if "error:" in ln]
+    return [f"{name}: Metal address-space rule broken (strict clang build): {e}" for e in errors] or \
+        [f"{name}: strict address-space build failed: {res.stderr.strip()[-1000:]}"]
+
+
+def lint_file(path: str | Path, *, address_spaces: bool = True) -> list[str]:
+    """The subset lint and (by default) the strict address-space build of one shader file."""
+    source = inline_includes(path)
+    problems = lint_source(source, Path(path).name)
+    if address_spaces:
+        problems += address_space_problems(source, Path(path).name)
+    return problems

@@ -13,6 +13,41 @@ T0 = 1_700_000_000_000_000_000
 DT_NS = 500_000_000
 
 
+SHADER_BACKENDS = ("msl-cpu", "metal-standin")
+"""Every kernel test that runs on msl-cpu also runs MetalBackend on the metalcompute stand-in."""
+
+_standin = None
+
+
+def standin_metal():
+    """MetalBackend driving tests/metalcompute_standin.py (shared by every test module)."""
+    global _standin
+    if _standin is None:
+        import metalcompute_standin
+
+        from marketphys.kernels.metal import MetalBackend
+
+        _standin = MetalBackend(module=metalcompute_standin)
+    return _standin
+
+
+def shader_backend(name: str):
+    """A shader backend by test id: "msl-cpu" or "metal-standin"."""
+    if name == "metal-standin":
+        return standin_metal()
+    from marketphys.kernels import get_backend
+
+    return get_backend(name)
+
+
+def assert_standin_clean() -> None:
+    """No handle left alive and no write past a buffer's end in the stand-in so far."""
+    import metalcompute_standin as mc
+
+    assert mc.pending() == 0, f"{mc.pending()} metalcompute run handles never completed"
+    assert not mc.faults, mc.faults
+
+
 def synthetic_frames(n: int, grid: Grid, seed: int = 0, spot0: float = 5000.0, gaps: bool = False) -> list[MarketFrame]:
     """A random-walk spot pushed by a scalar, a bumpy profile and a strike surface.
 

@@ -9,6 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from fixtures_kernels import SHADER_BACKENDS, assert_standin_clean, shader_backend
 from marketphys.kernels import available_backends, choose_backend, get_backend, layout
 from marketphys.kernels.lint import lint_file, lint_source, struct_fields
 from marketphys.kernels.msl_cpu import MslCpuBuildError, build
@@ -40,9 +41,11 @@ GOOD = textwrap.dedent("""\
     """)
 
 
-@pytest.fixture(scope="module")
-def msl():
-    return get_backend("msl-cpu")
+@pytest.fixture(scope="module", params=SHADER_BACKENDS)
+def msl(request):
+    """msl-cpu, and MetalBackend on the metalcompute stand-in (fixtures_kernels)."""
+    yield shader_backend(request.param)
+    assert_standin_clean()
 
 
 @pytest.mark.parametrize("path", shader_files(), ids=lambda p: p.name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fixtures_kernels import SHADER_BACKENDS, assert_standin_clean, shader_backend
 from marketphys.core.fields import Fields
 from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig
@@ -26,6 +27,13 @@ THETA = np.array([1.0, 1.0, 0.5, 1.0, 0.2])
 @pytest.fixture(scope="module")
 def msl():
     return get_backend("msl-cpu")
+
+
+@pytest.fixture(scope="module", params=SHADER_BACKENDS)
+def shader(request):
+    """msl-cpu, and MetalBackend on the metalcompute stand-in (fixtures_kernels)."""
+    yield shader_backend(request.param)
+    assert_standin_clean()
 
 
 @pytest.mark.parametrize("lanes", [15, 16, 17, 31, 33, 47, 65])
@@ -77,14 +85,14 @@ def _adversarial_media(grid):
 
 
 @pytest.mark.parametrize("diffusion", [False, True])
-def test_medium_table_counts_guards_like_reference(msl, diffusion):
+def test_medium_table_counts_guards_like_reference(shader, diffusion):
     grid = Grid(n=21, dx=2.0)
     cfg = IntegratorConfig()
     lanes = TABLE_MIN_LANES + 13
     v0 = np.linspace(-300.0, 300.0, lanes)  # some lanes start beyond the velocity cap and run off the grid
     kw = dict(sensitivities=False, seed=7 if diffusion else None)
     for name, f in _adversarial_media(grid).items():
-        a, b = msl.rollout(f, THETA, v0, cfg, **kw), REF.rollout(f, THETA, v0, cfg, **kw)
+        a, b = shader.rollout(f, THETA, v0, cfg, **kw), REF.rollout(f, THETA, v0, cfg, **kw)
         assert a.stats.to_dict() == b.stats.to_dict(), name
         ok = np.isfinite(b.x).all(axis=1)
         np.testing.assert_allclose(a.x[ok], b.x[ok], atol=1e-3, rtol=1e-4, err_msg=name)
@@ -92,14 +100,14 @@ def test_medium_table_counts_guards_like_reference(msl, diffusion):
     assert REF.rollout(_adversarial_media(grid)["NaN in U"], THETA, v0, cfg, **kw).stats.nonfinite > 0
 
 
-def test_medium_table_equals_direct_interpolation(msl):
+def test_medium_table_equals_direct_interpolation(shader):
     """Below TABLE_MIN_LANES the same rollout interpolates the five fields: the paths agree."""
     grid = Grid(n=40, dx=2.0)
     f = fields_for(grid, seed=4, D=1.0)
     cfg = IntegratorConfig()
     kw = dict(sensitivities=False, seed=3, stream=9)
-    tabled = msl.rollout(f, THETA, 1.5, cfg, x0=np.linspace(-20, 20, TABLE_MIN_LANES), **kw)
-    direct = np.concatenate([msl.rollout(f, THETA, 1.5, cfg, x0=x0, lane_offset=i * 16, **kw).x
+    tabled = shader.rollout(f, THETA, 1.5, cfg, x0=np.linspace(-20, 20, TABLE_MIN_LANES), **kw)
+    direct = np.concatenate([shader.rollout(f, THETA, 1.5, cfg, x0=x0, lane_offset=i * 16, **kw).x
                              for i, x0 in enumerate(np.split(np.linspace(-20, 20, TABLE_MIN_LANES), TABLE_MIN_LANES // 16))])
     np.testing.assert_allclose(tabled.x, direct, atol=1e-4, rtol=1e-5)
 

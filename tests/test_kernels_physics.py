@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fixtures_kernels import SHADER_BACKENDS, assert_standin_clean, shader_backend
 from marketphys.core.fields import Fields
 from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig
@@ -19,9 +20,11 @@ from marketphys.kernels.layout import FIELD_ROWS
 REF = get_backend("numpy")
 
 
-@pytest.fixture(scope="module")
-def msl():
-    return get_backend("msl-cpu")
+@pytest.fixture(scope="module", params=SHADER_BACKENDS)
+def msl(request):
+    """msl-cpu, and MetalBackend on the metalcompute stand-in (fixtures_kernels)."""
+    yield shader_backend(request.param)
+    assert_standin_clean()
 
 
 def random_inputs(grid: Grid, frames: int, walls: int, seed: int):

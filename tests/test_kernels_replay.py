@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fixtures_kernels import DT_NS, T0, producers, synthetic_frames
+from fixtures_kernels import SHADER_BACKENDS, assert_standin_clean, shader_backend
 from marketphys.core.engine import Engine, EngineConfig
 from marketphys.core.frame import MarketFrame
 from marketphys.core.grid import Grid
@@ -24,9 +25,11 @@ GRID = Grid(n=40, dx=2.0)
 CONFIG = EngineConfig(grid=GRID)
 
 
-@pytest.fixture(scope="module")
-def msl():
-    return get_backend("msl-cpu")
+@pytest.fixture(scope="module", params=SHADER_BACKENDS)
+def msl(request):
+    """msl-cpu, and MetalBackend on the metalcompute stand-in (fixtures_kernels)."""
+    yield shader_backend(request.param)
+    assert_standin_clean()
 
 
 @pytest.fixture(scope="module")

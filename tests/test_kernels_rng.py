@@ -5,15 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fixtures_kernels import SHADER_BACKENDS, assert_standin_clean, shader_backend
 from marketphys.core.rng import normal, philox4x32
 from marketphys.kernels import get_backend
 
 NORMAL_ATOL = 5e-6  # float32 log/cos on |z| <= 5.8 vs float64
 
 
-@pytest.fixture(scope="module")
-def msl():
-    return get_backend("msl-cpu")
+@pytest.fixture(scope="module", params=SHADER_BACKENDS)
+def msl(request):
+    """msl-cpu, and MetalBackend on the metalcompute stand-in (fixtures_kernels)."""
+    yield shader_backend(request.param)
+    assert_standin_clean()
 
 
 @pytest.mark.parametrize("lanes", [1, 31, 33, 257])

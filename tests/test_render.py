@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from marketphys.render import HAZE_CAP, RenderScene, band_heights, pack, px_to_tick, render_texture, tick_to_px
 from marketphys.render.layout import PALETTE
 from marketphys.render.scene import normalize_potential
+from fixtures_kernels import SHADER_BACKENDS, assert_standin_clean, shader_backend
 from tests.fixtures_render import assert_matches_golden, flat_scene, rich_scene
 
 
@@ -251,13 +252,20 @@ def test_bad_input_names_the_field(kw, field):
 
 
 # ------------------------------------------------------------------------ shader equivalence
-@pytest.fixture(scope="module")
-def msl_cpu():
+@pytest.fixture(scope="module", params=SHADER_BACKENDS)
+def shader_be(request):
     from marketphys.render import render_backends
     if "msl-cpu" not in render_backends():
         pytest.skip("msl-cpu backend unavailable: no working C++ compiler on this platform "
                     "(scripts/ensure_test_tools.sh installs g++)")
-    return lambda scene: render_texture(scene, backend="msl-cpu")
+    yield shader_backend(request.param)
+    assert_standin_clean()
+
+
+@pytest.fixture(scope="module")
+def msl_cpu(shader_be):
+    from marketphys.render import kernel_backend
+    return lambda scene: kernel_backend.render(pack(scene), shader_be)
 
 
 @pytest.mark.parametrize("scene", [rich_scene(), rich_scene(333, 171), rich_scene(257, 99).zoomed(9.0), flat_scene(31, 23),
@@ -271,13 +279,13 @@ def test_render_metal_matches_numpy_reference(msl_cpu, scene):
 
 
 @pytest.mark.parametrize("scene", [rich_scene(), rich_scene(257, 99).zoomed(9.0), flat_scene(31, 23)], ids=["rich", "zoomed", "tiny"])
-def test_prepass_records_match_numpy(msl_cpu, scene):
+def test_prepass_records_match_numpy(shader_be, scene):
     """The kernel's per-column and per-row records equal the NumPy twin's (float32 rounding aside)."""
     from marketphys.render import kernel_backend
     from marketphys.render.reference import column_data, row_data
 
     pk = pack(scene)
-    cols, rows = kernel_backend.prepass(pk, "msl-cpu")
+    cols, rows = kernel_backend.prepass(pk, shader_be)
     np.testing.assert_allclose(cols, column_data(pk), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(rows, row_data(pk), rtol=1e-5, atol=1e-6)
 

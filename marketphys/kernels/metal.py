@@ -6,6 +6,11 @@ threads rounded up to whole threadgroups (every kernel starts with the ``gid >= 
 guard); inputs may be any buffer (copied each call) but outputs must be
 ``dev.buffer``s; a call returns a handle that waits when deleted; fast math is on.
 Device buffers are allocated once per (kernel, slot, size) and reused across frames.
+
+``MetalBackend(module=...)`` takes any module with metalcompute's API instead of the real
+one: the test suite passes its stand-in (tests/metalcompute_standin.py), which runs the
+same calls through the msl-cpu compiler on Linux and models those traps, so every line
+here runs in CI.
 """
 
 from __future__ import annotations
@@ -34,11 +39,15 @@ def metal_platform_ok() -> tuple[bool, str]:
 class MetalBackend(ShaderBackend):
     name = "metal"
 
-    def __init__(self, device_index: int | None = None):
-        ok, why = metal_platform_ok()
-        if not ok:
-            raise BackendUnavailable(f"metal: {why}")
-        import metalcompute as mc
+    def __init__(self, device_index: int | None = None, *, module=None):
+        if module is None:
+            ok, why = metal_platform_ok()
+            if not ok:
+                raise BackendUnavailable(f"metal: {why}")
+            import metalcompute as mc
+        else:
+            mc = module
+        self.module_name = mc.__name__
 
         try:
             self.dev = mc.Device() if device_index is None else mc.Device(device_index)

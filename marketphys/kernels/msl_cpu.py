@@ -190,35 +190,45 @@ def generate_entry_wrappers(eps: list[EntryPoint]) -> str:
 
 def translation_unit(path) -> str:
     """The C++ text msl-cpu compiles for a shader: inlined source + generated entry points."""
-    src = inline_includes(path)
-    eps = list(entry_points(str(shader_path(path))).values())
-    return src + generate_entry_wrappers(eps)
+    return translation_unit_of(inline_includes(path))
+
+
+def translation_unit_of(source: str) -> str:
+    """The same for an already inlined source string (what metalcompute receives)."""
+    from marketphys.kernels.source import parse_entry_points
+
+    return source + generate_entry_wrappers(parse_entry_points(source))
 
 
 def build(path, *, extra_flags: tuple[str, ...] = (), cache: Path | None = None) -> Path:
     """Compile a shader into a shared library (cached by source + shim + flags + compiler)."""
+    return build_source(inline_includes(path), shader_path(path).stem, extra_flags=extra_flags, cache=cache)
+
+
+def build_source(source: str, stem: str = "kernel", *, extra_flags: tuple[str, ...] = (), cache: Path | None = None) -> Path:
+    """Compile an inlined MSL source string into a shared library (the cache is shared with ``build``)."""
     cxx = find_compiler()
     if cxx is None:
         raise BackendUnavailable("msl-cpu: no C++ compiler found (install g++ or clang++, or set CXX)")
     ident = compiler_identity(cxx)
-    tu = translation_unit(path)
+    tu = translation_unit_of(source)
     shim = (SHIM_DIR / "metal_stdlib").read_text()
     flags = (*CXXFLAGS, *native_flags(cxx), *extra_flags)
     cpu = cpu_identity() if "-march=native" in flags else ""
     key = hashlib.sha256("\0".join((tu, shim, " ".join(flags), ident, cxx, cpu)).encode()).hexdigest()[:20]
     cache = cache or cache_dir()
-    lib = cache / f"{shader_path(path).stem}-{key}.so"
+    lib = cache / f"{stem}-{key}.so"
     if lib.is_file():
         return lib
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        cpp = Path(tmp) / f"{shader_path(path).stem}.cpp"
+        cpp = Path(tmp) / f"{stem}.cpp"
         cpp.write_text(tu)
         out = Path(tmp) / lib.name
         cmd = [cxx, *flags, "-I", str(SHIM_DIR), "-o", str(out), str(cpp)]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
-            raise MslCpuBuildError(f"msl-cpu: compiling {shader_path(path).name} failed:\n{res.stderr[-4000:]}")
+            raise MslCpuBuildError(f"msl-cpu: compiling {stem} failed:\n{res.stderr[-4000:]}")
         os.replace(out, lib)  # atomic: a concurrent build never sees a half-written library
     return lib
 

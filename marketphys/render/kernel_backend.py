@@ -31,7 +31,7 @@ def available() -> tuple[str, ...]:
     return tuple(b for b in SHADER_BACKENDS if b in ok)
 
 
-def prepass(pk: Packed, backend: str) -> tuple[np.ndarray, np.ndarray]:
+def prepass(pk: Packed, backend) -> tuple[np.ndarray, np.ndarray]:
     """The (W, len(COL_FIELDS)) column and (H, len(ROW_FIELDS)) row records, from the kernel."""
     be = _backend(backend)
     walls = pk.walls if pk.walls.size else np.zeros((1, pk.walls.shape[1]), np.float32)
@@ -45,17 +45,20 @@ def prepass(pk: Packed, backend: str) -> tuple[np.ndarray, np.ndarray]:
     return cols, rows
 
 
-def render(pk: Packed, backend: str) -> np.ndarray:
-    """(H, W, 4) uint8 RGBA texture of ``pk`` from shaders/render.metal on ``backend``."""
+def render(pk: Packed, backend) -> np.ndarray:
+    """(H, W, 4) uint8 RGBA texture of ``pk`` from shaders/render.metal on ``backend`` (a name, or a
+    shader backend instance such as the test suite's MetalBackend on its metalcompute stand-in)."""
     be = _backend(backend)
-    cols, rows = prepass(pk, backend)
+    cols, rows = prepass(pk, be)
     out = np.empty(pk.width * pk.height, dtype=np.uint32)
     be.dispatch("render.metal", "render_pixels", pk.width * pk.height, pk.params.reshape(1), cols, rows,
                 np.ascontiguousarray(pk.ladder), out)
     return out.view(np.uint8).reshape(pk.height, pk.width, 4)
 
 
-def _backend(backend: str):
+def _backend(backend):
+    if hasattr(backend, "dispatch"):
+        return backend
     if backend not in SHADER_BACKENDS:
         raise ValueError(f"render backend must be one of {(*SHADER_BACKENDS, 'numpy', 'auto')}, got {backend!r}")
     from marketphys.kernels import get_backend

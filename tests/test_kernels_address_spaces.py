@@ -78,6 +78,15 @@ def test_threadgroup_pointers_are_their_own_space():
     assert address_space_problems(src)
 
 
+def test_member_function_on_device_memory_needs_the_qualifier():
+    # (the subset lint also refuses a buffer struct with methods; this is the strict build's own finding)
+    src = BASE.replace("struct AddParams {", "struct Pair { float a; float first() const { return a; } };\n\nstruct AddParams {")
+    src = src.replace("device float* out [[buffer(3)]],", "device float* out [[buffer(3)]],\n                    device Pair* pairs [[buffer(4)]],")
+    assert address_space_problems(src) == []
+    bad = src.replace("/*PLANT*/", "out[0] = pairs[gid].first();")
+    assert any("object parameter" in m for m in address_space_problems(bad)), address_space_problems(bad)
+
+
 def test_lint_file_runs_the_strict_build(tmp_path):
     path = tmp_path / "bad.metal"
     path.write_text(planted("out[0] = first_thread(src);"))

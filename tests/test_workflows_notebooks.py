@@ -7,6 +7,7 @@ widget where a session is replayed or streamed, Altair charts where they are dra
 from __future__ import annotations
 
 import os
+import re
 
 import nbformat
 import pytest
@@ -18,6 +19,9 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 VEGA = "vega-lite chart"
 SHOWS = {"01_quickstart": {WIDGET, VEGA}, "02_replay_cell_by_cell": {WIDGET, VEGA}, "03_hypothesis": {VEGA},
          "05_live": {WIDGET}, "06_pipeline": {WIDGET}}
+
+SHOWS_BACKEND = {"01_quickstart", "02_replay_cell_by_cell", "03_hypothesis", "04_calibrate_and_export", "05_live",
+                 "06_pipeline"}  # every notebook that runs the engine prints the backend it ran on
 
 
 def test_every_notebook_is_executed(repo_root):
@@ -41,3 +45,6 @@ def test_notebook_runs(repo_root, name, monkeypatch):
         shown.add(VEGA)
     missing = SHOWS.get(name, set()) - shown
     assert not missing, f"{name} shows no {missing}; it showed {sorted(shown)}"
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    if name in SHOWS_BACKEND:
+        assert re.search(r"backend:? (metal|msl-cpu|numpy)\b", printed), f"{name} does not say which kernel backend ran"

@@ -26,6 +26,9 @@ from marketphys.core.walls import WallSet, obstacle_field
 MODES = ("replay", "live", "test")
 
 
+ENGINE_BACKENDS = ("auto", "numpy", "msl-cpu", "metal")
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     grid: Grid = field(default_factory=Grid)
@@ -42,12 +45,16 @@ class EngineConfig:
     alpha: tuple[float, ...] | None = None
     bounds: ThetaBounds = field(default_factory=ThetaBounds)
     max_v0_gap_s: float = 2.0
-    backend: str = "numpy"
-    """Kernel backend for the rollout and ensemble ("numpy" reference, "msl-cpu", "metal", "auto")."""
+    backend: str = "auto"
+    """Kernel backend for the rollout and ensemble: "auto" (metal, else msl-cpu, else numpy; the
+    engine's ``backend_reason`` says which and why), "numpy" (the float64 reference), "msl-cpu"
+    or "metal". Results agree across backends to float32 tolerance (docs/kernels.md)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"EngineConfig.mode must be one of {MODES}, got {self.mode!r}")
+        if self.backend not in ENGINE_BACKENDS:
+            raise ValueError(f"EngineConfig.backend must be one of {ENGINE_BACKENDS}, got {self.backend!r}")
         if self.n_paths < 0:
             raise ValueError(f"EngineConfig.n_paths must be >= 0, got {self.n_paths!r}")
         if self.grid.half_width_ticks < 1:
@@ -128,11 +135,30 @@ class Engine:
         self.rejected: dict[str, int] = {}
         self.last_rejection: str | None = None
         self.stats = RolloutStats()
-        self.kernels = None
-        if c.backend != "numpy":
-            from marketphys.kernels import get_backend
+        self._attach_backend()
 
-            self.kernels = get_backend(c.backend)
+    def _attach_backend(self) -> None:
+        """Resolve ``config.backend`` ("auto": metal, msl-cpu, numpy) into ``kernels``, ``backend`` and
+        ``backend_reason``; numpy runs the engine's own float64 path (``kernels`` is None)."""
+        self.kernels = None
+        self.backend, self.backend_reason = "numpy", "numpy asked for (the float64 reference)"
+        if self.config.backend != "numpy":
+            from marketphys.kernels import resolve_backend
+
+            be, self.backend_reason = resolve_backend(self.config.backend)
+            self.backend = be.name
+            self.kernels = None if be.name == "numpy" else be
+
+    def __getstate__(self) -> dict:
+        """Picklable (Dask workers, checkpoints): the compiled kernel backend is left out and
+        resolved again from the config where the engine is unpickled."""
+        state = self.__dict__.copy()
+        state["kernels"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._attach_backend()
 
     @property
     def theta(self) -> Theta:

@@ -20,6 +20,7 @@ Typical uses::
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 from marketphys.kernels.base import BackendUnavailable, KernelBackend
@@ -32,7 +33,7 @@ BACKENDS = ("metal", "msl-cpu", "numpy")
 _instances: dict[str, KernelBackend] = {}
 
 __all__ = ["BACKENDS", "BackendUnavailable", "CalibrationResult", "KernelBackend", "ReplayAnchor", "ReplayBlock",
-           "available_backends", "choose_backend", "get_backend", "hyper_from_engine", "initial_state", "make_hyper"]
+           "available_backends", "choose_backend", "get_backend", "resolve_backend", "hyper_from_engine", "initial_state", "make_hyper"]
 
 
 def _make(name: str) -> KernelBackend:
@@ -79,8 +80,19 @@ def available_backends() -> list[tuple[str, bool, str]]:
     return out
 
 
+_choices: dict[tuple[str | None, str | None], tuple[str, str]] = {}
+
+
 def choose_backend() -> tuple[str, str]:
-    """The backend ``auto`` resolves to here, and why."""
+    """The backend ``auto`` resolves to here, and why (probed once per process and compiler
+    setting: every Engine defaults to ``auto``, and a probe runs a kernel)."""
+    key = (os.environ.get("CXX"), os.environ.get("MARKETPHYS_MSL_LANES"))
+    if key not in _choices:
+        _choices[key] = _choose()
+    return _choices[key]
+
+
+def _choose() -> tuple[str, str]:
     reasons = []
     for name in ("metal", "msl-cpu"):
         ok, why = _probe(name)
@@ -88,6 +100,14 @@ def choose_backend() -> tuple[str, str]:
             return name, f"auto picked {name}: {why}"
         reasons.append(f"{name} unavailable ({why})")
     return "numpy", "auto picked numpy (the reference): " + "; ".join(reasons)
+
+
+def resolve_backend(name: str = "auto") -> tuple[KernelBackend, str]:
+    """The backend ``name`` means here, and why it is the one (``auto``: the probe's reason)."""
+    if name == "auto":
+        be = get_backend("auto")
+        return be, be.selected_because
+    return get_backend(name), f"{name} asked for"
 
 
 def get_backend(name: str = "auto") -> KernelBackend:

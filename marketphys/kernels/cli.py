@@ -1,10 +1,16 @@
-"""``marketphys backends``: list kernel backends, whether they work here, and what ``auto`` picks."""
+"""``marketphys backends [--selftest]``: list kernel backends, whether they work here, and what
+``auto`` picks; ``--selftest`` runs every kernel on every usable shader backend against NumPy."""
 
 from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    pass
+    parser.add_argument("--selftest", action="store_true",
+                        help="run every kernel on every usable backend against the NumPy reference; "
+                             "prints pass/fail, max error and time per kernel; exit 1 on any failure")
+    parser.add_argument("--metalcompute", metavar="MODULE", default=None,
+                        help="with --selftest: drive the metal backend through MODULE instead of metalcompute "
+                             "(the test suite's stand-in, tests/metalcompute_standin.py)")
 
 
 def run(args) -> int:
@@ -13,4 +19,12 @@ def run(args) -> int:
     for name, ok, why in available_backends():
         print(f"{name:10s} {'ok' if ok else 'unavailable':12s} {why}")
     print(choose_backend()[1])
+    if args.metalcompute and not args.selftest:
+        print("--metalcompute only applies with --selftest")
+        return 2
+    if args.selftest:
+        from marketphys.kernels.selftest import selftest
+
+        print()
+        return selftest(args.metalcompute, out=lambda s: print(s, flush=True))
     return 0

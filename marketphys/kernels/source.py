@@ -11,17 +11,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from importlib import resources
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-SHADER_DIR = Path(__file__).resolve().parents[2] / "shaders"
-"""The repository's shaders/ folder (the .metal kernels and include/ headers)."""
-
-_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[ \t]*$', re.M)
+def _shader_dir() -> Path:
+    """The shaders as package data: ``marketphys/shaders`` in an installed wheel; in a checkout,
+    the same name is a link to the repository's top-level shaders/ folder."""
+    d = resources.files("marketphys") / "shaders"
+    if not isinstance(d, Path):  # e.g. a zip import: the compilers need real files
+        raise ShaderSourceError(f"marketphys is installed where its shaders are not files ({d!r}); install it unzipped")
+    return d.resolve()
 
 
 class ShaderSourceError(ValueError):
     """A shader could not be read, inlined or parsed; names the file."""
+
+
+SHADER_DIR = _shader_dir()
+"""The .metal kernels and include/ headers (package data ``marketphys/shaders``)."""
+
+_INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"[ \t]*$', re.M)
 
 
 def shader_path(name: str | Path) -> Path:

@@ -10,6 +10,8 @@ checks that every forecast and θ snapshot comes out bit for bit the same.
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ def _header(session) -> dict:
     import marketphys
     return {"log_schema_version": LOG_SCHEMA_VERSION, "package_version": marketphys.__version__,
             "engine_config": session.config.to_dict(), "seed": session.config.seed,
+            "backend": session.backend,  # the kernel backend that ran ("auto" resolved): a bit-identical replay needs it
             "theta0": Theta().to_dict() if session.theta0 is None else
             (session.theta0 if isinstance(session.theta0, Theta) else Theta(np.asarray(session.theta0))).to_dict(),
             "producers": [producer_spec(p) for p in session.producers], "source": session.source.describe(),
@@ -188,6 +191,8 @@ def replay_log(path, producers=None, progress: bool = False) -> ReplayResult:
 
     log = read_log(path)
     cfg = engine_config_from_dict(log.header["engine_config"])
+    if log.header.get("backend"):  # re-run on the backend the log was written with (float32 kernels differ from numpy)
+        cfg = dataclasses.replace(cfg, backend=log.header["backend"])
     prods = build_producers(log.header["producers"]) if producers is None else list(producers)
     for p in prods:
         p.reset()

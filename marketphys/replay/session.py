@@ -309,7 +309,17 @@ class Session:
         tw = self.training_window()
         rate = self.n_steps / self.elapsed_s if self.elapsed_s > 0 else float("nan")
         return (f"{self.n_steps} frames {tw['first_utc']} .. {tw['last_utc']}; {rate:.0f} frames/s; "
-                f"θ = {self.theta!r}; walls now {len(self.engine.walls)}")
+                f"θ = {self.theta!r}; walls now {len(self.engine.walls)}; backend {self.backend}")
+
+    @property
+    def backend(self) -> str:
+        """The kernel backend the engine's rollouts ran on ("msl-cpu", "metal" or "numpy")."""
+        return self.engine.backend
+
+    @property
+    def backend_reason(self) -> str:
+        """Why that backend: the ``auto`` probe's answer, or that it was asked for."""
+        return self.engine.backend_reason
 
     def __repr__(self) -> str:
         at = None if self.frame is None else _iso(self.frame.ts_ns)

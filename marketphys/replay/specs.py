@@ -64,6 +64,7 @@ def engine_config_from_dict(d: dict) -> EngineConfig:
                             seed=int(d["seed"]), n_paths=int(d["n_paths"]), quantiles=tuple(d["quantiles"]),
                             learn=bool(d["learn"]), huber_delta=float(d["huber_delta"]), forgetting=float(d["forgetting"]),
                             damping=float(d["damping"]), prior_strength=float(d["prior_strength"]),
-                            alpha=None if d.get("alpha") is None else tuple(d["alpha"]), bounds=bounds)
+                            alpha=None if d.get("alpha") is None else tuple(d["alpha"]), bounds=bounds,
+                            backend=str(d.get("backend", "numpy")))  # records from before "auto" ran on numpy
     except (KeyError, TypeError) as err:
         raise SpecError(f"engine configuration record is incomplete or malformed: {err!r}") from None

@@ -6,12 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import marketphys.kernels as kernels
+from fixtures_kernels import assert_standin_clean, standin_metal
+from marketphys.core.engine import EngineConfig
 from marketphys.kernels import available_backends
 from marketphys.replay.batch import replay_day
 from marketphys.replay.session import Session
 from marketphys.synth.engine_world import WorldConfig, make_world
 
 USABLE = [name for name, ok, _ in available_backends() if ok and name in ("numpy", "msl-cpu")]
+# and MetalBackend on the metalcompute stand-in, wherever msl-cpu builds kernels
+DAY_BACKENDS = [*USABLE, *(["metal-standin"] if "msl-cpu" in USABLE else [])]
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +26,8 @@ def world():
 
 @pytest.fixture(scope="module")
 def reference(world):
-    s = Session.from_frames(world.frames, producers=world.producers)
-    s.run(progress=False)
+    s = Session.from_frames(world.frames, producers=world.producers, config=EngineConfig(backend="numpy"))
+    s.run(progress=False)  # the float64 reference Session
     return s
 
 
@@ -30,9 +35,13 @@ def _key(h):
     return h.sort_values(["origin_ts_ns", "horizon"]).reset_index(drop=True)
 
 
-@pytest.mark.parametrize("backend", USABLE)
-def test_day_replay_matches_the_session(world, reference, backend):
+@pytest.mark.parametrize("backend", DAY_BACKENDS)
+def test_day_replay_matches_the_session(world, reference, backend, monkeypatch):
+    if backend == "metal-standin":
+        monkeypatch.setitem(kernels._instances, "metal", standin_metal())
+        backend = "metal"
     d = replay_day(world.frames, producers=world.producers, backend=backend, progress=False)
+    assert d.backend == backend
     assert d.n_steps == reference.n_steps
     # θ used at every origin, and the final θ (float32 kernels: close, not bit-equal)
     np.testing.assert_allclose(d.theta_trace, np.array(reference._theta_rows), atol=1e-4)
@@ -50,6 +59,7 @@ def test_day_replay_matches_the_session(world, reference, backend):
     ca, cb = reference.scorecard().table, d.scorecard().table
     pd.testing.assert_series_equal(ca.n, cb.n)
     np.testing.assert_allclose(ca.rmse, cb.rmse, rtol=1e-4)
+    assert_standin_clean()
 
 
 def test_session_at_rebuilds_the_moment(world, reference):

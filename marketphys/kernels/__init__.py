@@ -2,8 +2,9 @@
 
 ``get_backend(name)`` returns a backend exposing ``compose``, ``rollout``,
 ``ensemble_bands``, ``philox``, ``calibrate`` and the generic ``dispatch``;
-``"auto"`` picks metal on macOS, else msl-cpu when a C++ compiler works, else numpy
-(the reference), and says which it picked and why.
+``"auto"`` (the engine's default) picks metal on macOS, else msl-cpu when a C++ compiler
+works, else numpy (the reference), and says which it picked and why
+(``resolve_backend``; ``marketphys backends``; ``--selftest`` checks every kernel here).
 
 Typical uses::
 
@@ -33,7 +34,8 @@ BACKENDS = ("metal", "msl-cpu", "numpy")
 _instances: dict[str, KernelBackend] = {}
 
 __all__ = ["BACKENDS", "BackendUnavailable", "CalibrationResult", "KernelBackend", "ReplayAnchor", "ReplayBlock",
-           "available_backends", "choose_backend", "get_backend", "resolve_backend", "hyper_from_engine", "initial_state", "make_hyper"]
+           "available_backends", "choose_backend", "get_backend", "hyper_from_engine", "initial_state", "make_hyper",
+           "resolve_backend"]
 
 
 def _make(name: str) -> KernelBackend:

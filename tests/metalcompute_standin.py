@@ -90,6 +90,8 @@ def _to_buffer(obj) -> Buffer:
         length = int(obj)
     except (TypeError, ValueError):
         raise error("Unsupported input format") from None
+    if length < 0:
+        raise error("Could not make buffer")
     return Buffer(length)
 
 

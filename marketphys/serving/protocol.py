@@ -41,6 +41,7 @@ STRIKE_SURFACES: frozenset[str] = frozenset({"gex", "gex_flow"})
 STRIKE_ROWS = 25
 STRIKE_STEP_TICKS = 20
 MAX_SPEED = 100_000.0
+MIN_SPEED = 0.01  # a hundredth of real time: one 500 ms window every 50 s; slower is a stall, not a pace
 
 
 class ProtocolError(ValueError):
@@ -86,6 +87,8 @@ def parse_speed(raw: str | float | None, default: float | None = None) -> float 
         v = float(raw)
     if not math.isfinite(v) or v <= 0 or v > MAX_SPEED:
         raise ProtocolError(f"speed: must be > 0 and <= {MAX_SPEED:g} (or 'max'), got {raw!r}")
+    if v < MIN_SPEED:
+        raise ProtocolError(f"speed: must be at least {MIN_SPEED:g} (a hundredth of real time), got {raw!r}")
     return v
 
 

@@ -242,7 +242,6 @@ def create_app(config: ServeConfig) -> Starlette:
                                      from_latest=follow) for s in skey.surfaces]
             merger = WindowMerger(cursors, grace_s=config.grace_s)
             if follow:
-                merger.fill(1)
                 merger.start_at_latest()
             return merger
 

@@ -52,7 +52,7 @@ class SurfaceCursor:
     """
 
     def __init__(self, lake, contract: Contract, product: str, date: str, *, follow: bool = False,
-                 from_latest: bool = False, batch_rows: int = 16_384):
+                 from_latest: bool = False, batch_rows: int = 8_192):
         self.contract = contract
         self.surface = contract.surface
         self.dir = lakemod.partition_dir(lake, contract.name, product, date)
@@ -79,12 +79,12 @@ class SurfaceCursor:
         if not todo:
             return False
         path = todo[0]
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, buffer_size=1 << 16, pre_buffer=False)  # stream column chunks, never whole
         missing = [c for c in self._columns if c not in pf.schema_arrow.names]
         if missing:
             raise lakemod.LakeError(f"{self.contract.name}: part {path.name} lacks contract columns {missing}")
         self._done_parts.add(path.name)
-        self._part, self._batches = path, pf.iter_batches(batch_size=self.batch_rows, columns=self._columns)
+        self._part, self._batches = path, pf.iter_batches(batch_size=self.batch_rows, columns=self._columns, use_threads=False)
         return True
 
     def _push(self, ts: int, t: pa.Table) -> None:

@@ -63,8 +63,10 @@ def encode_window(window: Window, surfaces: list[str], versions: dict[str, str])
         frames.append(P.surface_header(s, window.ts, t.num_rows, versions[s]))
         frames.append(P.encode_ipc(t))
     frames.append(P.batch_end(window.ts))
-    nbytes = sum(len(f) for f in frames)
-    return EncodedBatch(window.ts, carried, P.batch_start(window.ts, carried), frames, nbytes)
+    wire = b"".join(P.ws_frame(P.BINARY, f) if isinstance(f, bytes) else P.ws_frame(P.TEXT, f.encode()) for f in frames)
+    start = P.batch_start(window.ts, carried)
+    return EncodedBatch(window.ts, carried, start, frames, len(wire) * 2, wire=wire,
+                        start_wire=P.ws_frame(P.TEXT, start.encode()))
 
 
 @dataclass

@@ -129,6 +129,24 @@ def encode_ipc(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
+TEXT, BINARY = 0x1, 0x2
+
+
+def ws_frame(opcode: int, payload: bytes) -> bytes:
+    """One whole, unmasked server-to-client WebSocket frame (RFC 6455 section 5.2), no extensions.
+
+    Lets a producer frame a window once and write the same bytes to every client's socket.
+    """
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, n))
+    elif n < 1 << 16:
+        head = bytes((0x80 | opcode, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
+    return head + payload
+
+
 def decode_ipc(payload: bytes) -> pa.Table:
     try:
         return ipc.open_stream(pa.BufferReader(payload)).read_all()

@@ -43,7 +43,7 @@ from marketphys.serving import protocol as P
 from marketphys.serving import logs
 from marketphys.serving.catalog import Catalog
 from marketphys.serving.producer import Hub, ProducerConfig, StreamKey
-from marketphys.serving.session import ClientQueue, SessionConfig, StreamStats, run_client
+from marketphys.serving.session import WIRE_EXTENSION, ClientQueue, SessionConfig, StreamStats, run_client
 from marketphys.serving.source import SurfaceCursor, WindowMerger
 
 log = logging.getLogger("marketphys.serving")
@@ -301,10 +301,22 @@ def _bounded_ws_protocol():
 
         linger_s = 2.0
 
+        async def run_asgi(self) -> None:
+            self.scope["extensions"][WIRE_EXTENSION] = {"send": self.send_wire}
+            await self._run_then_linger()
+
+        async def send_wire(self, data: bytes) -> None:
+            """Write whole, pre-framed WebSocket frames (no extension is ever negotiated: deflate is off)."""
+            await self.writable.wait()
+            if self.disconnected or self.close_sent or self.transport.is_closing():
+                raise ConnectionResetError("client went away")
+            self.transport.write(data)
+
         def eof_received(self) -> None:
             self.transport.abort()  # the peer sends nothing more: a stream client that does this is gone
+            self.disconnected = True  # sends fail now, not after connection_lost runs
 
-        async def run_asgi(self) -> None:
+        async def _run_then_linger(self) -> None:
             await super().run_asgi()
             if not self.disconnected:
                 self.loop.call_later(self.linger_s, self._abort_if_open)
@@ -320,11 +332,13 @@ def uvicorn_server(app, log_level: str = "warning"):
     import uvicorn
 
     # websockets-sansio awaits the transport's writability on every send: that is what
-    # makes a stalled client block its own sender instead of growing a buffer.
+    # makes a stalled client block its own sender instead of growing a buffer. No
+    # permessage-deflate: Arrow payloads of floats barely compress, and compressing every
+    # payload once per client undoes encoding it once per stream.
     config: ServeConfig | None = getattr(app.state, "config", None)
     cfg = uvicorn.Config(app, ws=_bounded_ws_protocol(), lifespan="off", log_level=log_level, ws_max_size=1 << 20,
                          ws_ping_interval=20.0, ws_ping_timeout=20.0,
-                         limit_concurrency=(config.max_clients + 64) if config else None)
+                         ws_per_message_deflate=False, limit_concurrency=(config.max_clients + 64) if config else None)
     logs.install(config.token if config else None)  # after uvicorn configured its loggers
     return uvicorn.Server(cfg)
 

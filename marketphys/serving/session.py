@@ -31,13 +31,21 @@ from dataclasses import dataclass, field
 from marketphys.serving import protocol as P
 
 
+WIRE_EXTENSION = "marketphys.wire"  # ASGI scope extension: {"send": async (bytes) -> None} writing whole frames
+
+
 class SlowConsumer(Exception):
     """A batch could not be sent within the configured timeout."""
 
 
 @dataclass
 class EncodedBatch:
-    """One window, encoded once: the no-drop ``batch_start`` and every frame after it (headers, payloads, end)."""
+    """One window, encoded once: the no-drop ``batch_start`` and every message after it (headers, payloads, end).
+
+    ``wire`` holds those messages already framed for WebSocket (``start_wire`` the
+    ``batch_start``), so a server that can write raw frames sends each client the
+    same bytes; ``frames`` is the per-message form for any other ASGI server.
+    """
 
     ts: int
     surfaces: list[str]
@@ -45,6 +53,8 @@ class EncodedBatch:
     frames: list[str | bytes]
     nbytes: int
     emitted_ns: int = 0
+    wire: bytes = b""
+    start_wire: bytes = b""
 
 
 @dataclass
@@ -149,8 +159,16 @@ class SessionConfig:
 async def run_client(ws, queue: ClientQueue, cfg: SessionConfig, stats: StreamStats) -> str:
     """Send what the producer queues for this client until the date ends, the client leaves, or it stalls."""
 
+    raw = (ws.scope.get("extensions") or {}).get(WIRE_EXTENSION)
+
     async def send_batch(b: EncodedBatch) -> None:
         k, queue.dropped_pending = queue.dropped_pending, 0
+        if raw is not None and b.wire:
+            start = b.start_wire if not k else P.ws_frame(P.TEXT, P.batch_start(b.ts, b.surfaces, k).encode())
+            await raw["send"](start + b.wire if len(b.wire) < 4096 else start)
+            if len(b.wire) >= 4096:
+                await raw["send"](b.wire)
+            return
         await ws.send_text(b.start if not k else P.batch_start(b.ts, b.surfaces, k))
         for f in b.frames:
             if isinstance(f, bytes):

@@ -70,7 +70,7 @@ def run_server(lake: str, join_s: float) -> int:
 
 # ----------------------------------------------------------------------------- a client process
 
-async def _client(url: str, limit: int | None) -> dict:
+async def _client(url: str, limit: int | None, decode: bool = True) -> dict:
     import websockets
 
     from marketphys.serving import protocol as P
@@ -80,7 +80,8 @@ async def _client(url: str, limit: int | None) -> dict:
     async with websockets.connect(url, max_size=None) as ws:
         async for m in ws:
             if isinstance(m, bytes):
-                P.decode_ipc(m)
+                if decode:
+                    P.decode_ipc(m)
                 continue
             msg = json.loads(m)
             kind = msg["type"]
@@ -105,13 +106,14 @@ async def _stalled(port: int, hold_s: float) -> None:
     w.close()
 
 
-def run_clients(url: str, n: int, limit: int | None, start_at: float, stalled: int, port: int, hold_s: float) -> int:
+def run_clients(url: str, n: int, limit: int | None, start_at: float, stalled: int, port: int, hold_s: float,
+                decode: bool) -> int:
     import pyarrow  # noqa: F401  (import before the start instant, not after)
     import websockets  # noqa: F401
 
     async def main():
         await asyncio.sleep(max(0.0, start_at - time.time()))
-        jobs = [_client(url, limit) for _ in range(n)] + [_stalled(port, hold_s) for _ in range(stalled)]
+        jobs = [_client(url, limit, decode) for _ in range(n)] + [_stalled(port, hold_s) for _ in range(stalled)]
         return await asyncio.gather(*jobs)
 
     out = [r for r in asyncio.run(main()) if r is not None]
@@ -177,14 +179,15 @@ class Server:
 
 
 def phase(server: Server, query: str, clients: int, procs: int, limit: int | None, stalled: int = 0,
-          hold_s: float = 0.0, lead_s: float = 4.0, sample=None) -> tuple[list[dict], float]:
+          hold_s: float = 0.0, lead_s: float = 4.0, sample=None, decode: bool = True) -> tuple[list[dict], float]:
     """Run ``clients`` readers (+ ``stalled``) spread over ``procs`` processes; all connect at one instant."""
     start_at = time.time() + lead_s
     per = np.array_split(np.arange(clients), procs)
     st = np.array_split(np.arange(stalled), procs)
     ps = [subprocess.Popen([sys.executable, __file__, "--role", "clients", "--url", f"{server.url}?{query}",
                             "--n", str(len(a)), "--limit", str(limit or 0), "--start-at", repr(start_at),
-                            "--stalled", str(len(b)), "--port", str(server.port), "--hold-s", str(hold_s)],
+                            "--stalled", str(len(b)), "--port", str(server.port), "--hold-s", str(hold_s),
+                            "--decode", str(int(decode))],
                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
           for a, b in zip(per, st)]
     if sample is not None:
@@ -216,6 +219,7 @@ def main() -> int:
     ap.add_argument("--stalled", type=int, default=0)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--hold-s", type=float, default=0.0)
+    ap.add_argument("--decode", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the generated session")
     ap.add_argument("--realtime-s", type=float, default=20.0, help="how long the 1x phases run")
     ap.add_argument("--procs", type=int, default=4, help="client processes the clients are spread over")
@@ -223,7 +227,8 @@ def main() -> int:
     if args.role == "server":
         return run_server(args.lake, args.join_s)
     if args.role == "clients":
-        return run_clients(args.url, args.n, args.limit or None, args.start_at, args.stalled, args.port, args.hold_s)
+        return run_clients(args.url, args.n, args.limit or None, args.start_at, args.stalled, args.port, args.hold_s,
+                           bool(args.decode))
 
     from fixtures_serving import build_fixture_lake
 
@@ -236,22 +241,25 @@ def main() -> int:
 
     server = Server(lake, args.join_s)
     try:
-        res, _ = phase(server, "speed=max", 1, 1, None, lead_s=2.0)
-        r = res[0]
-        rate = len(r["done"]) / r["wall_s"]
-        server.ask("emits")
-        n2, dt2 = baseline(lake)
-        print(f"one client, speed=max, clients in another process: {rate:,.0f} windows/s = {rate / base_rate:.0%} of "
-              f"the baseline (target >= 80%); baseline again after it: {n2 / dt2:,.0f} windows/s")
+        for decode in (True, False):
+            res, _ = phase(server, "speed=max", 1, 1, None, lead_s=2.0, decode=decode)
+            r = res[0]
+            rate = len(r["done"]) / r["wall_s"]
+            server.ask("emits")
+            n2, dt2 = baseline(lake)
+            print(f"one client, speed=max, client in another process{'' if decode else ' (not decoding)'}: "
+                  f"{rate:,.0f} windows/s = {rate / base_rate:.0%} of the first baseline (target >= 80%); baseline "
+                  f"again just after: {n2 / dt2:,.0f} windows/s; load {os.getloadavg()[0]:.2f}")
 
         k_rt = int(args.realtime_s * 2)
-        for clients, speed, limit, target in ((100, "1", k_rt, 50), (10, "20", None, 100)):
+        for clients, speed, limit, target, decode in ((100, "1", k_rt, 50, True), (100, "1", k_rt, 50, False),
+                                                      (10, "20", None, 100, True)):
             before = server.ask("stats")
-            res, _ = phase(server, f"speed={speed}", clients, min(args.procs, clients), limit)
+            res, _ = phase(server, f"speed={speed}", clients, min(args.procs, clients), limit, decode=decode)
             lat, drops, got = latency_report(server, res)
             after = server.ask("stats")
             enc = after["windows_encoded"] - before["windows_encoded"]
-            print(f"{clients:>3} clients at {speed}x: window latency p50 {np.percentile(lat, 50):6.1f} ms, p99 "
+            print(f"{clients:>3} clients at {speed}x{'' if decode else ' (not decoding)'}: window latency p50 {np.percentile(lat, 50):6.1f} ms, p99 "
                   f"{np.percentile(lat, 99):6.1f} ms, max {lat.max():6.1f} ms (target p99 <= {target}); "
                   f"{got} windows delivered, {drops} dropped; windows encoded {enc} "
                   f"(one producer: {got // clients}); load {os.getloadavg()[0]:.2f}")

@@ -168,7 +168,7 @@ def wait_for(pred, timeout=5.0) -> bool:
 
 
 def _batch(ts: int, nbytes: int) -> EncodedBatch:
-    return EncodedBatch(ts, ["snap"], "{}", [b"x" * nbytes], nbytes)
+    return EncodedBatch(ts, ["snap"], "{}", b"x" * nbytes, b"", [(2, 0, nbytes)])
 
 
 def test_client_queue_is_bounded_in_batches_and_bytes():
@@ -197,3 +197,25 @@ def test_client_queue_is_bounded_in_batches_and_bytes():
         await asyncio.wait_for(waiter, 1.0)
         assert (await q2.get()).ts == 1 and q2.dropped_total == 0
     asyncio.run(go())
+
+
+def test_a_window_framed_once_reads_back_as_the_messages_it_was_made_of(big_lake):
+    """The per-message fallback and the raw frames carry the same messages (the raw path is what uvicorn uses)."""
+    from fixtures_serving import ensure_contracts
+    from marketphys.serving import protocol as P
+    from marketphys.serving.producer import encode_window
+    from marketphys.serving.source import SurfaceCursor, WindowMerger
+
+    cs = ensure_contracts()
+    m = WindowMerger([SurfaceCursor(big_lake, cs[s], "ES", DATE) for s in ("snap", "wall", "gex")])
+    m.fill(4)
+    m.next_ready()
+    w = m.next_ready()  # the 1 s window: all three surfaces
+    b = encode_window(w, ["snap", "wall", "gex"], {"snap": "1", "wall": "1", "gex": "1"})
+    msgs = list(b.messages())
+    assert msgs == _raw_ws_messages(b.wire)
+    assert _raw_ws_messages(b.start_wire) == [b.start]
+    assert [json.loads(x)["type"] for x in msgs if isinstance(x, str)] == ["surface_header"] * 3 + ["batch_end"]
+    for s, payload in zip(b.surfaces, [x for x in msgs if isinstance(x, bytes)]):
+        assert P.decode_ipc(payload).equals(w.tables[s])
+    assert b.nbytes == len(b.wire) + len(b.start_wire)

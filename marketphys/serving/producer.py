@@ -57,16 +57,21 @@ def encode_window(window: Window, surfaces: list[str], versions: dict[str, str])
     carried = [s for s in surfaces if s in window.tables]
     if not carried:
         return None
-    frames: list[str | bytes] = []
+    messages: list[tuple[int, bytes]] = []
     for s in carried:
         t = window.tables[s]
-        frames.append(P.surface_header(s, window.ts, t.num_rows, versions[s]))
-        frames.append(P.encode_ipc(t))
-    frames.append(P.batch_end(window.ts))
-    wire = b"".join(P.ws_frame(P.BINARY, f) if isinstance(f, bytes) else P.ws_frame(P.TEXT, f.encode()) for f in frames)
+        messages.append((P.TEXT, P.surface_header(s, window.ts, t.num_rows, versions[s]).encode()))
+        messages.append((P.BINARY, P.encode_ipc(t)))
+    messages.append((P.TEXT, P.batch_end(window.ts).encode()))
+    pieces, spans, at = [], [], 0
+    for opcode, payload in messages:
+        framed = P.ws_frame(opcode, payload)
+        head = len(framed) - len(payload)
+        spans.append((opcode, at + head, at + len(framed)))
+        pieces.append(framed)
+        at += len(framed)
     start = P.batch_start(window.ts, carried)
-    return EncodedBatch(window.ts, carried, start, frames, len(wire) * 2, wire=wire,
-                        start_wire=P.ws_frame(P.TEXT, start.encode()))
+    return EncodedBatch(window.ts, carried, start, b"".join(pieces), P.ws_frame(P.TEXT, start.encode()), spans)
 
 
 @dataclass

@@ -44,17 +44,26 @@ class EncodedBatch:
 
     ``wire`` holds those messages already framed for WebSocket (``start_wire`` the
     ``batch_start``), so a server that can write raw frames sends each client the
-    same bytes; ``frames`` is the per-message form for any other ASGI server.
+    same bytes; ``messages()`` reads them back one by one for any other ASGI server.
+    Only ``wire`` is kept, so ``nbytes`` is what the batch really holds.
     """
 
     ts: int
     surfaces: list[str]
     start: str
-    frames: list[str | bytes]
-    nbytes: int
+    wire: bytes
+    start_wire: bytes
+    spans: list[tuple[int, int, int]]  # (opcode, payload start, payload end) of each message in ``wire``
     emitted_ns: int = 0
-    wire: bytes = b""
-    start_wire: bytes = b""
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.wire) + len(self.start_wire)
+
+    def messages(self):
+        view = memoryview(self.wire)
+        for opcode, a, b in self.spans:
+            yield bytes(view[a:b]) if opcode == P.BINARY else str(view[a:b], "utf-8")
 
 
 @dataclass
@@ -170,7 +179,7 @@ async def run_client(ws, queue: ClientQueue, cfg: SessionConfig, stats: StreamSt
                 await raw["send"](b.wire)
             return
         await ws.send_text(b.start if not k else P.batch_start(b.ts, b.surfaces, k))
-        for f in b.frames:
+        for f in b.messages():
             if isinstance(f, bytes):
                 await ws.send_bytes(f)
             else:

@@ -84,7 +84,8 @@ class SurfaceCursor:
         if missing:
             raise lakemod.LakeError(f"{self.contract.name}: part {path.name} lacks contract columns {missing}")
         self._done_parts.add(path.name)
-        self._part, self._batches = path, pf.iter_batches(batch_size=self.batch_rows, columns=self._columns, use_threads=False)
+        self._part = path
+        self._batches = pf.iter_batches(batch_size=self.batch_rows, columns=self._columns, use_threads=False)
         return True
 
     def _push(self, ts: int, t: pa.Table) -> None:

@@ -219,3 +219,38 @@ def test_a_window_framed_once_reads_back_as_the_messages_it_was_made_of(big_lake
     for s, payload in zip(b.surfaces, [x for x in msgs if isinstance(x, bytes)]):
         assert P.decode_ipc(payload).equals(w.tables[s])
     assert b.nbytes == len(b.wire) + len(b.start_wire)
+
+
+def test_live_tail_clients_share_one_producer_and_a_joiner_starts_whole(tmp_path):
+    build_fixture_lake(tmp_path, DATE, seconds=2, parts=1)
+    with ServerThread(ServeConfig(tmp_path, port=0, poll_s=0.05, grace_s=0.5)) as s:
+        url = s.url + "?mode=tail&surfaces=snap,gex"
+
+        async def go():
+            first = asyncio.create_task(_first_starts(url, 4))
+            await asyncio.sleep(0.3)  # the producer runs; a second client joins it
+            second = asyncio.create_task(_first_starts(url, 3))
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(build_fixture_lake, tmp_path, DATE, seconds=2, start="14:30:02", part_offset=1,
+                                    seed=3)
+            return await first, await second
+        a, b = asyncio.run(go())
+        # the 2 s start window and the new ones (the last may or may not go out before both left), once for both
+        assert 4 <= s.stats.windows_encoded <= 5
+    start = 1710513000000000000
+    assert [x["window_end_ts_ns"] for x in a] == [start + k * 500_000_000 for k in (4, 5, 6, 7)]
+    # the joiner first gets the newest batch holding every surface it asked for, then the shared stream
+    assert b[0]["window_end_ts_ns"] == start + 2_000_000_000 and b[0]["surfaces"] == ["snap", "gex"]
+    assert [x["window_end_ts_ns"] for x in b[1:]] == [start + k * 500_000_000 for k in (5, 6)]
+
+
+async def _first_starts(url: str, k: int) -> list[dict]:
+    out = []
+    async with websockets.connect(url, max_size=None) as ws:
+        async with asyncio.timeout(30):
+            async for m in ws:
+                if isinstance(m, str) and '"batch_start"' in m:
+                    out.append(json.loads(m))
+                    if len(out) == k:
+                        return out
+    return out

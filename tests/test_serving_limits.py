@@ -173,7 +173,7 @@ def test_speed_has_a_floor_with_a_clear_error(lake):
 
 def test_token_from_a_file_or_the_environment(tmp_path):
     f = tmp_path / "token"
-    f.write_text("from-the-file-123\n")
+    f.write_text("from-the-file-123\n# rotated 2024-03-15\n")
     assert resolve_token(None, f, env={}) == "from-the-file-123"
     assert resolve_token(None, None, env={TOKEN_ENV: " from-env-4567 "}) == "from-env-4567"
     assert resolve_token("given-on-cli-1", None, env={TOKEN_ENV: "from-env-4567"}) == "given-on-cli-1"

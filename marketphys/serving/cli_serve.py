@@ -7,7 +7,7 @@ from marketphys.cli import CliError
 
 def add_arguments(p) -> None:
     p.add_argument("--lake", required=True, help="lake directory written by `marketphys build`")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; anything else needs --token)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; anything else needs a token)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--token", default=None, help="shared secret every connection must present (?token= or Bearer); "
                    "visible in `ps`: prefer --token-file or $MARKETPHYS_SERVE_TOKEN")

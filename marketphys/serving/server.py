@@ -114,7 +114,8 @@ def resolve_token(token: str | None = None, token_file: str | Path | None = None
         return token
     if token_file:
         try:
-            value = Path(token_file).read_text(encoding="utf-8").strip()
+            lines = Path(token_file).read_text(encoding="utf-8").strip().splitlines()
+            value = lines[0].strip() if lines else ""
         except (OSError, UnicodeDecodeError) as err:
             raise ServeError(f"token file {str(token_file)!r}: cannot read it ({getattr(err, 'strerror', None) or err})"
                              ) from None

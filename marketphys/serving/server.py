@@ -8,8 +8,8 @@ Endpoints (all require the token when one is configured)::
     WS  /v1/hud/stream   ?surfaces=a,b &date=YYYY-MM-DD &speed=1|10x|max &mode=replay|tail &token=...
 
 Bad parameters are refused before the upgrade with HTTP 400 (401 for a bad token,
-503 when ``max_clients`` streams are open) and a JSON body {"error": ..., "field": ...}; where the ASGI server cannot send a
-response before the upgrade, the socket is accepted, sent a JSON ``error`` frame
+503 when ``max_clients`` streams are open) and a JSON body {"error": ..., "field": ...};
+where the ASGI server cannot send a response before the upgrade, the socket is accepted, sent a JSON ``error`` frame
 and closed with code 1008. Nothing from a query string reaches the filesystem
 except through ``pipeline.lake``'s validated names and dates.
 

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -304,6 +305,7 @@ def main() -> int:
         print("RSS every second:", " ".join(f"{x:.0f}" for x in s))
     finally:
         server.close()
+        shutil.rmtree(lake, ignore_errors=True)
     return 0
 
 

@@ -110,3 +110,23 @@ def test_reassembler_rejects_broken_framing(mutate, match):
 def test_server_error_frame_raises_with_field():
     with pytest.raises(StreamError, match=r"server error \(date\)"):
         Reassembler().feed(P.error("bad date", "date"))
+
+
+@pytest.mark.parametrize("n", [0, 5, 125, 126, 65535, 65536, 300_000])
+@pytest.mark.parametrize("opcode", [P.TEXT, P.BINARY])
+def test_preframed_websocket_frames_parse_as_the_reference_library_frames_them(n, opcode):
+    from websockets.frames import Frame, Opcode
+    from websockets.streams import StreamReader
+
+    payload = bytes(range(256)) * (n // 256) + bytes(n % 256)
+    wire = P.ws_frame(opcode, payload)
+    reader = StreamReader()
+    reader.feed_data(wire)
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        frame = done.value
+    assert frame.fin and frame.opcode == Opcode(opcode) and frame.data == payload
+    assert wire == Frame(Opcode(opcode), payload).serialize(mask=False)  # byte for byte

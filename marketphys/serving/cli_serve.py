@@ -7,12 +7,18 @@ from marketphys.cli import CliError
 
 def add_arguments(p) -> None:
     p.add_argument("--lake", required=True, help="lake directory written by `marketphys build`")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; anything else needs --token)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; anything else needs a token)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
-    p.add_argument("--token", default=None, help="shared secret every connection must present (?token= or Bearer)")
+    p.add_argument("--token", default=None, help="shared secret every connection must present (?token= or Bearer); "
+                   "visible in `ps`: prefer --token-file or $MARKETPHYS_SERVE_TOKEN")
+    p.add_argument("--token-file", default=None, help="file holding the token (first line, whitespace stripped)")
     p.add_argument("--speed", default="1", help="default replay pace: 1 (real time), 10x, max (clients may override)")
     p.add_argument("--product", default="ES", help="lake product (default ES)")
     p.add_argument("--queue-batches", type=int, default=32, help="per-client queue bound in whole batches")
+    p.add_argument("--queue-mb", type=float, default=8.0, help="per-client queue bound in MB (one batch always fits)")
+    p.add_argument("--max-clients", type=int, default=256, help="open streams allowed; more are refused with 503")
+    p.add_argument("--share-join-s", type=float, default=0.25,
+                   help="paced replay: seconds a new stream waits so clients asking for the same one share it")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
 
@@ -21,11 +27,15 @@ def run(args) -> int:
 
     from marketphys.pipeline.lake import LakeError
     from marketphys.serving.protocol import PATH, ProtocolError, parse_speed
-    from marketphys.serving.server import ServeConfig, ServeError, bind_socket, create_app, uvicorn_server
+    from marketphys.serving.server import (ServeConfig, ServeError, bind_socket, create_app, resolve_token,
+                                           uvicorn_server)
 
     try:
-        cfg = ServeConfig(lake=args.lake, host=args.host, port=args.port, token=args.token,
-                          speed=parse_speed(args.speed), product=args.product, queue_batches=args.queue_batches)
+        token = resolve_token(args.token, args.token_file)
+        cfg = ServeConfig(lake=args.lake, host=args.host, port=args.port, token=token,
+                          speed=parse_speed(args.speed), product=args.product, queue_batches=args.queue_batches,
+                          queue_bytes=max(1, int(args.queue_mb * (1 << 20))), max_clients=args.max_clients,
+                          share_join_s=args.share_join_s)
         app = create_app(cfg)
         sock = bind_socket(cfg.host, cfg.port)
     except (ServeError, ProtocolError, LakeError) as err:

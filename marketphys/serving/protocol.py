@@ -41,6 +41,7 @@ STRIKE_SURFACES: frozenset[str] = frozenset({"gex", "gex_flow"})
 STRIKE_ROWS = 25
 STRIKE_STEP_TICKS = 20
 MAX_SPEED = 100_000.0
+MIN_SPEED = 0.01  # a hundredth of real time: one 500 ms window every 50 s; slower is a stall, not a pace
 
 
 class ProtocolError(ValueError):
@@ -86,6 +87,8 @@ def parse_speed(raw: str | float | None, default: float | None = None) -> float 
         v = float(raw)
     if not math.isfinite(v) or v <= 0 or v > MAX_SPEED:
         raise ProtocolError(f"speed: must be > 0 and <= {MAX_SPEED:g} (or 'max'), got {raw!r}")
+    if v < MIN_SPEED:
+        raise ProtocolError(f"speed: must be at least {MIN_SPEED:g} (a hundredth of real time), got {raw!r}")
     return v
 
 
@@ -124,6 +127,24 @@ def encode_ipc(table: pa.Table) -> bytes:
         for b in table.combine_chunks().to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]:
             w.write_batch(b)
     return sink.getvalue()
+
+
+TEXT, BINARY = 0x1, 0x2
+
+
+def ws_frame(opcode: int, payload: bytes) -> bytes:
+    """One whole, unmasked server-to-client WebSocket frame (RFC 6455 section 5.2), no extensions.
+
+    Lets a producer frame a window once and write the same bytes to every client's socket.
+    """
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, n))
+    elif n < 1 << 16:
+        head = bytes((0x80 | opcode, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
+    return head + payload
 
 
 def decode_ipc(payload: bytes) -> pa.Table:

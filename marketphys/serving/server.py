@@ -7,11 +7,16 @@ Endpoints (all require the token when one is configured)::
     GET /v1/dates        available dates, overall and per surface
     WS  /v1/hud/stream   ?surfaces=a,b &date=YYYY-MM-DD &speed=1|10x|max &mode=replay|tail &token=...
 
-Bad parameters are refused before the upgrade with HTTP 400 (401 for a bad token)
-and a JSON body {"error": ..., "field": ...}; where the ASGI server cannot send a
-response before the upgrade, the socket is accepted, sent a JSON ``error`` frame
+Bad parameters are refused before the upgrade with HTTP 400 (401 for a bad token,
+503 when ``max_clients`` streams are open) and a JSON body {"error": ..., "field": ...};
+where the ASGI server cannot send a response before the upgrade, the socket is accepted, sent a JSON ``error`` frame
 and closed with code 1008. Nothing from a query string reaches the filesystem
 except through ``pipeline.lake``'s validated names and dates.
+
+Clients asking for the same stream share one producer (``producer``); every client
+keeps its own bounded queue (``session``). The token never reaches a log line
+(``logs``), and a socket whose client went away is closed, not left in CLOSE-WAIT
+(``BoundedWebSocketProtocol``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import errno
 import hmac
 import ipaddress
 import logging
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -34,14 +40,17 @@ from starlette.websockets import WebSocket
 
 from marketphys.pipeline import lake as lakemod
 from marketphys.serving import protocol as P
+from marketphys.serving import logs
 from marketphys.serving.catalog import Catalog
-from marketphys.serving.session import SessionConfig, StreamStats, run_session
+from marketphys.serving.producer import Hub, ProducerConfig, StreamKey
+from marketphys.serving.session import WIRE_EXTENSION, ClientQueue, SessionConfig, StreamStats, run_client
 from marketphys.serving.source import SurfaceCursor, WindowMerger
 
 log = logging.getLogger("marketphys.serving")
 
 STREAM_PARAMS = frozenset({"surfaces", "date", "speed", "mode", "token"})
 MODES = ("replay", "tail")
+TOKEN_ENV = "MARKETPHYS_SERVE_TOKEN"
 
 
 class ServeError(ValueError):
@@ -66,9 +75,13 @@ class ServeConfig:
     speed: float | None = 1.0          # default pace when a client gives none; None = max
     product: str = "ES"
     queue_batches: int = 32
+    queue_bytes: int = 8 << 20         # per-client queue bound in bytes (one batch always fits)
+    max_clients: int = 256             # open streams; one more is refused with HTTP 503
+    share_join_s: float = 0.25         # paced replay: how long a new stream waits for others to join it
     send_timeout_s: float = 10.0
     poll_s: float = 0.2
     grace_s: float = 2.0
+    read_ahead: int = 16               # windows read ahead per surface by each producer
     reject_before_upgrade: bool = True
 
     def __post_init__(self) -> None:
@@ -82,6 +95,35 @@ class ServeConfig:
             raise ServeError(f"port must be 0..65535, got {self.port!r}")
         if self.queue_batches < 1:
             raise ServeError(f"queue_batches must be >= 1, got {self.queue_batches!r}")
+        if self.queue_bytes < 1:
+            raise ServeError(f"queue_bytes must be >= 1, got {self.queue_bytes!r}")
+        if self.max_clients < 1:
+            raise ServeError(f"max_clients must be >= 1, got {self.max_clients!r}")
+        if not (0 <= self.share_join_s <= 10):
+            raise ServeError(f"share_join_s must be 0..10 seconds, got {self.share_join_s!r}")
+
+
+def resolve_token(token: str | None = None, token_file: str | Path | None = None, env=os.environ) -> str | None:
+    """The server token from, in order: the value given, a file holding it, or $MARKETPHYS_SERVE_TOKEN.
+
+    A file or the environment keeps the secret out of ``ps`` and shell history.
+    """
+    if token and token_file:
+        raise ServeError("give the token either as --token or as --token-file, not both")
+    if token:
+        return token
+    if token_file:
+        try:
+            lines = Path(token_file).read_text(encoding="utf-8").strip().splitlines()
+            value = lines[0].strip() if lines else ""
+        except (OSError, UnicodeDecodeError) as err:
+            raise ServeError(f"token file {str(token_file)!r}: cannot read it ({getattr(err, 'strerror', None) or err})"
+                             ) from None
+        if not value:
+            raise ServeError(f"token file {str(token_file)!r} is empty")
+        return value
+    value = env.get(TOKEN_ENV, "").strip()
+    return value or None
 
 
 class BadRequest(Exception):
@@ -105,6 +147,7 @@ def _token_ok(expected: str | None, headers, query) -> bool:
 def create_app(config: ServeConfig) -> Starlette:
     catalog = Catalog(config.lake, config.product)
     stats = StreamStats()
+    hub = Hub(stats, ProducerConfig(join_s=config.share_join_s, poll_s=config.poll_s, read_ahead=config.read_ahead))
 
     def check_auth(request) -> None:
         if not _token_ok(config.token, request.headers, request.query_params):
@@ -168,27 +211,19 @@ def create_app(config: ServeConfig) -> Starlette:
         try:
             check_auth(ws)
             surfaces, date, speed, mode = parse_stream_request(ws.query_params)
+            if len(stats.active) >= config.max_clients:
+                stats.refused_busy += 1
+                raise BadRequest(f"server is at its limit of {config.max_clients} streams; try again later", None, 503)
         except BadRequest as err:
             log.info("refused stream request: %s", err)
             await refuse(ws, err)
             return
-        contracts = catalog.contracts()
-        follow = mode == "tail"
-        cursors = [SurfaceCursor(config.lake, contracts[s], config.product, date, follow=follow, from_latest=follow)
-                   for s in surfaces]
-        merger = WindowMerger(cursors, grace_s=config.grace_s)
-        if follow:
-            await asyncio.to_thread(merger.fill, 1)
-            merger.start_at_latest()
-        versions = {s: catalog.schema_version(s) for s in surfaces}
-        await ws.accept()
         key = object()
-        stats.active.add(key)
-        stats.connections += 1
+        stats.active.add(key)  # counted before the first await, so the limit holds under a burst
         try:
-            cfg = SessionConfig(speed=speed, queue_batches=config.queue_batches, send_timeout_s=config.send_timeout_s,
-                                poll_s=config.poll_s)
-            reason = await run_session(ws, merger, surfaces, versions, cfg, stats)
+            await ws.accept()
+            stats.connections += 1
+            reason = await serve_stream(ws, StreamKey(date, speed, tuple(surfaces), mode))
             if reason in ("end", "error", "slow"):
                 code, text = {"end": (1000, "end of date"), "error": (1011, "lake read failed"),
                               "slow": (1008, "consumer too slow")}[reason]
@@ -199,13 +234,35 @@ def create_app(config: ServeConfig) -> Starlette:
         finally:
             stats.active.discard(key)
 
+    async def serve_stream(ws: WebSocket, skey: StreamKey) -> str:
+        contracts = catalog.contracts()
+        follow = skey.mode == "tail"
+
+        def open_merger() -> WindowMerger:
+            cursors = [SurfaceCursor(config.lake, contracts[s], config.product, skey.date, follow=follow,
+                                     from_latest=follow) for s in skey.surfaces]
+            merger = WindowMerger(cursors, grace_s=config.grace_s)
+            if follow:
+                merger.start_at_latest()
+            return merger
+
+        versions = {s: catalog.schema_version(s) for s in skey.surfaces}
+        queue = ClientQueue(config.queue_batches, config.queue_bytes)
+        producer = hub.subscribe(skey, open_merger, versions, queue)
+        try:
+            cfg = SessionConfig(queue_batches=config.queue_batches, queue_bytes=config.queue_bytes,
+                                send_timeout_s=config.send_timeout_s)
+            return await run_client(ws, queue, cfg, stats)
+        finally:
+            producer.leave(queue)
+
     async def on_bad_request(request, exc: BadRequest):
         return JSONResponse({"error": str(exc), "field": exc.field}, status_code=exc.status)
 
     app = Starlette(routes=[Route("/v1/health", health), Route("/v1/meta", meta), Route("/v1/dates", dates),
                             WebSocketRoute(P.PATH, stream)],
                     exception_handlers={BadRequest: on_bad_request})
-    app.state.config, app.state.catalog, app.state.stats = config, catalog, stats
+    app.state.config, app.state.catalog, app.state.stats, app.state.hub = config, catalog, stats, hub
     return app
 
 
@@ -232,13 +289,58 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _bounded_ws_protocol():
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    class BoundedWebSocketProtocol(WebSocketsSansIOProtocol):
+        """uvicorn's protocol, minus the ways a gone client keeps its socket and buffers.
+
+        A peer that half-closes (EOF) while writes are pending would otherwise wait in
+        CLOSE-WAIT for a buffer that never drains; and once the app has finished, what
+        is still unsent gets ``linger_s`` to go out before the socket is aborted.
+        """
+
+        linger_s = 2.0
+
+        async def run_asgi(self) -> None:
+            self.scope["extensions"][WIRE_EXTENSION] = {"send": self.send_wire}
+            await self._run_then_linger()
+
+        async def send_wire(self, data: bytes) -> None:
+            """Write whole, pre-framed WebSocket frames (no extension is ever negotiated: deflate is off)."""
+            await self.writable.wait()
+            if self.disconnected or self.close_sent or self.transport.is_closing():
+                raise ConnectionResetError("client went away")
+            self.transport.write(data)
+
+        def eof_received(self) -> None:
+            self.transport.abort()  # the peer sends nothing more: a stream client that does this is gone
+            self.disconnected = True  # sends fail now, not after connection_lost runs
+
+        async def _run_then_linger(self) -> None:
+            await super().run_asgi()
+            if not self.disconnected:
+                self.loop.call_later(self.linger_s, self._abort_if_open)
+
+        def _abort_if_open(self) -> None:
+            if not self.disconnected:
+                self.transport.abort()
+
+    return BoundedWebSocketProtocol
+
+
 def uvicorn_server(app, log_level: str = "warning"):
     import uvicorn
 
     # websockets-sansio awaits the transport's writability on every send: that is what
-    # makes a stalled client block its own sender instead of growing a buffer.
-    cfg = uvicorn.Config(app, ws="websockets-sansio", lifespan="off", log_level=log_level, ws_max_size=1 << 20,
-                         ws_ping_interval=20.0, ws_ping_timeout=20.0)
+    # makes a stalled client block its own sender instead of growing a buffer. No
+    # permessage-deflate: Arrow payloads of floats barely compress, and compressing every
+    # payload once per client undoes encoding it once per stream.
+    config: ServeConfig | None = getattr(app.state, "config", None)
+    cfg = uvicorn.Config(app, ws=_bounded_ws_protocol(), lifespan="off", log_level=log_level, ws_max_size=1 << 20,
+                         ws_ping_interval=20.0, ws_ping_timeout=20.0,
+                         ws_per_message_deflate=False, limit_concurrency=(config.max_clients + 64) if config else None)
+    logs.install(config.token if config else None)  # after uvicorn configured its loggers
     return uvicorn.Server(cfg)
 
 

@@ -1,42 +1,69 @@
-"""One client's stream: read windows, pace them, queue them (bounded), send them.
+"""One client's side of a stream: its bounded queue, its drop policy, and its sender.
+
+Windows are read and encoded once per stream by a ``producer.Producer`` and handed to
+every subscribed client's ``ClientQueue`` as the same ``EncodedBatch`` (shared bytes).
 
 Slow-consumer policy (documented for clients):
 
-* Every client has its own queue of at most ``queue_batches`` whole batches.
-* Replay at ``speed=max``: the reader waits for queue space (back-pressure); the
-  client sets the pace and nothing is dropped.
-* Paced replay (``speed=1``, ``10``, ...) and live tail: when the queue is full the
-  oldest queued batch is dropped whole (never part of a batch), and the next
-  ``batch_start`` carries ``"dropped": k``. A client holding last values stays
-  consistent; it just sees a gap in ``window_end_ts_ns``.
-* A send that makes no progress for ``send_timeout_s`` (a stalled client with a
-  full socket buffer) ends the connection with close code 1008 "consumer too slow".
+* Every client has its own queue, bounded both in whole batches (``queue_batches``)
+  and in bytes (``queue_bytes``; one batch is always allowed, however large).
+* Replay at ``speed=max``: the client has a producer of its own, which waits for
+  queue space (back-pressure); the client sets the pace and nothing is dropped.
+* Paced replay (``speed=1``, ``10``, ...) and live tail: the producer never waits for
+  a client. When a client's queue is full the oldest queued batch is dropped whole
+  (never part of a batch) and the next ``batch_start`` carries ``"dropped": k``. A
+  client holding last values stays consistent; it just sees a gap in
+  ``window_end_ts_ns``. The other clients of the same producer are not slowed.
+* A batch that cannot be sent within ``send_timeout_s`` (a stalled client with full
+  socket buffers) ends the connection with close code 1008 "consumer too slow".
 
-Memory per client is therefore bounded by the queue plus the socket buffers. A
-disconnect at any point (mid-batch included) cancels the reader and sender and
-frees the queue.
+Memory per client is therefore its queue (in bytes, shared with the other clients of
+its producer) plus the socket buffers. A disconnect at any point (mid-batch included)
+cancels the sender and frees the queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from marketphys.serving import protocol as P
-from marketphys.serving.source import Window, WindowMerger
+
+
+WIRE_EXTENSION = "marketphys.wire"  # ASGI scope extension: {"send": async (bytes) -> None} writing whole frames
 
 
 class SlowConsumer(Exception):
-    """A send made no progress within the configured timeout."""
+    """A batch could not be sent within the configured timeout."""
 
 
 @dataclass
-class PreparedBatch:
+class EncodedBatch:
+    """One window, encoded once: the no-drop ``batch_start`` and every message after it (headers, payloads, end).
+
+    ``wire`` holds those messages already framed for WebSocket (``start_wire`` the
+    ``batch_start``), so a server that can write raw frames sends each client the
+    same bytes; ``messages()`` reads them back one by one for any other ASGI server.
+    Only ``wire`` is kept, so ``nbytes`` is what the batch really holds.
+    """
+
     ts: int
     surfaces: list[str]
-    frames: list[tuple[str, bytes]]  # (surface_header text, payload)
+    start: str
+    wire: bytes
+    start_wire: bytes
+    spans: list[tuple[int, int, int]]  # (opcode, payload start, payload end) of each message in ``wire``
     emitted_ns: int = 0
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.wire) + len(self.start_wire)
+
+    def messages(self):
+        view = memoryview(self.wire)
+        for opcode, a, b in self.spans:
+            yield bytes(view[a:b]) if opcode == P.BINARY else str(view[a:b], "utf-8")
 
 
 @dataclass
@@ -44,108 +71,137 @@ class StreamStats:
     clients: int = 0
     connections: int = 0
     windows_sent: int = 0
+    windows_encoded: int = 0
     batches_dropped: int = 0
     slow_disconnects: int = 0
+    refused_busy: int = 0
     errors: int = 0
+    producers: int = 0
     active: set = field(default_factory=set)
 
     def to_dict(self) -> dict:
         return {"clients": len(self.active), "connections": self.connections, "windows_sent": self.windows_sent,
-                "batches_dropped": self.batches_dropped, "slow_disconnects": self.slow_disconnects, "errors": self.errors}
+                "windows_encoded": self.windows_encoded, "producers": self.producers,
+                "batches_dropped": self.batches_dropped, "slow_disconnects": self.slow_disconnects,
+                "refused_busy": self.refused_busy, "errors": self.errors}
 
 
-def prepare(window: Window, surfaces: list[str], versions: dict[str, str]) -> PreparedBatch:
-    """Encode one window's requested surfaces (in canonical order) as header + Arrow IPC pairs."""
-    carried = [s for s in surfaces if s in window.tables]
-    frames = []
-    for s in carried:
-        t = window.tables[s]
-        frames.append((P.surface_header(s, window.ts, t.num_rows, versions[s]), P.encode_ipc(t)))
-    return PreparedBatch(window.ts, carried, frames)
+class ClientQueue:
+    """A bounded FIFO of encoded batches for one client, in count and bytes.
+
+    ``offer`` never waits: it drops the oldest batches whole to make room (paced
+    streams). ``put`` waits for room (the ``speed=max`` back-pressure path). ``finish``
+    queues the final message (end of date or error), which is never dropped.
+    """
+
+    def __init__(self, max_batches: int, max_bytes: int):
+        if max_batches < 1 or max_bytes < 1:
+            raise ValueError(f"queue bounds must be >= 1, got {max_batches} batches, {max_bytes} bytes")
+        self.max_batches, self.max_bytes = max_batches, max_bytes
+        self._items: deque[EncodedBatch] = deque()
+        self.nbytes = 0
+        self.dropped_pending = 0   # dropped since the last batch handed to the sender
+        self.dropped_total = 0
+        self.final: tuple[str, object] | None = None
+        self._ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _full_for(self, b: EncodedBatch) -> bool:
+        return bool(self._items) and (len(self._items) >= self.max_batches or self.nbytes + b.nbytes > self.max_bytes)
+
+    def _append(self, b: EncodedBatch) -> None:
+        self._items.append(b)
+        self.nbytes += b.nbytes
+        self._ready.set()
+
+    def offer(self, b: EncodedBatch) -> int:
+        """Queue ``b`` now, dropping the oldest batches whole if needed; returns how many were dropped."""
+        k = 0
+        while self._full_for(b):
+            old = self._items.popleft()
+            self.nbytes -= old.nbytes
+            k += 1
+        self.dropped_pending += k
+        self.dropped_total += k
+        self._append(b)
+        return k
+
+    async def put(self, b: EncodedBatch) -> None:
+        """Queue ``b`` once there is room (back-pressure)."""
+        while self._full_for(b):
+            self._room.clear()
+            await self._room.wait()
+        self._append(b)
+
+    def finish(self, kind: str, value) -> None:
+        self.final = (kind, value)
+        self._ready.set()
+
+    def clear(self) -> None:
+        self._items.clear()
+        self.nbytes = 0
+        self._room.set()
+
+    async def get(self) -> EncodedBatch | tuple[str, object]:
+        while not self._items and self.final is None:
+            self._ready.clear()
+            await self._ready.wait()
+        if self._items:
+            b = self._items.popleft()
+            self.nbytes -= b.nbytes
+            self._room.set()
+            return b
+        return self.final
 
 
 @dataclass
 class SessionConfig:
-    speed: float | None = None       # None = as fast as possible
     queue_batches: int = 32
+    queue_bytes: int = 8 << 20
     send_timeout_s: float = 10.0
-    poll_s: float = 0.2
-    read_ahead: int = 64
 
 
-async def run_session(ws, merger: WindowMerger, surfaces: list[str], versions: dict[str, str], cfg: SessionConfig,
-                      stats: StreamStats) -> str:
-    """Stream until the date ends, the client leaves, or it stalls. Returns why it ended."""
-    queue: asyncio.Queue = asyncio.Queue(maxsize=cfg.queue_batches)
-    dropped = [0]
-    paced = cfg.speed is not None or merger.follow
+async def run_client(ws, queue: ClientQueue, cfg: SessionConfig, stats: StreamStats) -> str:
+    """Send what the producer queues for this client until the date ends, the client leaves, or it stalls."""
 
-    async def enqueue(item) -> None:
-        if paced and isinstance(item, PreparedBatch):
-            while queue.full():
-                queue.get_nowait()
-                dropped[0] += 1
-                stats.batches_dropped += 1
-            queue.put_nowait(item)
-        else:
-            await queue.put(item)
+    raw = (ws.scope.get("extensions") or {}).get(WIRE_EXTENSION)
 
-    async def reader() -> None:
-        n = 0
-        t0_wall = ts0 = None
-        try:
-            while True:
-                w = merger.next_ready()
-                if w is None:
-                    if merger.done:
-                        await queue.put(("end", n))
-                        return
-                    before = merger.buffered()
-                    await asyncio.to_thread(merger.fill, cfg.read_ahead)
-                    if merger.follow and merger.buffered() <= before:
-                        await asyncio.sleep(cfg.poll_s)  # nothing new on disk yet
-                    continue
-                if cfg.speed is not None and not merger.follow:
-                    if t0_wall is None:
-                        t0_wall, ts0 = time.monotonic(), w.ts
-                    delay = t0_wall + (w.ts - ts0) / 1e9 / cfg.speed - time.monotonic()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                b = prepare(w, surfaces, versions)
-                if not b.surfaces:
-                    continue
-                b.emitted_ns = time.time_ns()
-                await enqueue(b)
-                n += 1
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:  # a broken part mid-stream: tell the client, then close
-            await queue.put(("error", f"{type(err).__name__}: {err}"))
-
-    async def send(data) -> None:
-        coro = ws.send_bytes(data) if isinstance(data, bytes) else ws.send_text(data)
-        try:
-            await asyncio.wait_for(coro, cfg.send_timeout_s)
-        except asyncio.TimeoutError:
-            raise SlowConsumer() from None
+    async def send_batch(b: EncodedBatch) -> None:
+        k, queue.dropped_pending = queue.dropped_pending, 0
+        if raw is not None and b.wire:
+            start = b.start_wire if not k else P.ws_frame(P.TEXT, P.batch_start(b.ts, b.surfaces, k).encode())
+            await raw["send"](start + b.wire if len(b.wire) < 4096 else start)
+            if len(b.wire) >= 4096:
+                await raw["send"](b.wire)
+            return
+        await ws.send_text(b.start if not k else P.batch_start(b.ts, b.surfaces, k))
+        for f in b.messages():
+            if isinstance(f, bytes):
+                await ws.send_bytes(f)
+            else:
+                await ws.send_text(f)
 
     async def sender() -> str:
         while True:
             item = await queue.get()
-            if isinstance(item, tuple):
-                kind, value = item
-                if kind == "end":
-                    await send(P.stream_end(value))
-                    return "end"
-                stats.errors += 1
-                await send(P.error(value))
-                return "error"
-            k, dropped[0] = dropped[0], 0
-            await send(P.batch_start(item.ts, item.surfaces, k))
-            for header, payload in item.frames:
-                await send(header)
-                await send(payload)
-            await send(P.batch_end(item.ts))
+            try:
+                async with asyncio.timeout(cfg.send_timeout_s):
+                    if isinstance(item, EncodedBatch):
+                        await send_batch(item)
+                    else:
+                        kind, value = item
+                        if kind == "end":
+                            await ws.send_text(P.stream_end(value))
+                            return "end"
+                        stats.errors += 1
+                        await ws.send_text(P.error(value))
+                        return "error"
+            except TimeoutError:
+                raise SlowConsumer() from None
             stats.windows_sent += 1
 
     async def receiver() -> str:
@@ -154,23 +210,20 @@ async def run_session(ws, merger: WindowMerger, surfaces: list[str], versions: d
             if msg["type"] == "websocket.disconnect":
                 return "disconnect"
 
-    tasks = {asyncio.create_task(reader()), asyncio.create_task(sender(), name="sender"),
-             asyncio.create_task(receiver(), name="receiver")}
+    tasks = {asyncio.create_task(sender()), asyncio.create_task(receiver())}
     reason = "disconnect"
     try:
-        watched = {t for t in tasks if t.get_name() in ("sender", "receiver")}
-        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in done:
             exc = t.exception()
             if isinstance(exc, SlowConsumer):
                 stats.slow_disconnects += 1
                 reason = "slow"
-            elif exc is not None:
-                reason = "disconnect"
-            else:
+            elif exc is None:
                 reason = t.result()
     finally:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        queue.clear()
     return reason

@@ -42,14 +42,17 @@ def _cut_windows(table: pa.Table) -> list[tuple[int, pa.Table]]:
 
 
 class SurfaceCursor:
-    """Yields (window_end_ts_ns, table) for one surface of one day, a part at a time.
+    """Yields (window_end_ts_ns, table) for one surface of one day, a record batch at a time.
 
+    Memory follows the read-ahead, not the day: a part is read ``batch_rows`` rows at a
+    time (the last, possibly unfinished window of a batch is carried into the next one),
+    so a client holds a few batches per surface however long the part is.
     ``follow=True`` re-lists the partition for new parts when it runs dry, and
     starts from the last part present (live tail) when ``from_latest`` is set.
     """
 
     def __init__(self, lake, contract: Contract, product: str, date: str, *, follow: bool = False,
-                 from_latest: bool = False, batch_rows: int = 65_536):
+                 from_latest: bool = False, batch_rows: int = 8_192):
         self.contract = contract
         self.surface = contract.surface
         self.dir = lakemod.partition_dir(lake, contract.name, product, date)
@@ -58,8 +61,12 @@ class SurfaceCursor:
         self._columns = list(contract.schema.names)
         self._done_parts: set[str] = set()
         self._buf: deque[tuple[int, pa.Table]] = deque()
+        self._batches = None          # record-batch iterator over the part being read
+        self._part: Path | None = None
+        self._carry: pa.Table | None = None  # rows of the last window seen, which may continue in the next batch
         self.latest_ts: int | None = None
         self.exhausted = False
+        self._closed = False
         if from_latest:
             parts = self._parts()
             self._done_parts.update(p.name for p in parts[:-1])
@@ -67,33 +74,68 @@ class SurfaceCursor:
     def _parts(self) -> list[Path]:
         return sorted(self.dir.glob("part-*.parquet")) if self.dir.is_dir() else []
 
-    def _read_part(self, path: Path) -> list[tuple[int, pa.Table]]:
-        pf = pq.ParquetFile(path)
+    def _open_next_part(self) -> bool:
+        todo = [p for p in self._parts() if p.name not in self._done_parts]
+        if not todo:
+            return False
+        path = todo[0]
+        pf = pq.ParquetFile(path, buffer_size=1 << 16, pre_buffer=False)  # stream column chunks, never whole
         missing = [c for c in self._columns if c not in pf.schema_arrow.names]
         if missing:
             raise lakemod.LakeError(f"{self.contract.name}: part {path.name} lacks contract columns {missing}")
-        pieces = [pa.Table.from_batches([b]) for b in pf.iter_batches(batch_size=self.batch_rows, columns=self._columns)]
-        table = pa.concat_tables(pieces) if pieces else self.contract.schema.empty_table()
-        table = table.select(self._columns).cast(self.contract.schema).replace_schema_metadata(None)
-        return _cut_windows(table)
+        self._done_parts.add(path.name)
+        self._part = path
+        self._batches = pf.iter_batches(batch_size=self.batch_rows, columns=self._columns, use_threads=False)
+        return True
+
+    def _push(self, ts: int, t: pa.Table) -> None:
+        if self.latest_ts is not None and ts <= self.latest_ts:
+            return  # a window we already have (never re-send, never go back)
+        self._buf.append((ts, t))
+        self.latest_ts = ts
+
+    def close(self) -> None:
+        """Drop the open part and everything buffered (its clients left); a fill running now stops early."""
+        self._closed = True
+        self._batches, self._carry = None, None
+        self._buf.clear()
 
     def fill(self, min_windows: int = 1) -> int:
-        """Blocking: read parts until ``min_windows`` are buffered or nothing is left now. Returns buffered count."""
-        while len(self._buf) < min_windows:
-            todo = [p for p in self._parts() if p.name not in self._done_parts]
-            if not todo:
+        """Blocking: read until ``min_windows`` are buffered or nothing is left now. Returns buffered count."""
+        while len(self._buf) < min_windows and not self._closed:
+            if self._batches is None and not self._open_next_part():
                 if not self.follow:
                     self.exhausted = True
                 break
-            part = todo[0]
-            windows = self._read_part(part)
-            self._done_parts.add(part.name)
-            for ts, t in windows:
-                if self.latest_ts is not None and ts <= self.latest_ts:
-                    continue  # a window we already have (never re-send, never go back)
-                self._buf.append((ts, t))
-                self.latest_ts = ts
+            batches = self._batches
+            batch = next(batches, None) if batches is not None else None
+            if self._closed:
+                break
+            if batch is None:  # end of the part: a window never spans two parts, so the carry is whole
+                self._batches = None
+                if self._carry is not None:
+                    for ts, t in _cut_windows(self._carry):
+                        self._push(ts, t)
+                    self._carry = None
+                continue
+            table = pa.Table.from_batches([batch]).select(self._columns).cast(self.contract.schema)
+            table = table.replace_schema_metadata(None)
+            if self._carry is not None:
+                table = pa.concat_tables([self._carry, table]).combine_chunks()
+            windows = _cut_windows(table)
+            for ts, t in windows[:-1]:
+                self._push(ts, t)
+            self._carry = windows[-1][1] if windows else None
         return len(self._buf)
+
+    def read_to_latest(self, keep: int = 8) -> None:
+        """Tail start: read everything on disk now, keeping only the newest ``keep`` windows (bounded memory)."""
+        while not self._closed:
+            self.fill(keep + 1)
+            while len(self._buf) > keep:
+                self._buf.popleft()
+            if self._batches is None and len(self._buf) <= keep:
+                break
 
     def head_ts(self) -> int | None:
         return self._buf[0][0] if self._buf else None
@@ -151,6 +193,10 @@ class WindowMerger:
     def buffered(self) -> int:
         return sum(len(c._buf) for c in self.cursors)
 
+    def close(self) -> None:
+        for c in self.cursors:
+            c.close()
+
     def fill(self, min_windows: int = 64) -> None:
         """Blocking read-ahead (call it from a worker thread)."""
         for c in self.cursors:
@@ -159,6 +205,8 @@ class WindowMerger:
 
     def start_at_latest(self) -> None:
         """Tail: skip to the newest window for which every surface has data (so held options arrive at once)."""
+        for c in self.cursors:
+            c.read_to_latest()
         heads = [c.latest_ts for c in self.cursors if c.latest_ts is not None]
         if heads:
             start = min(heads)

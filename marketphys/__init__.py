@@ -13,12 +13,13 @@ from marketphys.core.integrator import IntegratorConfig, RolloutResult
 from marketphys.core.learner import GaussNewtonLearner
 from marketphys.core.ledger import Ledger
 from marketphys.core.engine import Engine, EngineConfig, Forecast
+from marketphys.chain import ChainGex, chain_gex
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Grid", "MarketFrame", "FrameError", "Fields", "WallState", "WallSet",
     "Theta", "ThetaBounds", "IntegratorConfig", "RolloutResult",
-    "GaussNewtonLearner", "Ledger", "Engine", "EngineConfig", "Forecast",
+    "GaussNewtonLearner", "Ledger", "Engine", "EngineConfig", "Forecast", "chain_gex", "ChainGex",
     "__version__",
 ]

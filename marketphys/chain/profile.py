@@ -1,0 +1,92 @@
+"""GEX of many options at shifted underlying levels, and the zero-gamma root: pure array math.
+
+Why its own module: the offline chain (``exposure.chain_gex``) and the options stage of the
+lake (one profile per 1 s window) must compute the same number from the same inputs, so
+both call these functions. Every option ``i`` belongs to a group ``g[i]`` (a window of the
+stage; a single group for one chain) and carries
+
+    w[i] = sign * open_interest * multiplier * 0.01     (sign: the dealer convention)
+
+so its GEX at a move of the underlying by the factor ``s`` (every forward scales with the
+spot: ``F -> s F``) is ``w * gamma76(s F, K, T, sigma) * (s F)**2``, dollars per 1 % move.
+That equals the Black-Scholes spot form ``Gamma_S * S**2`` when ``F = S exp((r - q) T)``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from marketphys.pipeline import black76
+
+SigmaAt = Callable[[np.ndarray], np.ndarray]   # per-row scale -> per-row sigma (sticky moneyness)
+
+
+def gex_at(scale, F, K, T, sigma, w, r=0.0) -> np.ndarray:
+    """Per-option GEX when every forward is multiplied by ``scale`` (broadcasts)."""
+    Fs = np.asarray(F, float) * np.asarray(scale, float)
+    return np.asarray(w, float) * black76.gamma(Fs, K, T, sigma, r) * Fs ** 2
+
+
+def profile(groups, n_groups, scales, F, K, T, sigma, w, r=0.0, sigma_at: SigmaAt | None = None) -> np.ndarray:
+    """Net GEX per group at each scale: an (n_groups, len(scales)) array."""
+    groups = np.asarray(groups, np.int64)
+    out = np.zeros((n_groups, len(scales)))
+    for j, s in enumerate(np.asarray(scales, float)):
+        sig = sigma if sigma_at is None else sigma_at(np.full(len(groups), s))
+        out[:, j] = np.bincount(groups, weights=gex_at(s, F, K, T, sig, w, r), minlength=n_groups)
+    return out
+
+
+def zero_gamma(groups, n_groups, scales, prof, F, K, T, sigma, w, r=0.0, sigma_at: SigmaAt | None = None,
+               iterations: int = 60) -> np.ndarray:
+    """Per group, the scale nearest 1 where the net profile changes sign; NaN where it does not.
+
+    The sign change is bracketed on the ``scales`` grid (``prof`` from ``profile``), then the
+    root is refined by bisection on the exact profile, so it does not depend on the grid step.
+    An exact zero on the grid is returned as it is.
+    """
+    scales = np.asarray(scales, float)
+    groups = np.asarray(groups, np.int64)
+    lo = np.full(n_groups, np.nan)
+    hi = np.full(n_groups, np.nan)
+    root = np.full(n_groups, np.nan)
+    a, b = prof[:, :-1], prof[:, 1:]
+    change = (np.sign(a) * np.sign(b) < 0)
+    exact = prof == 0.0
+    # the bracket (or exact zero) nearest scale 1 per group
+    mids = 0.5 * (scales[:-1] + scales[1:])
+    dist_c = np.where(change, np.abs(mids - 1.0)[None, :], np.inf)
+    dist_e = np.where(exact & (np.abs(prof).sum(axis=1, keepdims=True) > 0), np.abs(scales - 1.0)[None, :], np.inf)
+    jc = np.argmin(dist_c, axis=1)
+    je = np.argmin(dist_e, axis=1)
+    have_c = np.isfinite(dist_c[np.arange(n_groups), jc])
+    have_e = np.isfinite(dist_e[np.arange(n_groups), je])
+    use_e = have_e & (~have_c | (dist_e[np.arange(n_groups), je] <= dist_c[np.arange(n_groups), jc]))
+    root[use_e] = scales[je[use_e]]
+    bis = have_c & ~use_e
+    lo[bis], hi[bis] = scales[jc[bis]], scales[jc[bis] + 1]
+    f_lo = np.where(bis, prof[np.arange(n_groups), jc], 0.0)
+    if bis.any():
+        rows = bis[groups]
+        g = groups[rows]
+        Fr, Kr, Tr, wr = (np.asarray(x, float)[rows] for x in (F, K, T, w))
+        sr = np.asarray(sigma, float)[rows]
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            sig = sr if sigma_at is None else _sub(sigma_at, mid[g], rows)
+            f_mid = np.bincount(g, weights=gex_at(mid[g], Fr, Kr, Tr, sig, wr, r), minlength=n_groups)
+            left = np.sign(f_mid) == np.sign(f_lo)
+            lo = np.where(bis & left, mid, lo)
+            f_lo = np.where(bis & left, f_mid, f_lo)
+            hi = np.where(bis & ~left, mid, hi)
+        root[bis] = 0.5 * (lo[bis] + hi[bis])
+    return root
+
+
+def _sub(sigma_at: SigmaAt, scale_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """sigma_at takes a per-row scale over all rows; evaluate it and keep ``rows``."""
+    full = np.ones(len(rows))
+    full[rows] = scale_rows
+    return sigma_at(full)[rows]

@@ -5,6 +5,7 @@ options stage of the lake shares with it.
 """
 
 from .exposure import DEALERS, ChainGex, chain_gex
+from .cboe import read_cboe_quotedata, write_cboe_quotedata
 from .frame import ChainError
 
-__all__ = ["chain_gex", "ChainGex", "ChainError", "DEALERS"]
+__all__ = ["chain_gex", "ChainGex", "ChainError", "DEALERS", "read_cboe_quotedata", "write_cboe_quotedata"]

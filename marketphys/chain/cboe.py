@@ -105,8 +105,9 @@ def _numeric(col: pd.Series, name: str, path, head: int) -> np.ndarray:
     bad = v.isna() & (s != "")
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ChainError(f"{path}: column {name.split(':')[-1]!r} ({name.split(':')[0] if ':' in name else 'both'}), "
-                         f"line {head + 2 + i}: not a number: {col.iloc[i]!r}")
+        side = f" ({name.split(':')[0]}s)" if ":" in name else ""
+        raise ChainError(f"{path}: column {name.split(':')[-1]!r}{side}, line {head + 2 + i}: "
+                         f"not a number: {col.iloc[i]!r}")
     return v.to_numpy(float)
 
 

@@ -83,6 +83,8 @@ class Settings:
     progress: bool = True
     option_rate: float = 0.0   # Black-76 rate for the options stage (0: undiscounted)
     option_rest_ms: int = 500  # options book_wall pull_rest_qty: orders resting at least this long
+    option_band_rows: int | None = 12  # options priced within this many $5 strikes of spot (None: all);
+                                       # the strike surfaces keep 25 rows, gex_chain_1s sums the band
 
 
 @dataclass

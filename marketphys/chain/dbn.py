@@ -2,8 +2,9 @@
 
 Definitions give strike, expiry, type and multiplier; statistics the open interest as of
 the instant (the last ``OPEN_INTEREST`` at or before it); the options MBO, replayed up to
-the instant with the stage's own order book, the best bid and ask. ``pipeline_conventions``
-are the stage's settings: ``pipeline_chain_gex(chain, F, rate)`` gives the numbers ``gex_surface_1s`` and ``gex_chain_1s`` hold for that window (same inputs, same math).
+the instant with the stage's own order book, the best bid and ask. ``pipeline_chain_gex``
+prices it with the stage's conventions, so it gives the numbers ``gex_surface_1s`` and
+``gex_chain_1s`` hold for that window (same inputs, same math).
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def chain_gex(chain: pd.DataFrame, *, multiplier, spot: float | None = None, for
               div_yield: float = 0.0, asof=None, day_count="ACT/365", expiry_time: str = "16:00",
               tz: str = "America/New_York", dealer="long_calls_short_puts", sticky: str = "strike",
               profile_range: float = 0.10, profile_points: int = 201, levels=None,
-              share_otm_iv: bool = True) -> ChainGex:
+              share_otm_iv: bool = True, iv_fallback=None) -> ChainGex:
     """Dealer GEX of an option chain (see the module docstring and ``docs/gex.md``).
 
     chain: tidy frame, one row per option (``frame`` lists the columns). ``multiplier``: a
@@ -120,7 +120,10 @@ def chain_gex(chain: pd.DataFrame, *, multiplier, spot: float | None = None, for
     parity/carry (also a ``forward`` column). ``asof``: the valuation time (defaults to
     ``chain.attrs['asof']``). IV: the ``iv`` column where usable (> 0), else inverted from the
     mid with Black-76; with ``share_otm_iv`` an inverted option takes the out-of-the-money
-    option's IV at its strike and expiry. Rows that cannot be priced are set aside with a reason.
+    option's IV at its strike and expiry. ``iv_fallback``: None (default) sets rows without a
+    usable IV aside; ``"median"`` gives them the median usable IV of the chain (the options
+    stage's fallback for an option that never inverted), a number gives them that vol.
+    Rows that cannot be priced are set aside with a reason.
     """
     if sticky not in STICKY:
         raise frame.ChainError(f"sticky: expected one of {STICKY}, got {sticky!r}")
@@ -159,18 +162,32 @@ def chain_gex(chain: pd.DataFrame, *, multiplier, spot: float | None = None, for
         fw = forwards_per_expiry(a.expiry_ns, T_live, a.strike, a.is_call, mid, given, spot, rate, div_yield)
     F = pd.Series(fw["forward"].to_numpy(), index=fw["expiry_ns"].to_numpy()).reindex(a.expiry_ns).to_numpy(float)
 
-    # implied vol: the column where usable, else the mid inverted (OTM-shared)
+    # implied vol: the column where usable, else the mid inverted (OTM-shared), else the fallback
     col_ok = np.isfinite(a.iv) & (a.iv > 0)
-    inv, _status = black76.implied_vol(np.where(live, mid, np.nan), np.where(live, F, np.nan), a.strike,
-                                       np.where(live, a.T, np.nan), a.is_call, rate)
+    priceable = np.isin(a.reason, ("", "no_open_interest"))
+    inv, _status = black76.implied_vol(np.where(priceable, mid, np.nan), np.where(priceable, F, np.nan), a.strike,
+                                       np.where(priceable, a.T, np.nan), a.is_call, rate)
+    share = None
     if share_otm_iv:
         from marketphys.pipeline.silver_options import otm_iv
 
-        inv = otm_iv(np.zeros(n, np.int64), a.strike, a.expiry_ns, a.is_call, a.strike >= F, inv)
+        share = (np.zeros(n, np.int64), a.strike, a.expiry_ns, a.is_call, a.strike >= F)
+        inv = otm_iv(*share, inv)
     inv_ok = np.isfinite(inv) & (inv > 0)
     sigma = np.where(col_ok, a.iv, np.where(inv_ok, inv, np.nan))
-    iv_source = np.where(col_ok, "column", np.where(inv_ok, "mid", ""))
+    iv_source = np.where(col_ok, "column", np.where(inv_ok, "mid", "")).astype(object)
     no_iv = live & ~np.isfinite(sigma)
+    fb = _fallback(iv_fallback, sigma[priceable & np.isfinite(sigma)])
+    if fb is not None and no_iv.any():
+        # as the options stage: fill, then share at the strike again, so an in-the-money option
+        # whose out-of-the-money partner only had the fallback takes that, not its own mid's vol
+        filled = np.where(inv_ok | ~priceable, inv, fb)
+        if share is not None:
+            filled = otm_iv(*share, filled)
+        took = ~col_ok & live & np.isfinite(filled) & ~(inv_ok & (filled == inv))
+        sigma = np.where(col_ok, a.iv, filled)
+        iv_source[took] = "fallback"
+        no_iv = live & ~np.isfinite(sigma)
     no_price = no_iv & ~np.isfinite(mid) & ~np.isfinite(a.iv)
     a.reason[no_price] = "no_price"
     a.reason[no_iv & ~no_price] = "no_iv"
@@ -212,19 +229,33 @@ def chain_gex(chain: pd.DataFrame, *, multiplier, spot: float | None = None, for
     set_aside = chain.loc[~use].assign(reason=a.reason[~use])
     reasons = {r: int((a.reason == r).sum()) for r in frame.REASONS}
     counts = {"rows": n, "priced": int(use.sum()), "set_aside": int((~use).sum()), "reasons": reasons,
-              "iv": {"from_column": int((use & col_ok).sum()), "inverted": int((use & ~col_ok).sum()),
+              "iv": {"from_column": int((use & col_ok).sum()), "inverted": int((use & (iv_source == "mid")).sum()),
+                     "fallback": int((use & (iv_source == "fallback")).sum()),
                      "no_usable_iv": reasons["no_price"] + reasons["no_iv"]},
               "forwards": {s: int((fw["source"] == s).sum()) for s in ("given", "parity", "carry", "none")}}
     settings = {"multiplier": float(mult[0]) if n and np.all(mult == mult[0]) else "per row", "rate": float(rate),
                 "div_yield": float(div_yield), "asof": str(pd.Timestamp(asof_ns, tz="UTC")),
                 "day_count": day_count if isinstance(day_count, str) else float(day_count),
                 "expiry_time": expiry_time, "tz": tz, "dealer": dealer if isinstance(dealer, str) else list(dealer),
-                "sticky": sticky, "share_otm_iv": bool(share_otm_iv)}
+                "sticky": sticky, "share_otm_iv": bool(share_otm_iv), "iv_fallback": iv_fallback}
     return ChainGex(spot=float(spot), spot_source=spot_source, total=float(gex.sum()), total_abs=float(np.abs(gex).sum()),
                     zero_gamma=float(root * spot) if np.isfinite(root) else None,
                     zero_gamma_levels=[float(c * spot) for c in crossings], per_strike=per, profile=profile_df,
                     forwards=fw.reset_index(drop=True), rows=rows, set_aside=set_aside, counts=counts,
                     settings=settings)
+
+
+def _fallback(policy, usable: np.ndarray) -> float | None:
+    if policy is None:
+        return None
+    if isinstance(policy, str):
+        if policy != "median":
+            raise frame.ChainError(f"iv_fallback: expected None, 'median' or a vol, got {policy!r}")
+        return float(np.median(usable)) if len(usable) else None
+    v = float(policy)
+    if not (0 < v < black76.IV_HI):
+        raise frame.ChainError(f"iv_fallback: a vol must be in (0, {black76.IV_HI}), got {policy!r}")
+    return v
 
 
 def _restrict(sigma_at, m):

@@ -283,3 +283,10 @@ def test_bad_csv_errors_name_the_column(tmp_path, capsys, mutate, message, cli_m
                      "--out", str(tmp_path / "o")]) == 2
     assert cli_message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_build_gex_band_flag_is_checked(tmp_path, capsys):
+    assert cli_main(["build", "--input", str(tmp_path), "--lake", str(tmp_path / "l"), "--gex-band", "5"]) == 2
+    assert "--gex-band must be >= 12" in capsys.readouterr().err
+    assert cli_main(["build", "--input", str(tmp_path), "--lake", str(tmp_path / "l"), "--gex-band", "wide"]) == 2
+    assert "--gex-band: expected a number of strikes or 'all'" in capsys.readouterr().err

@@ -30,7 +30,7 @@ def day(tmp_path_factory):
         build_day(days[0], lakes[band], Settings(progress=False, option_rate=CFG.rate, option_band_rows=band))
     names = file_names(CFG.date_compact)
     files = (root / "raw" / names["options_mbo"], root / "raw" / names["definition"], root / "raw" / names["statistics"])
-    return lakes, files
+    return lakes, files, root / "raw"
 
 
 def _read(lake, ds):
@@ -39,7 +39,7 @@ def _read(lake, ds):
 
 @pytest.mark.parametrize("w", [0, 30])
 def test_offline_chain_equals_the_lake_window(day, w):
-    lakes, files = day
+    lakes, files, _ = day
     lake = lakes[None]                                   # the whole chain priced every window
     chain = _read(lake, CHAIN_DATASET)
     end = int(chain["window_end_ts_ns"][w])
@@ -61,7 +61,7 @@ def test_offline_chain_equals_the_lake_window(day, w):
 
 
 def test_default_band_total_is_the_sum_of_the_25_rows_and_wider_band_keeps_25_rows(day):
-    lakes, _ = day
+    lakes, _, _ = day
     narrow, wide = _read(lakes[12], CHAIN_DATASET), _read(lakes[None], CHAIN_DATASET)
     g = _read(lakes[12], GEX_DATASET)
     per = g.groupby("window_end_ts_ns")[["gex", "gex_abs"]].sum()
@@ -79,7 +79,7 @@ def test_default_band_total_is_the_sum_of_the_25_rows_and_wider_band_keeps_25_ro
 def test_chain_contract_rejects_inconsistent_rows(day):
     from marketphys.pipeline.contracts import ContractError
 
-    lakes, _ = day
+    lakes, _, _ = day
     t = read_partition(lakes[12], CHAIN_DATASET, "ES", CFG.date)
     import pyarrow as pa
 
@@ -96,3 +96,27 @@ def test_chain_contract_rejects_inconsistent_rows(day):
 def test_band_narrower_than_the_surface_is_refused():
     with pytest.raises(OptionsInputError, match="band_half_rows must be >= 12"):
         SilverComputeGexSurface1s(None, None, None, band_half_rows=5)
+
+
+def test_cli_dbn_day_at_an_instant_prints_the_lake_number(day, tmp_path, capsys):
+    import json
+
+    from marketphys.cli import main as cli_main
+
+    lakes, _, raw = day
+    row = _read(lakes[None], CHAIN_DATASET).iloc[0]
+    at = str(pd.Timestamp(int(row["window_end_ts_ns"]), tz="UTC"))
+    assert cli_main(["gex", "--dbn", str(raw), "--at", at, "--lake", str(lakes[None]), "--rate", str(CFG.rate),
+                     "--json", str(tmp_path / "s.json"), "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "multiplier from the definitions" in out and "ES options at" in out
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["total"] == pytest.approx(row["gex_total"], rel=1e-9)
+    assert doc["zero_gamma"] == pytest.approx(row["zero_gamma_points"], rel=1e-12)
+    # without a lake the futures mid comes from the day's futures MBO: it runs, and is near
+    assert cli_main(["gex", "--dbn", str(raw), "--at", at, "--out", str(tmp_path / "o2")]) == 0
+    assert "zero gamma" in capsys.readouterr().out
+    assert cli_main(["gex", "--dbn", str(raw), "--at", "2020-01-02 15:00", "--out", str(tmp_path / "o3")]) == 2
+    assert "no DBN files for 2020-01-02" in capsys.readouterr().err
+    assert cli_main(["gex", "--dbn", str(raw), "--out", str(tmp_path / "o3")]) == 2
+    assert "--at: required with --dbn" in capsys.readouterr().err

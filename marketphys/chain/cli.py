@@ -1,4 +1,6 @@
-"""``marketphys gex --chain FILE``: GEX of a CBOE quotedata CSV (or a tidy chain CSV).
+"""``marketphys gex --chain FILE``: GEX of a CBOE quotedata CSV (or a tidy chain CSV);
+``marketphys gex --dbn PATH... --at TIME [--lake LAKE]``: a DBN day's chain at one instant,
+priced like the lake's options stage.
 
 Prints the chain total, the zero-gamma level and the top strikes; writes the per-strike
 table and the profile as CSV (atomically) under ``--out``, and a JSON summary with ``--json``.
@@ -17,8 +19,14 @@ CBOE_MULTIPLIER = 100.0     # CBOE-listed index and equity options (SPX, NDX, SP
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--chain", required=True, metavar="FILE",
-                   help="CBOE quotedata CSV, or a tidy CSV with strike, expiry, type, open_interest, iv|bid+ask")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--chain", metavar="FILE",
+                     help="CBOE quotedata CSV, or a tidy CSV with strike, expiry, type, open_interest, iv|bid+ask")
+    src.add_argument("--dbn", nargs="+", metavar="PATH",
+                     help="a day's DBN files or folder (options MBO, definitions, statistics; futures MBO without --lake)")
+    p.add_argument("--at", default=None, help="with --dbn: the instant (UTC unless zoned), e.g. '2024-05-13 13:30:05'")
+    p.add_argument("--lake", default=None, help="with --dbn: take the futures mid from this lake's snap (as the stage)")
+    p.add_argument("--product", default="ES", help="with --dbn: the options' product (definitions' asset)")
     p.add_argument("--multiplier", type=float, default=None,
                    help=f"contract multiplier (a CBOE file: {CBOE_MULTIPLIER:g} unless given; a tidy CSV: required)")
     p.add_argument("--rate", type=float, default=0.0, help="continuously compounded rate (default 0)")
@@ -47,11 +55,11 @@ def _load(path: Path):
 
 
 def run(args) -> int:
-    from marketphys.atomic import atomic_write_text
-
     from .exposure import chain_gex
     from .frame import ChainError
 
+    if args.dbn:
+        return _run_dbn(args)
     path = Path(args.chain)
     if not path.is_file():
         raise CliError(f"--chain: no such file: {path}")
@@ -67,11 +75,34 @@ def run(args) -> int:
                         sticky=args.sticky)
     except ChainError as err:
         raise CliError(str(err)) from None
+    return _report(args, res, path.name, path.stem, f"multiplier {mult:g}" + (
+        " (CBOE standard contract; --multiplier to change)" if args.multiplier is None else ""))
+
+
+def _run_dbn(args) -> int:
+    from .dbn import chain_gex_at
+    from .frame import ChainError
+
+    if args.at is None:
+        raise CliError("--at: required with --dbn (the instant to take the chain at)")
+    if args.multiplier is not None:
+        raise CliError("--multiplier: with --dbn the definitions' multiplier is used")
+    try:
+        res = chain_gex_at(args.dbn, args.at, lake=args.lake, product=args.product, rate=args.rate,
+                           dealer=args.dealer, sticky=args.sticky)
+    except ChainError as err:
+        raise CliError(str(err)) from None
+    stem = f"{args.product}_{str(args.at).replace(' ', 'T').replace(':', '')}"
+    return _report(args, res, f"{args.product} options at {args.at}", stem, "multiplier from the definitions")
+
+
+def _report(args, res, name: str, stem: str, mult_note: str) -> int:
+    from marketphys.atomic import atomic_write_text
+
     c = res.counts
-    print(f"{path.name}: {c['priced']} of {c['rows']} options priced; set aside "
+    print(f"{name}: {c['priced']} of {c['rows']} options priced; set aside "
           + (", ".join(f"{k} {v}" for k, v in c["reasons"].items() if v) or "none"))
-    print(f"multiplier {mult:g}{' (CBOE standard contract; --multiplier to change)' if args.multiplier is None else ''}; "
-          f"spot {res.spot:,.2f} ({res.spot_source}); forwards: "
+    print(f"{mult_note}; spot {res.spot:,.2f} ({res.spot_source}); forwards: "
           + ", ".join(f"{k} {v}" for k, v in c["forwards"].items() if v))
     print(f"total GEX  {res.total / 1e9:+,.3f} bn USD per 1% move (|GEX| {res.total_abs / 1e9:,.3f} bn)")
     zg = "none in the profile range" if res.zero_gamma is None else f"{res.zero_gamma:,.2f}"
@@ -80,7 +111,7 @@ def run(args) -> int:
     print("top strikes by |GEX| (USD mn per 1%):   strike      calls       puts        net")
     for r in top.itertuples():
         print(f"{'':40s}{r.strike:8g} {r.call_gex / 1e6:10.2f} {r.put_gex / 1e6:10.2f} {r.net_gex / 1e6:10.2f}")
-    out = Path(args.out) if args.out else Path.cwd() / f"{path.stem}_gex"
+    out = Path(args.out) if args.out else Path.cwd() / f"{stem}_gex"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "per_strike.csv", res.per_strike.to_csv(index=False))
     atomic_write_text(out / "profile.csv", res.profile.to_csv(index=False))

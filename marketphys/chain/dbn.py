@@ -86,3 +86,40 @@ def futures_mid(lake, product: str, date: str, at_ns: int) -> float:
     if not valid:
         raise ValueError(f"no valid futures spot for {product} at {at_ns} on {date}")
     return mid
+
+
+def chain_gex_at(inputs, at, *, lake=None, product: str = "ES", rate: float = 0.0, iv_fallback="median", **overrides):
+    """DBN files or folders of one day (options MBO, definitions, statistics; futures MBO when no
+    ``lake``) -> the day's chain at ``at`` (ns, or a time; naive = UTC) priced like the stage.
+
+    The futures mid comes from the lake's ``snap`` when ``lake`` is given (what the stage
+    used), else from the day's futures MBO (most active instrument's BBO mid, 1 s windows).
+    """
+    from marketphys.pipeline.build import group_days, usable_inputs
+    from marketphys.pipeline.silver_options import spot_from_futures_mbo
+
+    from .frame import ChainError, timestamp_ns
+
+    at_ns = timestamp_ns(at, "UTC", "at")
+    date = str(pd.Timestamp(at_ns, tz="UTC").date())
+    infos, _ = usable_inputs(inputs if isinstance(inputs, (list, tuple)) else [inputs], False)
+    days = {d.date: d for d in group_days(infos)}
+    if date not in days:
+        raise ChainError(f"at: no DBN files for {date} in {inputs} (dates there: {sorted(days)})")
+    files = days[date].files
+    miss = [k for k in ("option_mbo", "definition", "statistics") if not files[k]]
+    if miss or (lake is None and not files["future_mbo"]):
+        raise ChainError(f"{date}: missing DBN inputs {miss + ([] if lake or files['future_mbo'] else ['future_mbo'])}")
+    chain = chain_from_dbn([i.path for i in files["option_mbo"]], [i.path for i in files["definition"]],
+                           [i.path for i in files["statistics"]], at_ns, product=product)
+    if lake is not None:
+        F = futures_mid(lake, product, date, at_ns)
+    else:
+        from marketphys.pipeline.bronze import iter_mbo
+
+        spot = spot_from_futures_mbo(c for i in sorted(files["future_mbo"], key=lambda i: i.start_ns)
+                                     for c in iter_mbo(i))
+        _, F, ok = spot.at(at_ns)
+        if not ok:
+            raise ChainError(f"at: no valid futures mid at {pd.Timestamp(at_ns, tz='UTC')}")
+    return pipeline_chain_gex(chain, F, rate, iv_fallback=iv_fallback, **overrides)

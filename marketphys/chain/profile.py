@@ -14,11 +14,14 @@ That equals the Black-Scholes spot form ``Gamma_S * S**2`` when ``F = S exp((r -
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
+import numba
 import numpy as np
 
 from marketphys.pipeline import black76
+from marketphys.pipeline.black76 import _npdf
 
 SigmaAt = Callable[[np.ndarray], np.ndarray]   # per-row scale -> per-row sigma (sticky moneyness)
 
@@ -29,18 +32,47 @@ def gex_at(scale, F, K, T, sigma, w, r=0.0) -> np.ndarray:
     return np.asarray(w, float) * black76.gamma(Fs, K, T, sigma, r) * Fs ** 2
 
 
+@numba.njit(cache=True)
+def _group_sums(groups, scale_of_group, F, K, T, sigma, w, r, out):
+    """out[g] = sum over rows of group g of w * gamma76(s F) * (s F)^2, s = scale_of_group[g].
+
+    One compiled pass, no temporaries: the options stage runs it for every level of every
+    window's profile. Rows whose inputs are degenerate (T, sigma, F or K not > 0) add 0,
+    the Black-76 limit (see ``black76``)."""
+    out[:] = 0.0
+    for i in range(groups.size):
+        g = groups[i]
+        Fs = F[i] * scale_of_group[g]
+        sq = sigma[i] * math.sqrt(T[i]) if T[i] > 0.0 else 0.0
+        if not (sq > 0.0 and Fs > 0.0 and K[i] > 0.0):
+            continue
+        d1 = (math.log(Fs / K[i]) + 0.5 * sq * sq) / sq
+        out[g] += w[i] * math.exp(-r * T[i]) * _npdf(d1) * Fs / sq
+
+
+def _sums(groups, n_groups, scale_of_group, F, K, T, sigma, w, r) -> np.ndarray:
+    out = np.empty(n_groups)
+    f = (lambda a: np.ascontiguousarray(a, dtype=np.float64))
+    _group_sums(np.ascontiguousarray(groups, dtype=np.int64), f(scale_of_group), f(F), f(K), f(T), f(sigma), f(w),
+                float(r), out)
+    return out
+
+
 def profile(groups, n_groups, scales, F, K, T, sigma, w, r=0.0, sigma_at: SigmaAt | None = None) -> np.ndarray:
     """Net GEX per group at each scale: an (n_groups, len(scales)) array."""
     groups = np.asarray(groups, np.int64)
     out = np.zeros((n_groups, len(scales)))
     for j, s in enumerate(np.asarray(scales, float)):
-        sig = sigma if sigma_at is None else sigma_at(np.full(len(groups), s))
-        out[:, j] = np.bincount(groups, weights=gex_at(s, F, K, T, sig, w, r), minlength=n_groups)
+        if sigma_at is None:
+            out[:, j] = _sums(groups, n_groups, np.full(n_groups, s), F, K, T, sigma, w, r)
+        else:
+            sig = sigma_at(np.full(len(groups), s))
+            out[:, j] = np.bincount(groups, weights=gex_at(s, F, K, T, sig, w, r), minlength=n_groups)
     return out
 
 
 def zero_gamma(groups, n_groups, scales, prof, F, K, T, sigma, w, r=0.0, sigma_at: SigmaAt | None = None,
-               iterations: int = 60) -> np.ndarray:
+               iterations: int = 48) -> np.ndarray:
     """Per group, the scale nearest 1 where the net profile changes sign; NaN where it does not.
 
     The sign change is bracketed on the ``scales`` grid (``prof`` from ``profile``), then the
@@ -75,8 +107,11 @@ def zero_gamma(groups, n_groups, scales, prof, F, K, T, sigma, w, r=0.0, sigma_a
         sr = np.asarray(sigma, float)[rows]
         for _ in range(iterations):
             mid = 0.5 * (lo + hi)
-            sig = sr if sigma_at is None else _sub(sigma_at, mid[g], rows)
-            f_mid = np.bincount(g, weights=gex_at(mid[g], Fr, Kr, Tr, sig, wr, r), minlength=n_groups)
+            if sigma_at is None:
+                f_mid = _sums(g, n_groups, np.where(np.isfinite(mid), mid, 1.0), Fr, Kr, Tr, sr, wr, r)
+            else:
+                sig = _sub(sigma_at, mid[g], rows)
+                f_mid = np.bincount(g, weights=gex_at(mid[g], Fr, Kr, Tr, sig, wr, r), minlength=n_groups)
             left = np.sign(f_mid) == np.sign(f_lo)
             lo = np.where(bis & left, mid, lo)
             f_lo = np.where(bis & left, f_mid, f_lo)

@@ -195,14 +195,25 @@ def _iv_loop(price, F, K, T, r, call, out, status):
         status[i] = st
 
 
+def _broadcast(arrs):
+    """``np.broadcast_to`` each array (plain read-only views, unlike ``broadcast_arrays``' views,
+    whose writeable flag warns when numba reads it); arrays already of the shape pass as they are."""
+    shape = np.broadcast_shapes(*(a.shape for a in arrs))
+    return [a if a.shape == shape else np.broadcast_to(a, shape) for a in arrs], shape
+
+
+def _own(a: np.ndarray) -> np.ndarray:
+    """A broadcast view that happened to be contiguous (e.g. empty) is read-only: copy it."""
+    return a if a.flags.writeable else a.copy()
+
+
 def _prepare(*arrays, is_call=None):
     """Broadcast to one shape; float64 contiguous 1-D copies plus the shape to restore."""
     arrs = [np.asarray(a, dtype=np.float64) for a in arrays]
     if is_call is not None:
         arrs.append(np.asarray(is_call))
-    b = np.broadcast_arrays(*arrs)
-    shape = b[0].shape
-    flat = [np.ascontiguousarray(x, dtype=np.float64).ravel() for x in b[: len(arrays)]]
+    b, shape = _broadcast(arrs)
+    flat = [_own(np.ascontiguousarray(x, dtype=np.float64).ravel()) for x in b[: len(arrays)]]
     if is_call is not None:
         c = b[-1]
         if c.dtype != np.bool_:
@@ -213,7 +224,7 @@ def _prepare(*arrays, is_call=None):
                 c = np.char.upper(c.astype(str)) == "C"
             else:
                 c = c.astype(bool)
-        flat.append(np.ascontiguousarray(c, dtype=np.bool_).ravel())
+        flat.append(_own(np.ascontiguousarray(c, dtype=np.bool_).ravel()))
     return flat, shape
 
 

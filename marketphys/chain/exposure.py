@@ -12,7 +12,7 @@ calls and buy puts), makes calls + and puts -.
 Profile: the net GEX recomputed with the underlying moved to each level ``S'`` (every
 forward scaled by ``S'/S``). "Sticky strike" (default) keeps each option's IV; "sticky
 moneyness" gives each option the IV its expiry's smile had at the same ``K/F``. The
-zero-gamma level is where the profile changes sign (nearest the spot), refined by bisection.
+zero-gamma level is where the profile changes sign (nearest the spot), refined on the exact profile.
 """
 
 from __future__ import annotations
@@ -267,7 +267,7 @@ def _restrict(sigma_at, m):
 
 
 def _all_crossings(scales, net, F, K, T, sigma, w, r, sigma_at) -> list:
-    """Every sign change of the profile, each refined by bisection."""
+    """Every sign change of the profile, each refined on the exact profile."""
     out = []
     grp = np.zeros(len(K), np.int64)
     for j in np.flatnonzero(np.sign(net[:-1]) * np.sign(net[1:]) < 0):

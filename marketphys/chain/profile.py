@@ -72,11 +72,12 @@ def profile(groups, n_groups, scales, F, K, T, sigma, w, r=0.0, sigma_at: SigmaA
 
 
 def zero_gamma(groups, n_groups, scales, prof, F, K, T, sigma, w, r=0.0, sigma_at: SigmaAt | None = None,
-               iterations: int = 48) -> np.ndarray:
+               iterations: int = 60) -> np.ndarray:
     """Per group, the scale nearest 1 where the net profile changes sign; NaN where it does not.
 
     The sign change is bracketed on the ``scales`` grid (``prof`` from ``profile``), then the
-    root is refined by bisection on the exact profile, so it does not depend on the grid step.
+    root is refined on the exact profile (Illinois regula falsi, to ~1e-15 of the level), so it
+    does not depend on the grid step.
     An exact zero on the grid is returned as it is.
     """
     scales = np.asarray(scales, float)
@@ -99,24 +100,37 @@ def zero_gamma(groups, n_groups, scales, prof, F, K, T, sigma, w, r=0.0, sigma_a
     root[use_e] = scales[je[use_e]]
     bis = have_c & ~use_e
     lo[bis], hi[bis] = scales[jc[bis]], scales[jc[bis] + 1]
-    f_lo = np.where(bis, prof[np.arange(n_groups), jc], 0.0)
     if bis.any():
+        ar = np.arange(n_groups)
+        a, b = np.where(bis, lo, 1.0), np.where(bis, hi, 1.0)
+        fa, fb = np.where(bis, prof[ar, jc], 0.0), np.where(bis, prof[ar, np.minimum(jc + 1, prof.shape[1] - 1)], 0.0)
         rows = bis[groups]
         g = groups[rows]
         Fr, Kr, Tr, wr = (np.asarray(x, float)[rows] for x in (F, K, T, w))
         sr = np.asarray(sigma, float)[rows]
+        live = bis.copy()
+        tiny = 1e-15 * np.abs(prof).max(axis=1)
+        best = np.where(bis, 0.5 * (a + b), np.nan)
         for _ in range(iterations):
-            mid = 0.5 * (lo + hi)
+            # Illinois (regula falsi that halves the stale end's value): superlinear on a smooth profile
+            den = np.where(live, fb - fa, 1.0)
+            c = np.where(live & (den != 0), (a * fb - b * fa) / np.where(den != 0, den, 1.0), 0.5 * (a + b))
+            c = np.where(live & ((c <= np.minimum(a, b)) | (c >= np.maximum(a, b))), 0.5 * (a + b), c)
+            sub = live[g]                                   # only the groups still converging
             if sigma_at is None:
-                f_mid = _sums(g, n_groups, np.where(np.isfinite(mid), mid, 1.0), Fr, Kr, Tr, sr, wr, r)
+                fc = _sums(g[sub], n_groups, np.where(live, c, 1.0), Fr[sub], Kr[sub], Tr[sub], sr[sub], wr[sub], r)
             else:
-                sig = _sub(sigma_at, mid[g], rows)
-                f_mid = np.bincount(g, weights=gex_at(mid[g], Fr, Kr, Tr, sig, wr, r), minlength=n_groups)
-            left = np.sign(f_mid) == np.sign(f_lo)
-            lo = np.where(bis & left, mid, lo)
-            f_lo = np.where(bis & left, f_mid, f_lo)
-            hi = np.where(bis & ~left, mid, hi)
-        root[bis] = 0.5 * (lo[bis] + hi[bis])
+                sig = _sub(sigma_at, c[g], rows)
+                fc = np.bincount(g, weights=gex_at(c[g], Fr, Kr, Tr, sig, wr, r) * sub, minlength=n_groups)
+            moved = np.abs(c - best)
+            best = np.where(live, c, best)
+            cross = np.sign(fc) * np.sign(fb) < 0
+            a, fa = np.where(live & cross, b, a), np.where(live & cross, fb, np.where(live, fa * 0.5, fa))
+            b, fb = np.where(live, c, b), np.where(live, fc, fb)
+            live = live & (np.abs(fc) > tiny) & (np.abs(b - a) > 4e-16 * np.abs(b)) & (moved > 1e-15 * np.abs(c))
+            if not live.any():
+                break
+        root[bis] = best[bis]
     return root
 
 

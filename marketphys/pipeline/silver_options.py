@@ -65,7 +65,7 @@ GEX_FLOW_DATASET = "silver.future_option_mbo.gex_flow_surface_1s"
 CHAIN_DATASET = "silver.future_option_mbo.gex_chain_1s"
 DATASETS = (GEX_DATASET, FLOW_DATASET, WALL_DATASET, GEX_FLOW_DATASET, CHAIN_DATASET)
 PROFILE_RANGE = 0.05       # zero-gamma search: underlying levels within +-5 % of the spot
-PROFILE_POINTS = 41
+PROFILE_POINTS = 21        # levels 0.5 % apart: the sign change is bracketed there, then refined
 
 
 class OptionsInputError(ValueError):

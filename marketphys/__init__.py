@@ -13,9 +13,18 @@ from marketphys.core.integrator import IntegratorConfig, RolloutResult
 from marketphys.core.learner import GaussNewtonLearner
 from marketphys.core.ledger import Ledger
 from marketphys.core.engine import Engine, EngineConfig, Forecast
-from marketphys.chain import ChainGex, chain_gex
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``chain_gex`` / ``ChainGex`` load on first use (keeps ``import marketphys`` light)."""
+    if name in ("chain_gex", "ChainGex"):
+        from marketphys import chain
+
+        return getattr(chain, name)
+    raise AttributeError(f"module 'marketphys' has no attribute {name!r}")
+
 
 __all__ = [
     "Grid", "MarketFrame", "FrameError", "Fields", "WallState", "WallSet",

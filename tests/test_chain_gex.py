@@ -285,8 +285,38 @@ def test_bad_csv_errors_name_the_column(tmp_path, capsys, mutate, message, cli_m
     assert not (tmp_path / "o").exists()
 
 
-def test_build_gex_band_flag_is_checked(tmp_path, capsys):
-    assert cli_main(["build", "--input", str(tmp_path), "--lake", str(tmp_path / "l"), "--gex-band", "5"]) == 2
+@pytest.mark.parametrize("cmd", ["build", "build-days"])
+def test_build_gex_band_flag_is_checked(tmp_path, capsys, cmd):
+    assert cli_main([cmd, "--input", str(tmp_path), "--lake", str(tmp_path / "l"), "--gex-band", "5"]) == 2
     assert "--gex-band must be >= 12" in capsys.readouterr().err
-    assert cli_main(["build", "--input", str(tmp_path), "--lake", str(tmp_path / "l"), "--gex-band", "wide"]) == 2
+    assert cli_main([cmd, "--input", str(tmp_path), "--lake", str(tmp_path / "l"), "--gex-band", "wide"]) == 2
     assert "--gex-band: expected a number of strikes or 'all'" in capsys.readouterr().err
+    assert not (tmp_path / "l").exists()
+
+
+def test_zero_gamma_is_the_crossing_nearest_the_spot():
+    # puts at 4800 and 5200 around calls at 5000: negative, positive, negative -> two flips
+    ch = pd.DataFrame({"strike": [4800.0, 5000.0, 5200.0], "expiry": EXPIRY, "type": ["P", "C", "P"],
+                       "open_interest": [8000, 8000, 8000], "iv": 0.1})
+    lo = chain_gex(ch, multiplier=100, spot=4950, asof=ASOF)
+    hi = chain_gex(ch, multiplier=100, spot=5050, asof=ASOF)
+    assert len(lo.zero_gamma_levels) == 2
+    a, b = sorted(lo.zero_gamma_levels)
+    assert a < 5000 < b and lo.zero_gamma == a and hi.zero_gamma == pytest.approx(b, rel=1e-12)
+    # each is a root of the net GEX computed by hand (r = q = 0: the forward is the level)
+    for root in (a, b):
+        terms = [sg * _gamma_by_hand(root, K, T30, 0.1, 0.0) * 8000 * 100 * root ** 2 * 0.01
+                 for K, sg in ((4800.0, -1), (5000.0, 1), (5200.0, -1))]
+        assert abs(sum(terms)) < 1e-12 * sum(abs(t) for t in terms)
+
+
+def test_iv_fallback_fills_unpriced_rows_only_when_asked():
+    ch = _four().assign(iv=[0.25, 0.20, np.nan, 0.18])
+    none = chain_gex(ch, multiplier=100, spot=100, asof=ASOF)
+    fixed = chain_gex(ch, multiplier=100, spot=100, asof=ASOF, iv_fallback=0.22)
+    med = chain_gex(ch, multiplier=100, spot=100, asof=ASOF, iv_fallback="median")
+    assert none.counts["reasons"]["no_price"] == 1 and fixed.counts["iv"]["fallback"] == 1
+    assert fixed.total == pytest.approx(chain_gex(_four(), multiplier=100, spot=100, asof=ASOF).total, rel=1e-14)
+    assert med.rows.loc[2, "iv"] == 0.20 and med.rows.loc[2, "iv_source"] == "fallback"
+    with pytest.raises(ChainError, match="iv_fallback"):
+        chain_gex(ch, multiplier=100, spot=100, asof=ASOF, iv_fallback="mean")

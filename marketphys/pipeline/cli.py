@@ -20,21 +20,26 @@ def add_arguments(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def gex_band(text: str) -> int | None:
+    """``--gex-band``: a number of $5 strikes (>= 12, the 25-row surface) or 'all' (None)."""
+    if text == "all":
+        return None
+    try:
+        band = int(text)
+    except ValueError:
+        raise CliError(f"--gex-band: expected a number of strikes or 'all', got {text!r}") from None
+    if band < 12:
+        raise CliError(f"--gex-band must be >= 12 (the 25-row surface) or 'all', got {band}")
+    return band
+
+
 def run(args) -> int:
     from .bronze import DbnError
     from .build import build
 
     if args.window_ms <= 0:
         raise CliError(f"--window-ms must be > 0, got {args.window_ms}")
-    if args.gex_band == "all":
-        band = None
-    else:
-        try:
-            band = int(args.gex_band)
-        except ValueError:
-            raise CliError(f"--gex-band: expected a number of strikes or 'all', got {args.gex_band!r}") from None
-        if band < 12:
-            raise CliError(f"--gex-band must be >= 12 (the 25-row surface) or 'all', got {band}")
+    band = gex_band(args.gex_band)
     t0 = time.perf_counter()
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,

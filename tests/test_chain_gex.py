@@ -105,6 +105,11 @@ def test_put_call_parity_recovers_each_expiry_forward():
     assert (carry.forwards["source"] == "carry").all()
     assert carry.forwards["forward"].to_numpy() == pytest.approx(
         res.spot * np.exp(0.037 * carry.forwards["T"].to_numpy()), rel=1e-14)
+    # open interest does not matter for parity: the quotes do
+    no_oi = c.assign(open_interest=np.where(c["type"] == "C", 0.0, c["open_interest"]))
+    no_oi.attrs = c.attrs
+    assert chain_gex(no_oi, multiplier=100, rate=0.05).forwards["forward"].to_numpy() == pytest.approx(
+        res.forwards["forward"].to_numpy(), rel=1e-15)
     e0 = next(iter(c.attrs["forwards"]))
     giv = chain_gex(c, multiplier=100, rate=0.05, forwards={e0: 5100.0})
     assert giv.forwards["source"].tolist() == ["given", "parity", "parity"] and giv.forwards["forward"][0] == 5100.0

@@ -148,7 +148,9 @@ def chain_gex(chain: pd.DataFrame, *, multiplier, spot: float | None = None, for
         fmap = {frame.expiry_ns(pd.Series([k]), expiry_time, tz)[0]: float(v) for k, v in dict(forwards).items()}
         given = np.where(np.isfinite(given), given, [fmap.get(e, np.nan) for e in a.expiry_ns])
     live = a.reason == ""
-    T_live = np.where(live, a.T, np.nan)
+    # quotes count for parity and for the IV shared at a strike whatever the open interest
+    priceable = np.isin(a.reason, ("", "no_open_interest"))
+    T_live = np.where(priceable, a.T, np.nan)
     fw = forwards_per_expiry(a.expiry_ns, T_live, a.strike, a.is_call, mid, given, spot, rate, div_yield)
     spot_source = "given"
     if spot is None:
@@ -164,7 +166,6 @@ def chain_gex(chain: pd.DataFrame, *, multiplier, spot: float | None = None, for
 
     # implied vol: the column where usable, else the mid inverted (OTM-shared), else the fallback
     col_ok = np.isfinite(a.iv) & (a.iv > 0)
-    priceable = np.isin(a.reason, ("", "no_open_interest"))
     inv, _status = black76.implied_vol(np.where(priceable, mid, np.nan), np.where(priceable, F, np.nan), a.strike,
                                        np.where(priceable, a.T, np.nan), a.is_call, rate)
     share = None

@@ -164,31 +164,8 @@ def chain_gex(chain: pd.DataFrame, *, multiplier, spot: float | None = None, for
         fw = forwards_per_expiry(a.expiry_ns, T_live, a.strike, a.is_call, mid, given, spot, rate, div_yield)
     F = pd.Series(fw["forward"].to_numpy(), index=fw["expiry_ns"].to_numpy()).reindex(a.expiry_ns).to_numpy(float)
 
-    # implied vol: the column where usable, else the mid inverted (OTM-shared), else the fallback
-    col_ok = np.isfinite(a.iv) & (a.iv > 0)
-    inv, _status = black76.implied_vol(np.where(priceable, mid, np.nan), np.where(priceable, F, np.nan), a.strike,
-                                       np.where(priceable, a.T, np.nan), a.is_call, rate)
-    share = None
-    if share_otm_iv:
-        from marketphys.pipeline.silver_options import otm_iv
-
-        share = (np.zeros(n, np.int64), a.strike, a.expiry_ns, a.is_call, a.strike >= F)
-        inv = otm_iv(*share, inv)
-    inv_ok = np.isfinite(inv) & (inv > 0)
-    sigma = np.where(col_ok, a.iv, np.where(inv_ok, inv, np.nan))
-    iv_source = np.where(col_ok, "column", np.where(inv_ok, "mid", "")).astype(object)
+    sigma, iv_source, col_ok = _implied_vols(a, mid, F, priceable, rate, share_otm_iv, iv_fallback)
     no_iv = live & ~np.isfinite(sigma)
-    fb = _fallback(iv_fallback, sigma[priceable & np.isfinite(sigma)])
-    if fb is not None and no_iv.any():
-        # as the options stage: fill, then share at the strike again, so an in-the-money option
-        # whose out-of-the-money partner only had the fallback takes that, not its own mid's vol
-        filled = np.where(inv_ok | ~priceable, inv, fb)
-        if share is not None:
-            filled = otm_iv(*share, filled)
-        took = ~col_ok & live & np.isfinite(filled) & ~(inv_ok & (filled == inv))
-        sigma = np.where(col_ok, a.iv, filled)
-        iv_source[took] = "fallback"
-        no_iv = live & ~np.isfinite(sigma)
     no_price = no_iv & ~np.isfinite(mid) & ~np.isfinite(a.iv)
     a.reason[no_price] = "no_price"
     a.reason[no_iv & ~no_price] = "no_iv"
@@ -212,18 +189,11 @@ def chain_gex(chain: pd.DataFrame, *, multiplier, spot: float | None = None, for
     # profile over spot levels
     lv = np.asarray(levels, float) if levels is not None else spot * np.linspace(1 - profile_range, 1 + profile_range,
                                                                                   int(profile_points))
-    scales = lv / spot
+    if not (len(lv) >= 2 and np.all(lv > 0) and np.all(np.diff(lv) > 0)):
+        raise frame.ChainError("levels: need at least 2 positive, increasing underlying levels")
     sigma_at = _smile_sigma(a.expiry_ns[use], K, Fu, su) if sticky == "moneyness" else None
-    grp = np.zeros(len(K), np.int64)
-    parts = {}
-    for name, m in (("call_gex", calls), ("put_gex", ~calls)):
-        parts[name] = prof.profile(grp[m], 1, scales, Fu[m], K[m], T[m], su[m], w[m], rate,
-                                   None if sigma_at is None else _restrict(sigma_at, m))[0]
-    net = (parts["call_gex"] + parts["put_gex"])[None, :]
-    root = prof.zero_gamma(grp, 1, scales, net, Fu, K, T, su, w, rate, sigma_at)[0]
-    crossings = _all_crossings(scales, net[0], Fu, K, T, su, w, rate, sigma_at)
-    profile_df = pd.DataFrame({"spot": lv, "net_gex": net[0], "call_gex": parts["call_gex"],
-                               "put_gex": parts["put_gex"]})
+    profile_df, root, crossings = _profile(lv / spot, Fu, K, T, su, w, calls, rate, sigma_at)
+    profile_df.insert(0, "spot", lv)
 
     fw = fw.assign(expiry=pd.to_datetime(fw["expiry_ns"], utc=True).dt.tz_convert(tz))
     fw = fw[["expiry", "expiry_ns", "T", "forward", "source", "parity_strikes"]]
@@ -244,6 +214,48 @@ def chain_gex(chain: pd.DataFrame, *, multiplier, spot: float | None = None, for
                     zero_gamma_levels=[float(c * spot) for c in crossings], per_strike=per, profile=profile_df,
                     forwards=fw.reset_index(drop=True), rows=rows, set_aside=set_aside, counts=counts,
                     settings=settings)
+
+
+def _implied_vols(a: frame.ChainArrays, mid, F, priceable, rate, share_otm_iv, iv_fallback):
+    """(sigma, source per row, column usable): the ``iv`` column where > 0, else the mid
+    inverted with Black-76 (OTM-shared), else the fallback; NaN where none applies."""
+    col_ok = np.isfinite(a.iv) & (a.iv > 0)
+    inv, _status = black76.implied_vol(np.where(priceable, mid, np.nan), np.where(priceable, F, np.nan), a.strike,
+                                       np.where(priceable, a.T, np.nan), a.is_call, rate)
+    share = None
+    if share_otm_iv:
+        from marketphys.pipeline.silver_options import otm_iv
+
+        share = (np.zeros(len(a.strike), np.int64), a.strike, a.expiry_ns, a.is_call, a.strike >= F)
+        inv = otm_iv(*share, inv)
+    inv_ok = np.isfinite(inv) & (inv > 0)
+    sigma = np.where(col_ok, a.iv, np.where(inv_ok, inv, np.nan))
+    source = np.where(col_ok, "column", np.where(inv_ok, "mid", "")).astype(object)
+    need = (a.reason == "") & ~np.isfinite(sigma)
+    fb = _fallback(iv_fallback, sigma[priceable & np.isfinite(sigma)])
+    if fb is not None and need.any():
+        # as the options stage: fill, then share at the strike again, so an in-the-money option
+        # whose out-of-the-money partner only had the fallback takes that, not its own mid's vol
+        filled = np.where(inv_ok | ~priceable, inv, fb)
+        if share is not None:
+            filled = otm_iv(*share, filled)
+        took = ~col_ok & (a.reason == "") & np.isfinite(filled) & ~(inv_ok & (filled == inv))
+        sigma = np.where(col_ok, a.iv, filled)
+        source[took] = "fallback"
+    return sigma, source, col_ok
+
+
+def _profile(scales, F, K, T, sigma, w, calls, rate, sigma_at):
+    """(profile frame without the level column, root scale nearest 1 or NaN, every root scale)."""
+    grp = np.zeros(len(K), np.int64)
+    parts = {}
+    for name, m in (("call_gex", calls), ("put_gex", ~calls)):
+        parts[name] = prof.profile(grp[m], 1, scales, F[m], K[m], T[m], sigma[m], w[m], rate,
+                                   None if sigma_at is None else _restrict(sigma_at, m))[0]
+    net = parts["call_gex"] + parts["put_gex"]
+    root = prof.zero_gamma(grp, 1, scales, net[None, :], F, K, T, sigma, w, rate, sigma_at)[0]
+    crossings = _all_crossings(scales, net, F, K, T, sigma, w, rate, sigma_at)
+    return pd.DataFrame({"net_gex": net, "call_gex": parts["call_gex"], "put_gex": parts["put_gex"]}), root, crossings
 
 
 def _fallback(policy, usable: np.ndarray) -> float | None:

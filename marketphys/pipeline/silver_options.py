@@ -551,7 +551,7 @@ class SilverComputeGexSurface1s:
         prof = chain_profile.profile(ow[live], nw, self.profile_scales, *args)
         root = chain_profile.zero_gamma(ow[live], nw, self.profile_scales, prof, *args)
         found = np.isfinite(root)
-        half = np.inf if self.band_half_rows is None else self.band_half_rows * gex.STRIKE_INT / 1e9
+        half = 0.0 if self.band_half_rows is None else self.band_half_rows * gex.STRIKE_INT / 1e9   # 0: all
         return pa.table({
             "window_end_ts_ns": pa.array(win_end, pa.int64()),
             "underlying_spot_ref": pa.array(spot_ref / 1e9, pa.float64()),
@@ -560,6 +560,6 @@ class SilverComputeGexSurface1s:
             "gex_call_abs_total": pa.array(call_abs, pa.float64()), "gex_put_abs_total": pa.array(put_abs, pa.float64()),
             "zero_gamma_points": pa.array(np.where(found, root * Fw, 0.0), pa.float64()),
             "zero_gamma_found": pa.array(found, pa.bool_()),
-            "band_half_width_points": pa.array(np.full(nw, half if np.isfinite(half) else 0.0), pa.float64()),
+            "band_half_width_points": pa.array(np.full(nw, half), pa.float64()),
             "options_priced": pa.array(np.bincount(ow, minlength=nw).astype(np.int64), pa.int64()),
         })

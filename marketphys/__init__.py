@@ -16,9 +16,19 @@ from marketphys.core.engine import Engine, EngineConfig, Forecast
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    """``chain_gex`` / ``ChainGex`` load on first use (keeps ``import marketphys`` light)."""
+    if name in ("chain_gex", "ChainGex"):
+        from marketphys import chain
+
+        return getattr(chain, name)
+    raise AttributeError(f"module 'marketphys' has no attribute {name!r}")
+
+
 __all__ = [
     "Grid", "MarketFrame", "FrameError", "Fields", "WallState", "WallSet",
     "Theta", "ThetaBounds", "IntegratorConfig", "RolloutResult",
-    "GaussNewtonLearner", "Ledger", "Engine", "EngineConfig", "Forecast",
+    "GaussNewtonLearner", "Ledger", "Engine", "EngineConfig", "Forecast", "chain_gex", "ChainGex",
     "__version__",
 ]

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backends": ("marketphys.kernels.cli", "which kernel backends work on this machine"),
     "build-days": ("marketphys.pipeline.cli_fanout", "build many days on Dask (local cluster or --scheduler)"),
     "calibrate-norms": ("marketphys.pipeline.cli_calibrate", "recompute gold q05/q95 norms and re-apply them to silver"),
+    "gex": ("marketphys.chain.cli", "gamma exposure of an option chain (CBOE quotedata CSV): total, zero gamma, profile"),
     "demo": ("marketphys.demo", "the end-to-end demo behind `make demo`"),
 }
 

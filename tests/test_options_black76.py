@@ -126,3 +126,32 @@ def test_is_call_accepts_letters_and_rejects_garbage():
 def test_shapes_broadcast():
     out = b76.price(np.full((3, 1), 100.0), np.array([90.0, 100, 110]), 0.5, 0.2, True)
     assert out.shape == (3, 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(T=st.lists(st.sampled_from([0.0, -1e-9, -0.5, 0.25, 1e-3]), min_size=2, max_size=12),
+       s=st.lists(st.sampled_from([0.0, -0.2, 0.2, 0.6]), min_size=2, max_size=12),
+       k=st.lists(st.sampled_from([0.9, 1.0, 1.1]), min_size=2, max_size=12))
+def test_expired_and_zero_vol_rows_take_their_limits_without_raising(T, s, k):
+    n = min(len(T), len(s), len(k))
+    F = np.full(n, 5000.0)
+    T, s, K = np.array(T[:n]), np.array(s[:n]), F * np.array(k[:n])
+    r = 0.03
+    g = b76.greeks(F, K, T, s, True, r)
+    p = b76.price(F, K, T, s, False, r)
+    limit = (T <= 0) | (s <= 0)
+    assert np.isfinite(g["gamma"]).all() and np.isfinite(p).all()
+    assert (g["gamma"][limit] == 0).all() and (g["vega"][limit] == 0).all()
+    disc = np.exp(-r * np.maximum(T, 0))
+    np.testing.assert_allclose(p[limit], (disc * np.maximum(K - F, 0))[limit], rtol=1e-15)
+    step = np.where(F > K, 1.0, np.where(F == K, 0.5, 0.0))
+    np.testing.assert_allclose(g["delta"][limit], (disc * step)[limit], rtol=1e-15)
+    if (~limit).any():      # regular rows are exactly what they are alone
+        alone = b76.greeks(F[~limit], K[~limit], T[~limit], s[~limit], True, r)
+        assert (g["gamma"][~limit] == alone["gamma"]).all() and (g["gamma"][~limit] > 0).all()
+
+
+def test_undefined_inputs_are_nan_not_exceptions():
+    g = b76.greeks([-1.0, 5000.0, np.nan, 5000.0], [5000.0, 0.0, 5000.0, 5000.0], [0.1, 0.1, 0.1, np.inf],
+                   [0.2, 0.2, 0.2, 0.2], True)
+    assert np.isnan(g["gamma"]).all()

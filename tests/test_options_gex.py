@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from marketphys.pipeline import black76, gex
-from marketphys.pipeline.silver_options import (GEX_DATASET, GEX_FLOW_DATASET, FLOW_DATASET, WALL_DATASET,
+from marketphys.pipeline.silver_options import (CHAIN_DATASET, GEX_DATASET, GEX_FLOW_DATASET, FLOW_DATASET, WALL_DATASET,
                                                 DEFAULT_IV, OpenInterest, OptionChain, SilverComputeGexSurface1s,
                                                 SpotSeries)
 from options_helpers import P, mbo, quote_rows
@@ -86,7 +86,10 @@ def test_gex_hand_computed_chain_sign_and_units():
     h = 1e-5
     dd = [float(black76.greeks(F0 * (1 + s), 5000, T, iv, True)["delta"]) for s in (-h, h)]
     assert c5000 == pytest.approx((dd[1] - dd[0]) / (2 * h) * 0.01 * 1000 * 50 * F0, rel=1e-6)
-    assert set(out) == {GEX_DATASET, GEX_FLOW_DATASET, FLOW_DATASET, WALL_DATASET}   # validated by the stage
+    assert set(out) == {GEX_DATASET, GEX_FLOW_DATASET, FLOW_DATASET, WALL_DATASET, CHAIN_DATASET}   # validated
+    ch = out[CHAIN_DATASET]                              # the default band is the 25 rows: the same total
+    assert len(ch) == 1 and ch["gex_total"][0] == pytest.approx(g["gex"].sum(), rel=1e-12)
+    assert ch["gex_abs_total"][0] == pytest.approx(g["gex_abs"].sum(), rel=1e-12) and ch["options_priced"][0] == 4   # 5100: off the band
 
 
 def test_iv_fallback_carries_last_good_then_window_median_then_default():

@@ -1,4 +1,4 @@
-"""The six workflow notebooks run top to bottom (small sizes via MARKETPHYS_NB_SMALL=1).
+"""The seven workflow notebooks run top to bottom (small sizes via MARKETPHYS_NB_SMALL=1).
 
 Beyond "no cell raised", each notebook must show what it teaches: the Physics Lab
 widget where a session is replayed or streamed, Altair charts where they are drawn.
@@ -14,11 +14,11 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = ["01_quickstart", "02_replay_cell_by_cell", "03_hypothesis", "04_calibrate_and_export", "05_live",
-             "06_pipeline"]
+             "06_pipeline", "07_gamma_profile"]
 WIDGET = "application/vnd.jupyter.widget-view+json"
 VEGA = "vega-lite chart"
 SHOWS = {"01_quickstart": {WIDGET, VEGA}, "02_replay_cell_by_cell": {WIDGET, VEGA}, "03_hypothesis": {VEGA},
-         "05_live": {WIDGET}, "06_pipeline": {WIDGET}}
+         "05_live": {WIDGET}, "06_pipeline": {WIDGET}, "07_gamma_profile": {VEGA}}
 
 SHOWS_BACKEND = {"01_quickstart", "02_replay_cell_by_cell", "03_hypothesis", "04_calibrate_and_export", "05_live",
                  "06_pipeline"}  # every notebook that runs the engine prints the backend it ran on

@@ -12,6 +12,10 @@ Conventions
   ``r = 0`` (the default) gives undiscounted prices, the usual choice for
   futures-style margined options such as CME ES options.
 - ``is_call`` boolean (True call, False put). Inputs broadcast like NumPy.
+- Degenerate rows never raise: ``T <= 0`` (expired) or ``sigma <= 0`` (no vol) give the
+  limits, price ``D * intrinsic``, gamma and vega 0, delta the step ``D * 1[F > K]`` (call,
+  1/2 at the money); non-finite inputs or ``F <= 0`` / ``K <= 0`` give NaN. Real chain files
+  hold such rows; the chain layer (``marketphys.chain``) sets them aside before pricing.
 
 Implied vol (``implied_vol``): the price is first mapped to the out-of-the-money
 option by put-call parity (``C - P = D (F - K)``), whose time value carries all the
@@ -74,15 +78,46 @@ def _undiscounted(F, K, T, sigma, call):
     return max(K * _ncdf(-d2) - F * _ncdf(-d1), K - F, 0.0)
 
 
+@numba.njit(cache=True, inline="always")
+def _degenerate(F, K, T, sigma, r):
+    """0 regular; 1 a limit (expired or zero vol); 2 undefined (NaN or non-positive F, K)."""
+    if not (math.isfinite(F) and math.isfinite(K) and math.isfinite(T) and math.isfinite(sigma)
+            and math.isfinite(r)):
+        return 2
+    if F <= 0.0 or K <= 0.0:
+        return 2
+    if T <= 0.0 or sigma <= 0.0 or not (sigma * math.sqrt(T) > 0.0):
+        return 1
+    return 0
+
+
 @numba.njit(cache=True)
 def _price_loop(F, K, T, sigma, call, r, out):
     for i in range(out.size):
-        out[i] = math.exp(-r[i] * T[i]) * _undiscounted(F[i], K[i], T[i], sigma[i], call[i])
+        kind = _degenerate(F[i], K[i], T[i], sigma[i], r[i])
+        if kind == 2:
+            out[i] = math.nan
+        elif kind == 1:
+            disc = math.exp(-r[i] * max(T[i], 0.0))
+            out[i] = disc * (max(F[i] - K[i], 0.0) if call[i] else max(K[i] - F[i], 0.0))
+        else:
+            out[i] = math.exp(-r[i] * T[i]) * _undiscounted(F[i], K[i], T[i], sigma[i], call[i])
 
 
 @numba.njit(cache=True)
 def _greeks_loop(F, K, T, sigma, call, r, delta, gamma, vega):
     for i in range(gamma.size):
+        kind = _degenerate(F[i], K[i], T[i], sigma[i], r[i])
+        if kind == 2:
+            delta[i] = gamma[i] = vega[i] = math.nan
+            continue
+        if kind == 1:
+            disc = math.exp(-r[i] * max(T[i], 0.0))
+            step = 1.0 if F[i] > K[i] else (0.5 if F[i] == K[i] else 0.0)
+            delta[i] = disc * step if call[i] else -disc * (1.0 - step)
+            gamma[i] = 0.0
+            vega[i] = 0.0
+            continue
         disc = math.exp(-r[i] * T[i])
         sqT = math.sqrt(T[i])
         d1 = _d1(F[i], K[i], T[i], sigma[i])
@@ -160,14 +195,25 @@ def _iv_loop(price, F, K, T, r, call, out, status):
         status[i] = st
 
 
+def _broadcast(arrs):
+    """``np.broadcast_to`` each array (plain read-only views, unlike ``broadcast_arrays``' views,
+    whose writeable flag warns when numba reads it); arrays already of the shape pass as they are."""
+    shape = np.broadcast_shapes(*(a.shape for a in arrs))
+    return [a if a.shape == shape else np.broadcast_to(a, shape) for a in arrs], shape
+
+
+def _own(a: np.ndarray) -> np.ndarray:
+    """A broadcast view that happened to be contiguous (e.g. empty) is read-only: copy it."""
+    return a if a.flags.writeable else a.copy()
+
+
 def _prepare(*arrays, is_call=None):
     """Broadcast to one shape; float64 contiguous 1-D copies plus the shape to restore."""
     arrs = [np.asarray(a, dtype=np.float64) for a in arrays]
     if is_call is not None:
         arrs.append(np.asarray(is_call))
-    b = np.broadcast_arrays(*arrs)
-    shape = b[0].shape
-    flat = [np.ascontiguousarray(x, dtype=np.float64).ravel() for x in b[: len(arrays)]]
+    b, shape = _broadcast(arrs)
+    flat = [_own(np.ascontiguousarray(x, dtype=np.float64).ravel()) for x in b[: len(arrays)]]
     if is_call is not None:
         c = b[-1]
         if c.dtype != np.bool_:
@@ -178,7 +224,7 @@ def _prepare(*arrays, is_call=None):
                 c = np.char.upper(c.astype(str)) == "C"
             else:
                 c = c.astype(bool)
-        flat.append(np.ascontiguousarray(c, dtype=np.bool_).ravel())
+        flat.append(_own(np.ascontiguousarray(c, dtype=np.bool_).ravel()))
     return flat, shape
 
 

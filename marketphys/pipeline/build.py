@@ -83,6 +83,8 @@ class Settings:
     progress: bool = True
     option_rate: float = 0.0   # Black-76 rate for the options stage (0: undiscounted)
     option_rest_ms: int = 500  # options book_wall pull_rest_qty: orders resting at least this long
+    option_band_rows: int | None = 12  # options priced within this many $5 strikes of spot (None: all);
+                                       # the strike surfaces keep 25 rows, gex_chain_1s sums the band
 
 
 @dataclass
@@ -307,8 +309,11 @@ def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
 
 
 def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
-          progress: bool = True, chunk_records: int = 1 << 20) -> BuildSummary:
-    """DBN files/directories -> lake. Unused schemas are skipped with a one-line note (``strict``: refused)."""
+          progress: bool = True, chunk_records: int = 1 << 20, option_band_rows: int | None = 12) -> BuildSummary:
+    """DBN files/directories -> lake. Unused schemas are skipped with a one-line note (``strict``: refused).
+
+    ``option_band_rows``: options priced within this many $5 strikes of spot (None: the whole
+    chain); ``gex_surface_1s`` keeps 25 rows, ``gex_chain_1s`` sums the band."""
     if int(window_ms) <= 0:
         raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
     lake = Path(lake)
@@ -317,8 +322,10 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
     summary.skipped.extend(skipped)
     if not infos:
         raise ValueError("no usable inputs: " + "; ".join(summary.skipped))
+    if option_band_rows is not None and int(option_band_rows) < 12:
+        raise ValueError(f"option_band_rows must be >= 12 (the 25-row surface) or None, got {option_band_rows}")
     settings = Settings(window_ms=int(window_ms), keep_bronze_mbo=keep_bronze_mbo, chunk_records=chunk_records,
-                        progress=progress)
+                        progress=progress, option_band_rows=option_band_rows)
     lake.mkdir(parents=True, exist_ok=True)
     for day in group_days(infos):
         res = build_day(day, lake, settings)

@@ -14,7 +14,23 @@ def add_arguments(p) -> None:
     p.add_argument("--window-ms", type=int, default=500, help="futures surface window (default 500 ms)")
     p.add_argument("--strict", action="store_true", help="refuse (instead of skip) inputs of unused schemas")
     p.add_argument("--no-bronze-mbo", action="store_true", help="do not store raw MBO records in bronze")
+    p.add_argument("--gex-band", default="12", metavar="ROWS|all",
+                   help="options priced within ROWS $5 strikes of spot for gex_chain_1s (default 12 = the 25 "
+                        "surface rows; 'all' = the whole chain); gex_surface_1s keeps 25 rows")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def gex_band(text: str) -> int | None:
+    """``--gex-band``: a number of $5 strikes (>= 12, the 25-row surface) or 'all' (None)."""
+    if text == "all":
+        return None
+    try:
+        band = int(text)
+    except ValueError:
+        raise CliError(f"--gex-band: expected a number of strikes or 'all', got {text!r}") from None
+    if band < 12:
+        raise CliError(f"--gex-band must be >= 12 (the 25-row surface) or 'all', got {band}")
+    return band
 
 
 def run(args) -> int:
@@ -23,10 +39,11 @@ def run(args) -> int:
 
     if args.window_ms <= 0:
         raise CliError(f"--window-ms must be > 0, got {args.window_ms}")
+    band = gex_band(args.gex_band)
     t0 = time.perf_counter()
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,
-                        keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet)
+                        keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet, option_band_rows=band)
     except DbnError as err:
         raise CliError(str(err)) from None
     for line in summary.lines():

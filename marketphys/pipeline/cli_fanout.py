@@ -20,6 +20,8 @@ def add_arguments(p) -> None:
     p.add_argument("--window-ms", type=int, default=500, help="futures surface window (default 500 ms)")
     p.add_argument("--option-rate", type=float, default=0.0,
                    help="Black-76 rate for the options stage (default 0: undiscounted)")
+    p.add_argument("--gex-band", default="12", metavar="ROWS|all",
+                   help="options priced within ROWS $5 strikes of spot for gex_chain_1s (default 12; 'all': whole chain)")
     p.add_argument("--rest-ms", type=int, default=500,
                    help="options book_wall: pull_rest_qty counts cancels of orders resting at least this long")
 
@@ -37,6 +39,9 @@ def run(args) -> int:
         raise CliError(f"--rest-ms must be >= 0, got {args.rest_ms}")
     if not (-1.0 < args.option_rate < 1.0):
         raise CliError(f"--option-rate is a continuously compounded annual rate in (-1, 1), got {args.option_rate}")
+    from .cli import gex_band
+
+    band = gex_band(args.gex_band)
     t0 = time.perf_counter()
     try:
         days, skipped = plan_days(args.input)
@@ -45,6 +50,7 @@ def run(args) -> int:
     if not days:
         raise CliError("no usable inputs: " + "; ".join(skipped))
     settings = Settings(window_ms=args.window_ms, progress=False, option_rate=args.option_rate,
+                        option_band_rows=band,
                         option_rest_ms=args.rest_ms)
     try:
         results = build_days(days, args.lake, args.scheduler, n_workers=args.workers, settings=settings)

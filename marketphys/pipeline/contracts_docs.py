@@ -51,6 +51,10 @@ INVARIANTS = {
                               "(`rel_ticks % 20 == 0`), windows strictly increasing, `spot_ref_price_int > 0`, "
                               "`strike_price_int == spot_ref_price_int + rel_ticks * 250000000`."),
     "gex_consistent": lambda a: "`gex_abs == gex_call_abs + gex_put_abs` and `gex == gex_call_abs − gex_put_abs`.",
+    "one_row_per_window": lambda a: "one row per window: `window_end_ts_ns` strictly increasing.",
+    "chain_consistent": lambda a: ("`gex_abs_total == gex_call_abs_total + gex_put_abs_total`, "
+                                   "`|gex_total| <= gex_abs_total`; `zero_gamma_points > 0` exactly where "
+                                   "`zero_gamma_found` (0 where the profile has no sign change)."),
     "book_keys": lambda a: "`side` in {'A', 'B'}; one row per (window_end_ts_ns, instrument_id, side, price_int).",
     "ts_recv_ordered": lambda a: "`ts_recv` non-decreasing (the order the book replays).",
 }

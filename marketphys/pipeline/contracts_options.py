@@ -29,6 +29,15 @@ FLOW_RAW = ["add_qty_sum", "pull_qty_sum", "fill_qty_sum", "flow_reinforce", "fl
 FLOW_NORM = ["flow_abs_norm", "flow_reinforce_norm", "pull_rest_intensity_norm"]
 GEX_FLOW_SCHEMA = pa.schema(STRIKE_KEYS + [pa.field(c, _F64) for c in FLOW_RAW + FLOW_NORM])
 
+CHAIN_SCHEMA = pa.schema([
+    pa.field("window_end_ts_ns", _I64), pa.field("underlying_spot_ref", _F64), pa.field("spot_ref_price_int", _I64),
+    pa.field("gex_total", _F64), pa.field("gex_abs_total", _F64), pa.field("gex_call_abs_total", _F64),
+    pa.field("gex_put_abs_total", _F64), pa.field("zero_gamma_points", _F64), pa.field("zero_gamma_found", pa.bool_()),
+    pa.field("band_half_width_points", _F64), pa.field("options_priced", _I64),
+])
+CHAIN_VALUES = ["underlying_spot_ref", "gex_total", "gex_abs_total", "gex_call_abs_total", "gex_put_abs_total",
+                "zero_gamma_points", "band_half_width_points"]
+
 BOOK_KEYS = [pa.field("window_end_ts_ns", _I64), pa.field("instrument_id", pa.uint32()), pa.field("side", pa.string()),
              pa.field("price_int", _I64)]
 BOOK_FLOW_SCHEMA = pa.schema(BOOK_KEYS + [pa.field(c, _I64) for c in ("add_qty", "pull_qty", "fill_qty")])
@@ -120,6 +129,27 @@ def gex_consistent(name):
     return check
 
 
+def one_row_per_window(name):
+    def check(t: pa.Table):
+        w = _np(t, "window_end_ts_ns")
+        if len(w) > 1 and (np.diff(w) <= 0).any():
+            _fail(name, "one row per window, window_end_ts_ns strictly increasing", int(w[1:][np.diff(w) <= 0][0]))
+    return check
+
+
+def chain_consistent(name):
+    def check(t: pa.Table):
+        call, put, tot, net = (_np(t, c) for c in ("gex_call_abs_total", "gex_put_abs_total", "gex_abs_total",
+                                                    "gex_total"))
+        scale = np.maximum(1.0, np.abs(tot))
+        if (np.abs(call + put - tot) > 1e-9 * scale).any() or (np.abs(net) > tot + 1e-9 * scale).any():
+            _fail(name, "gex_abs_total == call + put and |gex_total| <= gex_abs_total", "mismatch")
+        found, zg = _np(t, "zero_gamma_found"), _np(t, "zero_gamma_points")
+        if ((zg > 0) != found).any():
+            _fail(name, "zero_gamma_points > 0 exactly where zero_gamma_found (0 where none)", float(zg[(zg > 0) != found][0]))
+    return check
+
+
 def book_keys(name):
     def check(t: pa.Table):
         side = t.column("side")
@@ -143,6 +173,7 @@ GEX_FLOW = "silver.future_option_mbo.gex_flow_surface_1s"
 BOOK_FLOW = "silver.future_option_mbo.book_flow_1s"
 BOOK_WALL = "silver.future_option_mbo.book_wall_1s"
 CALIBRATION = "gold.hud.physics_norm_calibration"
+CHAIN = "silver.future_option_mbo.gex_chain_1s"
 
 _reg(GEX, GEX_SCHEMA, [windows_increasing(GEX), strike_grid(GEX), no_nan(GEX, GEX_VALUES + GEX_DERIVS),
                        non_negative(GEX, ["gex_abs", "gex_call_abs", "gex_put_abs"]), gex_consistent(GEX),
@@ -156,6 +187,13 @@ _reg(GEX_FLOW, GEX_FLOW_SCHEMA, [windows_increasing(GEX_FLOW), strike_grid(GEX_F
                                  in_range(GEX_FLOW, "pull_rest_intensity_norm", 0, 1)],
      surface="gex_flow", rows=N_ROWS,
      description="Options order-book flow (all options at a strike) per $5 strike around the futures spot.")
+_reg(CHAIN, CHAIN_SCHEMA, [one_row_per_window(CHAIN), no_nan(CHAIN, CHAIN_VALUES),
+                           non_negative(CHAIN, ["gex_abs_total", "gex_call_abs_total", "gex_put_abs_total",
+                                                "zero_gamma_points", "band_half_width_points", "options_priced"]),
+                           chain_consistent(CHAIN)],
+     rows=1,
+     description="Per window, over every option the stage priced (its strike band): the net and absolute GEX total "
+                 "and the zero-gamma level (where the GEX profile over underlying levels changes sign).")
 _reg(BOOK_FLOW, BOOK_FLOW_SCHEMA, [windows_increasing(BOOK_FLOW), book_keys(BOOK_FLOW),
                                    non_negative(BOOK_FLOW, ["add_qty", "pull_qty", "fill_qty"])],
      description="Per option price level: quantities added, pulled (cancelled, not filled) and filled in the window.")

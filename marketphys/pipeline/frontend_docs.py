@@ -92,6 +92,19 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "flow_abs_norm": ("0..1", "clip((flow_abs - q05) / (q95 - q05)) with gold q05/q95."),
     "flow_reinforce_norm": ("-1..1", "clip(flow_reinforce / max(|q05|, |q95|)): sign kept."),
     "pull_rest_intensity_norm": ("0..1", "clip((pull_rest_intensity - q05) / (q95 - q05))."),
+    # options chain scalar (one row per window)
+    "gex_chain_1s.underlying_spot_ref": ("index points", "Futures tick-aligned spot at window end."),
+    "gex_chain_1s.spot_ref_price_int": (_P, "The futures spot snapped to the nearest $5 strike (the band's centre)."),
+    "gex_total": ("USD per 1% move of F", "Net dealer GEX over every option priced (the band): calls +, puts -."),
+    "gex_abs_total": ("USD per 1% move of F", "gex_call_abs_total + gex_put_abs_total."),
+    "gex_call_abs_total": ("USD per 1% move of F", "Sum over the band's calls of gamma * OI * multiplier * F^2 * 0.01."),
+    "gex_put_abs_total": ("USD per 1% move of F", "Same over the band's puts (a magnitude, >= 0)."),
+    "zero_gamma_points": ("index points", "Futures level nearest the spot where the net GEX profile (IVs held) changes "
+                                          "sign, within +-5 %; 0 where it does not."),
+    "zero_gamma_found": ("bool", "True where the profile changes sign within +-5 % of the spot."),
+    "band_half_width_points": ("index points", "Half width of the strike band priced around the spot "
+                                               "(60 = the 25 surface rows; 0 = the whole chain)."),
+    "options_priced": ("options", "Options (unexpired, in the band) priced in the window."),
     # options book datasets
     "book_flow_1s.price_int": (_P, "Option premium price of the level."),
     "book_wall_1s.price_int": (_P, "Option premium price of the level."),
@@ -108,6 +121,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 
 NOT_SERVED = ("silver.future_option_mbo.book_flow_1s", "silver.future_option_mbo.book_wall_1s",
+              "silver.future_option_mbo.gex_chain_1s",
               "gold.hud.physics_norm_calibration")
 
 

@@ -12,6 +12,13 @@ Outputs (contracts in ``contracts_options``):
 - ``book_flow_1s``        per (window, instrument, side, price): add/pull/fill quantities
 - ``book_wall_1s``        the same keys plus depth_total and pull_rest_qty
 - ``gex_flow_surface_1s`` 25 strike rows: flows summed per strike, normalised by gold
+- ``gex_chain_1s``        1 row: the GEX total of every option priced and the zero-gamma level
+
+Strike band: options are priced within ``band_half_rows`` $5 strikes of the grid centre
+(default 12: the 25 surface rows; ``None``: the whole chain). The two strike surfaces
+always keep their 25 rows; a wider band only widens what ``gex_chain_1s`` sums (and the
+pool of the window-median IV fallback). The zero-gamma level is the shared
+``marketphys.chain.profile`` math over the priced options, the same as ``chain_gex``.
 
 Windows: every 1 s window from the first record to the last is closed (quiet ones too:
 their flows are zero and their GEX follows the spot), except across a gap longer than
@@ -55,7 +62,10 @@ GEX_DATASET = "silver.future_option_mbo.gex_surface_1s"
 FLOW_DATASET = "silver.future_option_mbo.book_flow_1s"
 WALL_DATASET = "silver.future_option_mbo.book_wall_1s"
 GEX_FLOW_DATASET = "silver.future_option_mbo.gex_flow_surface_1s"
-DATASETS = (GEX_DATASET, FLOW_DATASET, WALL_DATASET, GEX_FLOW_DATASET)
+CHAIN_DATASET = "silver.future_option_mbo.gex_chain_1s"
+DATASETS = (GEX_DATASET, FLOW_DATASET, WALL_DATASET, GEX_FLOW_DATASET, CHAIN_DATASET)
+PROFILE_RANGE = 0.05       # zero-gamma search: underlying levels within +-5 % of the spot
+PROFILE_POINTS = 21        # levels 0.5 % apart: the sign change is bracketed there, then refined
 
 
 class OptionsInputError(ValueError):
@@ -197,10 +207,13 @@ class OptionChain:
         j = np.minimum(np.searchsorted(self._ids_sorted, ids), len(self._ids_sorted) - 1)
         return np.where(self._ids_sorted[j] == ids, self._ids_order[j], -1)
 
-    def on_grid(self, centre_int: int) -> np.ndarray:
-        """Chain rows whose strike lies within the 25-row grid around ``centre_int``."""
-        lo = np.searchsorted(self.strike_int, centre_int + int(REL_TICKS[0]) * TICK_INT, side="left")
-        hi = np.searchsorted(self.strike_int, centre_int + int(REL_TICKS[-1]) * TICK_INT, side="right")
+    def on_grid(self, centre_int: int, half_rows: int | None = gex.HALF_ROWS) -> np.ndarray:
+        """Chain rows whose strike lies within ``half_rows`` $5 strikes of ``centre_int`` (the
+        25-row grid by default; ``None``: every row)."""
+        if half_rows is None:
+            return np.arange(len(self.strike_int))
+        lo = np.searchsorted(self.strike_int, centre_int - half_rows * gex.STRIKE_INT, side="left")
+        hi = np.searchsorted(self.strike_int, centre_int + half_rows * gex.STRIKE_INT, side="right")
         return np.arange(lo, hi)
 
 
@@ -306,7 +319,16 @@ class SilverComputeGexSurface1s:
     def __init__(self, chain: OptionChain, open_interest: OpenInterest, spot: SpotSeries, *,
                  rest_ns: int = DEFAULT_REST_NS, window_ns: int = WINDOW_NS, rate: float = 0.0,
                  default_iv: float = DEFAULT_IV, calibration=None, batch_windows: int = 600,
-                 max_gap_windows: int = 300):
+                 max_gap_windows: int = 300, band_half_rows: int | None = gex.HALF_ROWS,
+                 profile_range: float = PROFILE_RANGE, profile_points: int = PROFILE_POINTS):
+        if band_half_rows is not None and int(band_half_rows) < gex.HALF_ROWS:
+            raise OptionsInputError(f"band_half_rows must be >= {gex.HALF_ROWS} (the 25-row surface) or None, "
+                                    f"got {band_half_rows}")
+        if not (0 < profile_range < 1) or int(profile_points) < 3:
+            raise OptionsInputError(f"profile_range in (0, 1) and profile_points >= 3, got {profile_range}, "
+                                    f"{profile_points}")
+        self.band_half_rows = None if band_half_rows is None else int(band_half_rows)
+        self.profile_scales = np.linspace(1 - profile_range, 1 + profile_range, int(profile_points))
         if window_ns <= 0:
             raise OptionsInputError(f"window_ns must be > 0, got {window_ns}")
         if batch_windows <= 0:
@@ -387,7 +409,7 @@ class SilverComputeGexSurface1s:
             b.win_end.append(end), b.seq.append(-1), b.centre.append(0), b.spot_ref.append(0), b.F.append(np.nan)
             return
         centre = int(gex.snap_to_strike_grid(ref))
-        rows = self.chain.on_grid(centre)
+        rows = self.chain.on_grid(centre, self.band_half_rows)
         rows = rows[self.chain.expiration_ns[rows] > end]
         bid, ask, depth = self.books.top(self.chain.instrument_id[rows])
         oi = self.oi.advance(end)[rows]
@@ -513,4 +535,31 @@ class SilverComputeGexSurface1s:
 
         flow_table = apply_norms(pa.table(ftab), self.calibration)
         assert flow_table.num_rows == n
-        return {GEX_DATASET: pa.table(gtab), GEX_FLOW_DATASET: flow_table}
+        chain_tab = self._chain_table(nw, win_end, spot_ref, centre, Fw, ow, F, K, T, iv, oi, c.multiplier[pos],
+                                      is_call, ogex)
+        return {GEX_DATASET: pa.table(gtab), GEX_FLOW_DATASET: flow_table, CHAIN_DATASET: chain_tab}
+
+    def _chain_table(self, nw, win_end, spot_ref, centre, Fw, ow, F, K, T, iv, oi, mult, is_call, ogex) -> pa.Table:
+        """One row per grid window: totals over the priced band and the zero-gamma level."""
+        from marketphys.chain import profile as chain_profile
+
+        cnt = (lambda v: np.bincount(ow, weights=v, minlength=nw) if len(ow) else np.zeros(nw))
+        call_abs, put_abs = cnt(np.where(is_call, np.abs(ogex), 0.0)), cnt(np.where(is_call, 0.0, np.abs(ogex)))
+        live = oi > 0
+        w = np.where(is_call, 1.0, -1.0) * oi * mult * 0.01
+        args = (F[live], K[live], T[live], iv[live], w[live], self.rate)
+        prof = chain_profile.profile(ow[live], nw, self.profile_scales, *args)
+        root = chain_profile.zero_gamma(ow[live], nw, self.profile_scales, prof, *args)
+        found = np.isfinite(root)
+        half = 0.0 if self.band_half_rows is None else self.band_half_rows * gex.STRIKE_INT / 1e9   # 0: all
+        return pa.table({
+            "window_end_ts_ns": pa.array(win_end, pa.int64()),
+            "underlying_spot_ref": pa.array(spot_ref / 1e9, pa.float64()),
+            "spot_ref_price_int": pa.array(centre, pa.int64()),
+            "gex_total": pa.array(cnt(ogex), pa.float64()), "gex_abs_total": pa.array(call_abs + put_abs, pa.float64()),
+            "gex_call_abs_total": pa.array(call_abs, pa.float64()), "gex_put_abs_total": pa.array(put_abs, pa.float64()),
+            "zero_gamma_points": pa.array(np.where(found, root * Fw, 0.0), pa.float64()),
+            "zero_gamma_found": pa.array(found, pa.bool_()),
+            "band_half_width_points": pa.array(np.full(nw, half), pa.float64()),
+            "options_priced": pa.array(np.bincount(ow, minlength=nw).astype(np.int64), pa.int64()),
+        })

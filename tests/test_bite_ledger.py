@@ -139,3 +139,50 @@ def test_late_frame_theta_equals_a_run_that_never_sees_it():
     assert not np.array_equal(ref.learner.theta, Engine(producers(), EngineConfig(grid=GRID)).theta0.values)
     np.testing.assert_allclose(eng.learner.theta, ref.learner.theta, rtol=0, atol=1e-12)
     assert eng.learner.n_updates == ref.learner.n_updates
+
+
+def test_history_summary_and_bookkeeping_by_hand():
+    led = Ledger(horizons=2, dt_ns=DT)
+    empty = led.history()
+    assert list(empty.columns) == ["origin_ts_ns", "horizon", "spot", "x_hat", "actual", "error", "status"]
+    assert len(empty) == 0 and led.last_complete is None
+    e = LedgerEntry(7, 100.0, 0.25, np.array([1.0, -1.0]), np.zeros((2, 5)), np.zeros(5), DT)
+    led.add(e)
+    assert led.resolve(7 + DT, 100.5) == [] and led.pending == [e]
+    assert led.resolve(7 + 2 * DT + TOL + 1, 0.0) == [e] and led.pending == []   # h2 expired: complete
+    assert led.last_complete is e
+    h = led.history()
+    assert h.origin_ts_ns.tolist() == [7, 7] and h.horizon.tolist() == [1, 2] and h.spot.tolist() == [100.0, 100.0]
+    assert h.x_hat.tolist() == [1.0, -1.0] and h.actual[0] == 2.0 and np.isnan(h.actual[1])
+    assert h.error[0] == 1.0 and np.isnan(h.error[1])
+    assert h.status.tolist() == ["resolved", "expired"]
+    s = led.summary(dt=0.5)
+    assert list(s.columns) == ["horizon", "seconds", "n", "expired", "mae", "rmse"]
+    assert s.horizon.tolist() == [1, 2] and s.seconds.tolist() == [0.5, 1.0]
+    assert s.n.tolist() == [1, 0] and s.expired.tolist() == [0, 1] and s.mae[0] == 1.0 and np.isnan(s.mae[1])
+    assert led.summary(dt=2.0).seconds.tolist() == [2.0, 4.0]
+
+
+def test_an_origin_with_only_expired_horizons_is_not_the_last_complete():
+    led = Ledger(horizons=2, dt_ns=DT)
+    a = LedgerEntry(0, 100.0, 0.25, np.zeros(2), np.zeros((2, 5)), np.zeros(5), DT)
+    led.add(a)
+    led.resolve(DT, 100.0)
+    led.resolve(2 * DT, 100.0)
+    assert led.last_complete is a
+    b = LedgerEntry(3 * DT, 100.0, 0.25, np.zeros(2), np.zeros((2, 5)), np.zeros(5), DT)
+    led.add(b)
+    assert led.resolve(9 * DT, 100.0) == [b]      # both of b's targets expired
+    assert led.last_complete is a
+
+
+def test_defaults_and_explicit_tolerance():
+    led = Ledger()
+    assert (led.H, led.dt_ns, led.tolerance_ns) == (4, 500_000_000, TOL)
+    assert Ledger(horizons=4, dt_ns=DT, tolerance_ns=10).tolerance_ns == 10
+    led = Ledger(horizons=1, dt_ns=DT, tolerance_ns=0, keep_history=False)
+    e = LedgerEntry(0, 100.0, 0.25, np.zeros(1), np.zeros((1, 5)), np.zeros(5), DT)
+    led.add(e)
+    assert led.resolve(DT + 1, 100.0) == [e] and e.status[0] == EXPIRED   # zero tolerance: 1 ns late is a gap
+    assert len(led.history()) == 0                                        # keep_history=False keeps no rows
+    assert e.status.dtype == np.int8 and e.actual.dtype == np.float64

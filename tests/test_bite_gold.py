@@ -1,0 +1,86 @@
+"""Gold normalisation with hand-computed bands, signed bands with |q05| > |q95| above all.
+
+A signed metric (flow_reinforce: an eroding wall is negative) is scaled by max(|q05|, |q95|) so the
+sign survives and both tails share one scale. When the negative tail is the wider one, a scale of
+|q95| alone would saturate half the values at −1; the band here has q05 = −8, q95 = 2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from marketphys.pipeline import gold
+from marketphys.pipeline.gold import Band, Metric, NormCalibration, apply_norms, normalise, quantile_band
+
+SKEWED = Band(q05=-8.0, q95=2.0, signed=True, n=100)
+
+
+def test_signed_band_with_the_wider_negative_tail():
+    v = np.array([-8.0, -4.0, -1.0, 0.0, 1.0, 2.0, 6.0, 20.0, -20.0, np.nan, np.inf])
+    # scale 8: −8 → −1, −4 → −0.5, −1 → −0.125, 1 → 0.125, 2 → 0.25, 6 → 0.75; ±20 clip; NaN/inf → 0
+    want = [-1.0, -0.5, -0.125, 0.0, 0.125, 0.25, 0.75, 1.0, -1.0, 0.0, 0.0]
+    assert normalise(v, SKEWED).tolist() == want
+
+
+def test_signed_band_with_the_wider_positive_tail():
+    band = Band(q05=-1.0, q95=4.0, signed=True, n=10)
+    assert normalise(np.array([-4.0, -1.0, 2.0, 4.0, 8.0]), band).tolist() == [-1.0, -0.25, 0.5, 1.0, 1.0]
+
+
+def test_unsigned_band_by_hand():
+    band = Band(q05=2.0, q95=12.0, signed=False, n=10)
+    assert normalise(np.array([0.0, 2.0, 4.5, 7.0, 12.0, 30.0, np.nan]), band).tolist() == \
+        [0.0, 0.0, 0.25, 0.5, 1.0, 1.0, 0.0]
+    flat = Band(q05=3.0, q95=3.0, signed=False, n=10)  # a degenerate band: above it is 1, at or below 0
+    assert normalise(np.array([2.0, 3.0, 3.5]), flat).tolist() == [0.0, 0.0, 1.0]
+    assert normalise(np.array([5.0, -5.0]), Band(0.0, 0.0, True, 0)).tolist() == [0.0, 0.0]
+    assert normalise(np.array([5.0]), None).tolist() == [0.0]
+
+
+def test_quantile_band_of_a_skewed_signed_sample_by_hand():
+    """101 values −100..0 then 0..20 step 1 (nonzero only): q05/q95 by linear interpolation, computed here."""
+    v = np.concatenate([np.arange(-100.0, 1.0), np.arange(0.0, 21.0), [np.nan]])
+    band = quantile_band(v, Metric("x", "d", "c", signed=True, nonzero_only=True))
+    kept = sorted(x for x in v if np.isfinite(x) and x != 0)      # 100 negatives, 20 positives
+    n = len(kept)
+    assert n == 120 and band.n == 120
+
+    def q(p):  # numpy's default ("linear") rule: position p·(n−1)
+        pos = p * (n - 1)
+        lo = int(pos)
+        return kept[lo] + (pos - lo) * (kept[lo + 1] - kept[lo])
+
+    assert band.q05 == pytest.approx(q(0.05)) and band.q95 == pytest.approx(q(0.95))
+    assert band.q05 == pytest.approx(-94.05) and band.q95 == pytest.approx(14.05)
+    assert abs(band.q05) > abs(band.q95) and band.signed
+    assert normalise(np.array([-94.05, -47.025, 14.05]), band).tolist() == pytest.approx([-1.0, -0.5, 14.05 / 94.05])
+
+
+def test_quantile_band_log1p_and_empty():
+    m = Metric("w", "d", "c", nonzero_only=True, transform="log1p")
+    v = np.expm1(np.arange(0.0, 21.0))       # log1p brings back 0..20; the 0 is dropped as zero
+    band = quantile_band(v, m)
+    assert band.n == 20 and band.q05 == pytest.approx(1 + 0.05 * 19) and band.q95 == pytest.approx(1 + 0.95 * 19)
+    assert quantile_band(np.zeros(5), m) == Band(0.0, 0.0, False, 0)
+
+
+def test_apply_norms_writes_the_signed_column_with_the_skewed_band():
+    calib = NormCalibration(1, "2024-01-01", "2024-01-02", {"flow_reinforce": SKEWED,
+                                                            "flow_abs": Band(0.0, 10.0, False, 5)})
+    t = pa.table({"flow_reinforce": [-4.0, 1.0, -16.0], "flow_abs": [5.0, 0.0, 20.0], "other": [1, 2, 3]})
+    out = apply_norms(t, calib)
+    assert out.column("flow_reinforce_norm").to_pylist() == [-0.5, 0.125, -1.0]
+    assert out.column("flow_abs_norm").to_pylist() == [0.5, 0.0, 1.0]
+    assert "pull_rest_intensity_norm" not in out.column_names   # its column is absent: nothing written
+    again = apply_norms(out, None)   # an existing norm column is overwritten in place (zeros without a band)
+    assert again.column_names == out.column_names and again.column("flow_reinforce_norm").to_pylist() == [0.0] * 3
+
+
+def test_calibration_table_roundtrip_keeps_the_sign_flag():
+    calib = NormCalibration(3, "2024-01-01", "2024-01-05", {"flow_reinforce": SKEWED})
+    back = NormCalibration.from_table(calib.to_table())
+    assert back.bands == {"flow_reinforce": SKEWED} and back.version == 3
+    assert (back.period_start, back.period_end) == ("2024-01-01", "2024-01-05")
+    assert gold.METRICS["flow_reinforce"].signed and not gold.METRICS["flow_abs"].signed

@@ -186,3 +186,14 @@ def test_defaults_and_explicit_tolerance():
     assert led.resolve(DT + 1, 100.0) == [e] and e.status[0] == EXPIRED   # zero tolerance: 1 ns late is a gap
     assert len(led.history()) == 0                                        # keep_history=False keeps no rows
     assert e.status.dtype == np.int8 and e.actual.dtype == np.float64
+
+
+def test_counters_are_integers_and_an_empty_summary_is_quiet():
+    import warnings
+
+    led = Ledger(horizons=3, dt_ns=DT)
+    assert led.n.dtype == np.int64 and led.n_expired.dtype == np.int64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # 0/0 for horizons never resolved: NaN, no RuntimeWarning
+        s = led.summary()
+    assert s.seconds.tolist() == [0.5, 1.0, 1.5] and np.isnan(s.mae).all() and np.isnan(s.rmse).all()

@@ -84,3 +84,44 @@ def test_calibration_table_roundtrip_keeps_the_sign_flag():
     assert back.bands == {"flow_reinforce": SKEWED} and back.version == 3
     assert (back.period_start, back.period_end) == ("2024-01-01", "2024-01-05")
     assert gold.METRICS["flow_reinforce"].signed and not gold.METRICS["flow_abs"].signed
+
+
+def test_infinities_and_small_bands():
+    import warnings
+
+    v = np.array([-np.inf, np.inf, np.nan, 0.25])
+    assert normalise(v, Band(-0.5, 0.25, True, 3)).tolist() == [0.0, 0.0, 0.0, 0.5]        # scale 0.5 < 1
+    assert normalise(v, Band(0.0, 0.5, False, 3)).tolist() == [0.0, 0.0, 0.0, 0.5]         # width 0.5 < 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # a huge value over a tiny band saturates, silently
+        assert normalise(np.array([1e308, -1e308]), Band(-1e-10, 1e-10, True, 2)).tolist() == [1.0, -1.0]
+        assert normalise(np.array([1e308]), Band(0.0, 1e-10, False, 2)).tolist() == [1.0]
+
+
+def test_apply_norms_log1p_metric(monkeypatch):
+    m = Metric("depth_log_test", "d", "depth", transform="log1p", norm_column="depth_norm")
+    monkeypatch.setitem(gold.METRICS, m.name, m)
+    calib = NormCalibration(1, "2024-01-01", "2024-01-01", {m.name: Band(0.0, float(np.log1p(99.0)), False, 9)})
+    out = apply_norms(pa.table({"depth": [-5.0, 0.0, 99.0, 9999.0]}), calib)
+    assert out.column("depth_norm").to_pylist() == pytest.approx([0.0, 0.0, 1.0, 1.0])
+    mid = apply_norms(pa.table({"depth": [float(np.expm1(np.log1p(99.0) / 2))]}), calib)
+    assert mid.column("depth_norm").to_pylist() == pytest.approx([0.5])
+
+
+def test_calibration_table_matches_its_contract_and_round_trips(tmp_path):
+    from marketphys.pipeline.contracts import load_all
+
+    calib = NormCalibration(0, "2024-03-01", "2024-03-05", {"flow_reinforce": SKEWED, "flow_abs": Band(1.0, 9.0, False, 7)})
+    t = calib.to_table()
+    load_all()["gold.hud.physics_norm_calibration"].validate(t)
+    assert t.column("metric").to_pylist() == ["flow_abs", "flow_reinforce"]     # sorted
+    back = NormCalibration.from_table(t)
+    assert back.source == "gold" and NormCalibration.from_table(t, source="self:x").source == "self:x"
+    stored = gold.write_calibration(tmp_path, "ES", NormCalibration(0, "2024-03-01", "2024-03-05", calib.bands, "self:x"))
+    assert (stored.version, stored.period_start, stored.period_end, stored.source) == (1, "2024-03-01", "2024-03-05", "gold")
+    loaded = gold.load_calibration(tmp_path, "ES")
+    assert (loaded.version, loaded.period_start, loaded.period_end, loaded.source) == (1, "2024-03-01", "2024-03-05", "gold")
+    assert loaded.bands == calib.bands
+    assert gold.load_calibration(tmp_path, "NQ") is None
+    with pytest.raises(gold.lk.LakeError, match="no calibration version 7 for ES under"):
+        gold.load_calibration(tmp_path, "ES", version=7)

@@ -125,3 +125,64 @@ def test_calibration_table_matches_its_contract_and_round_trips(tmp_path):
     assert gold.load_calibration(tmp_path, "NQ") is None
     with pytest.raises(gold.lk.LakeError, match="no calibration version 7 for ES under"):
         gold.load_calibration(tmp_path, "ES", version=7)
+
+
+def _flow_lake(tmp_path):
+    from marketphys.pipeline import lake as lk
+
+    ds = gold.GEX_FLOW
+    days = {"2024-03-04": [[0.0, 1.0, 2.0, 3.0], [4.0, 0.0]], "2024-03-05": [[5.0, 6.0, 7.0, 8.0, 9.0, 10.0]]}
+    for date, parts in days.items():
+        for p, v in enumerate(parts):
+            v = np.array(v)
+            lk.write_partition(tmp_path, ds, "ES", date, pa.table({
+                "flow_abs": v, "flow_reinforce": -v, "pull_rest_intensity": np.zeros_like(v),
+                "flow_abs_norm": np.zeros_like(v)}), part=p)
+    return days
+
+
+def test_compute_calibration_over_a_tiny_lake_by_hand(tmp_path):
+    _flow_lake(tmp_path)
+    c = gold.compute_calibration(tmp_path, "ES", ["2024-03-05", "2024-03-04", "2024-03-06"], version=4, source="s")
+    assert (c.version, c.period_start, c.period_end, c.source) == (4, "2024-03-04", "2024-03-06", "s")
+    # flow_abs nonzero: 1..10 -> q05 = 1 + 0.05·9 = 1.45, q95 = 1 + 0.95·9 = 9.55
+    assert c.bands["flow_abs"] == Band(pytest.approx(1.45), pytest.approx(9.55), False, 10)
+    assert c.bands["flow_reinforce"] == Band(pytest.approx(-9.55), pytest.approx(-1.45), True, 10)
+    assert c.bands["pull_rest_intensity"] == Band(0.0, 0.0, False, 0)     # all zero: nothing to calibrate on
+    assert set(c.bands) == {"flow_abs", "flow_reinforce", "pull_rest_intensity"}   # no other dataset has data
+    one = gold.compute_calibration(tmp_path, "ES", ["2024-03-04"])
+    assert one.bands["flow_abs"].n == 4 and (one.version, one.source) == (0, "gold")
+    with pytest.raises(gold.lk.LakeError, match="no dates to calibrate over for product 'ES'"):
+        gold.compute_calibration(tmp_path, "ES", [])
+    with pytest.raises(gold.lk.LakeError, match="no calibrated metric has data for ES on 2024-04-01..2024-04-01"):
+        gold.compute_calibration(tmp_path, "ES", ["2024-04-01"])
+
+
+def test_compute_calibration_strides_each_part(tmp_path, monkeypatch):
+    _flow_lake(tmp_path)
+    monkeypatch.setattr(gold, "MAX_VALUES_PER_PART", 2)
+    c = gold.compute_calibration(tmp_path, "ES", ["2024-03-04", "2024-03-05"],
+                                 metrics={"flow_abs": gold.METRICS["flow_abs"]})
+    # parts' nonzero values [1,2,3] -> step 2 -> [1,3]; [4] -> [4]; [5..10] -> step 3 -> [5,8]
+    assert c.bands["flow_abs"].n == 5 and set(c.bands) == {"flow_abs"}
+    assert c.bands["flow_abs"].q05 == pytest.approx(1 + 0.05 * 4 * 2)       # sorted 1,3,4,5,8: position 0.2
+
+
+def test_calibrate_stores_a_version_and_renormalises_every_part(tmp_path):
+    _flow_lake(tmp_path)
+    gold.register_metric(gold.METRICS["flow_abs"])            # re-registering the same metric is harmless
+    calib, n = gold.calibrate(tmp_path, "ES", start="2024-03-05", end="2024-03-05")
+    assert n == 3 and calib.version == 1 and (calib.period_start, calib.period_end) == ("2024-03-05", "2024-03-05")
+    b = calib.bands["flow_abs"]
+    assert (b.q05, b.q95) == (pytest.approx(5 + 0.05 * 5), pytest.approx(5 + 0.95 * 5))
+    from marketphys.pipeline import lake as lk
+
+    t = lk.read_partition(tmp_path, gold.GEX_FLOW, "ES", "2024-03-04").to_pandas()   # every date, not just the period
+    want = np.clip((t["flow_abs"] - b.q05) / (b.q95 - b.q05), 0, 1)
+    np.testing.assert_allclose(t["flow_abs_norm"], want)
+    rb = calib.bands["flow_reinforce"]
+    np.testing.assert_allclose(t["flow_reinforce_norm"], np.clip(t["flow_reinforce"] / max(abs(rb.q05), abs(rb.q95)), -1, 1))
+    again, n2 = gold.calibrate(tmp_path, "ES", apply=False)
+    assert n2 == 0 and again.version == 2 and (again.period_start, again.period_end) == ("2024-03-04", "2024-03-05")
+    assert gold.renormalise(tmp_path, "ES", ["2024-03-04", "2024-03-09"], None) == 2
+    assert lk.read_partition(tmp_path, gold.GEX_FLOW, "ES", "2024-03-04").column("flow_abs_norm").to_pylist() == [0.0] * 6

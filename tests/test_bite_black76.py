@@ -75,3 +75,12 @@ def test_years_to_expiry_is_act_365_25():
     got = black76.years_to_expiry(np.array([now + 36525 * day // 100, now + day, now - 2 * day]), now)
     np.testing.assert_allclose(got, [1.0, 1 / 365.25, -2 / 365.25], rtol=1e-15)
     assert black76.YEAR_NS == 365.25 * 86_400 * 1e9
+
+
+def test_output_shapes_and_status_type():
+    g = black76.greeks(F.reshape(2, 2), 5000.0, 0.1, 0.2, CALL.reshape(2, 2))
+    assert g["delta"].shape == g["gamma"].shape == g["vega"].shape == (2, 2)
+    s = black76.greeks(5000.0, 5000.0, 0.1, 0.2)
+    assert s["delta"].shape == s["gamma"].shape == s["vega"].shape == ()
+    iv, st = black76.implied_vol(np.full((2, 2), 50.0), 5000.0, 5000.0, 0.1, True)
+    assert iv.shape == st.shape == (2, 2) and st.dtype == np.int8

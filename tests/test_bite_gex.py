@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from marketphys.pipeline import gex
 
@@ -51,3 +52,10 @@ def test_strike_derivatives_by_hand():
     # a skipped window (seq 4 after 2) starts again from zero differences
     assert d.step(4, np.array([20, 30, 40]), np.array([7.0, 1.0, 9.0])).tolist() == [[0.0] * 3] * 3
     assert d.step(5, np.array([20, 30, 40]), np.array([8.0, 1.0, 9.0]))[0].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_exact_integer_strikes_and_small_totals():
+    got = gex.snap_to_strike_grid(np.array([5002_500_000_000, 9_000_002_499_999_999]))
+    assert got.dtype == np.int64 and got.tolist() == [5005_000_000_000, 9_000_000_000_000_000]
+    # totals below 1 are still divided by themselves
+    assert gex.imbalance_ratio(np.array([0.3]), np.array([0.1])).tolist() == pytest.approx([0.5])

@@ -150,6 +150,8 @@ def test_compute_calibration_over_a_tiny_lake_by_hand(tmp_path):
     assert c.bands["flow_reinforce"] == Band(pytest.approx(-9.55), pytest.approx(-1.45), True, 10)
     assert c.bands["pull_rest_intensity"] == Band(0.0, 0.0, False, 0)     # all zero: nothing to calibrate on
     assert set(c.bands) == {"flow_abs", "flow_reinforce", "pull_rest_intensity"}   # no other dataset has data
+    gap = gold.compute_calibration(tmp_path, "ES", ["2024-03-01", "2024-03-05"])   # a date without data is skipped
+    assert gap.bands["flow_abs"].n == 6 and gap.period_start == "2024-03-01"
     one = gold.compute_calibration(tmp_path, "ES", ["2024-03-04"])
     assert one.bands["flow_abs"].n == 4 and (one.version, one.source) == (0, "gold")
     with pytest.raises(gold.lk.LakeError, match="no dates to calibrate over for product 'ES'"):
@@ -184,5 +186,5 @@ def test_calibrate_stores_a_version_and_renormalises_every_part(tmp_path):
     np.testing.assert_allclose(t["flow_reinforce_norm"], np.clip(t["flow_reinforce"] / max(abs(rb.q05), abs(rb.q95)), -1, 1))
     again, n2 = gold.calibrate(tmp_path, "ES", apply=False)
     assert n2 == 0 and again.version == 2 and (again.period_start, again.period_end) == ("2024-03-04", "2024-03-05")
-    assert gold.renormalise(tmp_path, "ES", ["2024-03-04", "2024-03-09"], None) == 2
+    assert gold.renormalise(tmp_path, "ES", ["2024-03-09", "2024-03-04"], None) == 2    # a missing date is skipped
     assert lk.read_partition(tmp_path, gold.GEX_FLOW, "ES", "2024-03-04").column("flow_abs_norm").to_pylist() == [0.0] * 6

@@ -14,13 +14,13 @@ OUTDIR="${OUTDIR:-$ROOT/out/mutate}"
 declare -A MOD=(
   [ledger]="marketphys/core/ledger.py|tests/test_bite_ledger.py tests/test_bite_learner.py"
   [learner]="marketphys/core/learner.py|tests/test_bite_learner.py tests/test_bite_ledger.py"
-  [theta]="marketphys/core/theta.py|tests/test_bite_learner.py tests/test_bite_ledger.py"
+  [theta]="marketphys/core/theta.py|tests/test_bite_theta.py"
   [black76]="marketphys/pipeline/black76.py|tests/test_options_black76.py tests/test_bite_black76.py"
   [gex]="marketphys/pipeline/gex.py|tests/test_options_gex.py tests/test_bite_gex.py"
   [gold]="marketphys/pipeline/gold.py|tests/test_options_gold.py tests/test_bite_gold.py"
   [book]="marketphys/pipeline/book.py|tests/test_bite_book.py tests/test_pipeline_book.py"
 )
-MODULES="${MODULES:-ledger learner black76 gex gold}"
+MODULES="${MODULES:-ledger learner theta black76 gex gold}"
 
 for name in $MODULES; do
   spec="${MOD[$name]:?unknown module $name (known: ${!MOD[*]})}"

@@ -17,6 +17,7 @@ def test_names_defaults_and_views():
     assert t["wC"] == 0.5 and t["b"] == -1.0 and isinstance(t["wU"], float)
     assert repr(t) == "Theta(wU=2, wC=0.5, wG=3, wO=4, b=-1)"
     assert Theta.from_dict(t.to_dict()).values.tolist() == [2.0, 0.5, 3.0, 4.0, -1.0]
+    assert Theta([1, 2, 3, 4, 5]).values.dtype == np.float64      # integers become the float64 kernels read
     src = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     copy = Theta(src)
     src[0] = 99.0

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out/demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench clean mutate
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py
+
+# mutation testing per module (docs/TESTING.md); MODULES="ledger gold" picks modules, JOBS=2 runs in parallel
+mutate: $(STAMP)
+	PY=$(PY) bash scripts/mutate.sh
 
 clean:
 	rm -rf $(VENV) out .pytest_cache build *.egg-info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +49,42 @@ def write_png(path: Path, img: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+def golden_change(old: np.ndarray | None, new: np.ndarray, tol: int = 3) -> str:
+    """What an update would change, in one line: new file, shape, or how many pixels and where."""
+    if old is None:
+        return f"new golden {new.shape[1]}x{new.shape[0]}"
+    if old.shape != new.shape:
+        return f"shape {old.shape} -> {new.shape}"
+    diff = np.abs(old.astype(int) - new.astype(int)).max(axis=2)
+    changed = diff > 0
+    if not changed.any():
+        return "unchanged"
+    ys, xs = np.nonzero(changed)
+    return (f"{int(changed.sum())} pixels changed ({changed.mean():.4%}; {int((diff > tol).sum())} by > {tol}), "
+            f"max channel difference {int(diff.max())}, in x {xs.min()}..{xs.max()}, y {ys.min()}..{ys.max()}")
+
+
+def update_golden(name: str, img: np.ndarray) -> str:
+    """The update switch (MARKETPHYS_UPDATE_GOLDEN=1): refuses in CI, prints what changed, writes the file."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        raise AssertionError(f"refusing to update golden {name!r} in CI (CI={os.environ['CI']}); "
+                             "update goldens locally and commit them")
+    path = GOLDEN / f"{name}.png"
+    change = golden_change(read_png(path) if path.exists() else None, img)
+    msg = f"golden {name}: {change}"
+    print(msg)
+    warnings.warn(msg, stacklevel=3)
+    write_png(path, img)
+    return change
+
+
 def assert_matches_golden(name: str, img: np.ndarray, tol: int = 3, max_frac: float = 0.001) -> None:
     """Pixels may differ by <= tol per channel except a tiny fraction; on failure save actual + diff."""
     path = GOLDEN / f"{name}.png"
-    if os.environ.get("MARKETPHYS_UPDATE_GOLDEN") == "1" or not path.exists():
-        if not path.exists() and os.environ.get("MARKETPHYS_UPDATE_GOLDEN") != "1":
-            raise AssertionError(f"golden {path} missing; run with MARKETPHYS_UPDATE_GOLDEN=1 to create it")
-        write_png(path, img)
+    if os.environ.get("MARKETPHYS_UPDATE_GOLDEN") == "1":
+        update_golden(name, img)
+    elif not path.exists():
+        raise AssertionError(f"golden {path} missing; run with MARKETPHYS_UPDATE_GOLDEN=1 to create it")
     want = read_png(path)
     assert want.shape == img.shape, f"golden {name}: shape {img.shape} != {want.shape}"
     diff = np.abs(want.astype(int) - img.astype(int)).max(axis=2)

@@ -1,11 +1,12 @@
 """Replay logs: an Arrow IPC stream of every frame with the θ and forecast it produced.
 
 The stream's schema metadata holds the header (schema version, package version, engine
-configuration incl. seed, θ0, producer specs, source). Each frame is one record batch,
+configuration incl. seed, θ0, producer specs, source). Each frame is one record batch
+(with the forecast's quantile bands when the engine draws paths: the seed acts only there),
 appended and flushed as soon as the engine has stepped it, so a crash loses at most the
 frame being written; ``read_log`` returns every complete frame of a truncated file.
 ``replay_log`` feeds the logged frames to a fresh engine built from the header and
-checks that every forecast and θ snapshot comes out bit for bit the same.
+checks that every forecast, band and θ snapshot comes out bit for bit the same.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ FRAME_SCHEMA = pa.schema([
     ("profile_names", pa.list_(pa.string())), ("profile_values", pa.list_(_F64L)),
     ("strike_rel_ticks", _F64L), ("strike_names", pa.list_(pa.string())), ("strike_values", pa.list_(_F64L)),
     ("theta", _F64L), ("x_hat", _F64L),
+    ("bands", pa.list_(_F64L)),   # one list per quantile of the header's engine_config; null without paths
 ])
 
 
@@ -51,7 +53,7 @@ def _header(session) -> dict:
             "meta": session.meta}
 
 
-def frame_record(frame: MarketFrame, theta: np.ndarray, x_hat: np.ndarray) -> pa.RecordBatch:
+def frame_record(frame: MarketFrame, theta: np.ndarray, x_hat: np.ndarray, bands=None) -> pa.RecordBatch:
     sn = list(frame.scalars)
     pn = list(frame.profiles)
     kn = list(frame.strikes)
@@ -62,6 +64,7 @@ def frame_record(frame: MarketFrame, theta: np.ndarray, x_hat: np.ndarray) -> pa
         "strike_rel_ticks": [None if frame.strike_rel_ticks is None else np.asarray(frame.strike_rel_ticks, np.float64)],
         "strike_names": [kn], "strike_values": [[np.asarray(frame.strikes[k], np.float64) for k in kn]],
         "theta": [np.asarray(theta, np.float64)], "x_hat": [np.asarray(x_hat, np.float64)],
+        "bands": [None if bands is None else [np.asarray(b, np.float64) for b in bands.values()]],
     }
     return pa.RecordBatch.from_pydict(row, schema=FRAME_SCHEMA)
 
@@ -95,7 +98,7 @@ class ReplayLogWriter:
         self.n = 0
 
     def write(self, frame: MarketFrame, forecast) -> None:
-        self._writer.write_batch(frame_record(frame, forecast.theta, forecast.x_hat))
+        self._writer.write_batch(frame_record(frame, forecast.theta, forecast.x_hat, forecast.bands))
         self.flush()
         self.n += 1
 
@@ -127,6 +130,16 @@ class ReplayLog:
     @property
     def x_hats(self) -> np.ndarray:
         return np.array(self.table.column("x_hat").to_pylist(), dtype=np.float64).reshape(self.table.num_rows, -1)
+
+    @property
+    def bands(self) -> np.ndarray | None:
+        """(frames, quantiles, horizons) in ticks, or None when the run drew no paths (or predates bands)."""
+        if "bands" not in self.table.column_names:
+            return None
+        rows = self.table.column("bands").to_pylist()
+        if not rows or any(r is None for r in rows):
+            return None
+        return np.array(rows, dtype=np.float64)
 
 
 def read_log(path) -> ReplayLog:
@@ -172,15 +185,22 @@ class ReplayResult:
     engine: Engine
     thetas: np.ndarray
     x_hats: np.ndarray
+    bands: np.ndarray | None = None
 
     @property
     def identical(self) -> bool:
+        logged = self.log.bands
+        bands_same = (logged is None and self.bands is None) or (
+            logged is not None and self.bands is not None and np.array_equal(self.bands, logged))
         return (self.thetas.shape == self.log.thetas.shape and np.array_equal(self.thetas, self.log.thetas)
-                and np.array_equal(self.x_hats, self.log.x_hats))
+                and np.array_equal(self.x_hats, self.log.x_hats) and bands_same)
 
     def first_mismatch(self) -> int | None:
         for i in range(min(len(self.thetas), len(self.log.thetas))):
             if not (np.array_equal(self.thetas[i], self.log.thetas[i]) and np.array_equal(self.x_hats[i], self.log.x_hats[i])):
+                return i
+            logged = self.log.bands
+            if (logged is None) != (self.bands is None) or (logged is not None and not np.array_equal(self.bands[i], logged[i])):
                 return i
         return None
 
@@ -197,10 +217,13 @@ def replay_log(path, producers=None, progress: bool = False) -> ReplayResult:
     for p in prods:
         p.reset()
     eng = Engine(prods, cfg, theta0=Theta.from_dict(log.header["theta0"]))
-    th, xs = [], []
+    th, xs, bs = [], [], []
     for f in tqdm(log.frames, disable=not progress, desc="replay log", unit="frame"):
         fc = eng.step(f)
         th.append(fc.theta)
         xs.append(fc.x_hat)
+        bs.append(None if fc.bands is None else list(fc.bands.values()))
     H, P = cfg.integrator.horizons, len(log.header["theta0"])
-    return ReplayResult(log=log, engine=eng, thetas=np.array(th).reshape(-1, P), x_hats=np.array(xs).reshape(-1, H))
+    bands = None if not bs or any(b is None for b in bs) else np.array(bs, dtype=np.float64)
+    return ReplayResult(log=log, engine=eng, thetas=np.array(th).reshape(-1, P), x_hats=np.array(xs).reshape(-1, H),
+                        bands=bands)

@@ -144,6 +144,8 @@ def test_norms_come_from_earlier_days_only(built):
     assert (c2.source, c2.period_start, c2.period_end) == ("rolling:1d", d1, d1)
     assert c2.bands == {**default.bands, **gold.compute_calibration(lake, "ES", [d1]).bands}
     assert c2.bands["flow_abs"] != c1.bands["flow_abs"]
+    for d in (d1, d2):
+        REGISTRY[gold.CALIBRATION_DATASET].validate(read_partition(lake, gold.CALIBRATION_DATASET, "ES", d))
     for d, c in ((d1, c1), (d2, c2)):
         _expect_norms(_day(lake, GEX_FLOW_DATASET, d).to_pandas(), c)
 

@@ -11,7 +11,7 @@ def add_arguments(p) -> None:
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument("--token", default=None, help="shared secret every connection must present (?token= or Bearer)")
     p.add_argument("--speed", default="1", help="default replay pace: 1 (real time), 10x, max (clients may override)")
-    p.add_argument("--product", default="ES", help="lake product (default ES)")
+    p.add_argument("--product", default=None, help="lake product (default: the one product the lake holds)")
     p.add_argument("--queue-batches", type=int, default=32, help="per-client queue bound in whole batches")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
 
@@ -19,13 +19,15 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     import asyncio
 
-    from marketphys.pipeline.lake import LakeError
+    from marketphys.pipeline.lake import LakeError, resolve_product
     from marketphys.serving.protocol import PATH, ProtocolError, parse_speed
     from marketphys.serving.server import ServeConfig, ServeError, bind_socket, create_app, uvicorn_server
 
     try:
+        product = resolve_product(args.lake, args.product) if args.product is None and _has_snaps(args.lake) \
+            else (args.product or "ES")
         cfg = ServeConfig(lake=args.lake, host=args.host, port=args.port, token=args.token,
-                          speed=parse_speed(args.speed), product=args.product, queue_batches=args.queue_batches)
+                          speed=parse_speed(args.speed), product=product, queue_batches=args.queue_batches)
         app = create_app(cfg)
         sock = bind_socket(cfg.host, cfg.port)
     except (ServeError, ProtocolError, LakeError) as err:
@@ -42,3 +44,13 @@ def run(args) -> int:
     finally:
         sock.close()
     return 0
+
+
+def _has_snaps(lake) -> bool:
+    """A lake with futures snaps names its product; an empty or missing one keeps the old default (the
+    server then says what is missing)."""
+    from marketphys.pipeline.lake import products_with
+    try:
+        return bool(products_with(lake, "silver.future_mbo.snap"))
+    except OSError:
+        return False

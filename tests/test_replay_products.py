@@ -10,6 +10,7 @@ from marketphys.cli import main
 from marketphys.pipeline import contracts_futures as cf
 from marketphys.pipeline.bronze import iter_mbo, read_info
 from marketphys.pipeline.lake import read_partition
+from marketphys.replay.assemble import AssembleConfig, FrameAssembler
 from marketphys.replay.sources import LakeSource, SourceError
 from marketphys.synth.config import SynthConfig
 from marketphys.synth.dbn import metadata_bytes, write_dbn_zst
@@ -44,6 +45,13 @@ def test_one_product_lake_replays_without_flags(es_mbo, tmp_path, capsys, symbol
     assert set(snap.column("tick_int").to_pylist()) == {round(tick * 1e9)}
     src = LakeSource(lake)
     assert src.product == product and src.assemble.tick_size == pytest.approx(tick)
+    # a live client's assembler (no config) takes the tick from the snap it is sent, too
+    valid = snap.filter(snap.column("book_valid"))
+    row = valid.slice(0, 1)
+    frame = FrameAssembler().push(row.column("window_end_ts_ns")[0].as_py(), {"snap": row})
+    assert frame.tick_size == pytest.approx(tick)
+    assert FrameAssembler(AssembleConfig(tick_size=0.5)).push(row.column("window_end_ts_ns")[0].as_py(),
+                                                             {"snap": row}).tick_size == 0.5
     assert main(["replay", "--lake", str(lake), "--quiet", "--max-frames", "60"]) == 0
     assert f"replay {product} {DATE}" in capsys.readouterr().out
 

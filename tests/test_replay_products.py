@@ -77,4 +77,4 @@ def test_unknown_tick_needs_the_flag(es_mbo, tmp_path, capsys):
     assert main(["build", "--input", str(f), "--lake", str(lake), "--quiet", "--tick-size", "0.25"]) == 0
     assert set(read_partition(lake, cf.SNAP.name, "ZZ", DATE).column("tick_int").to_pylist()) == {250_000_000}
     assert main(["build", "--input", str(f), "--lake", str(lake), "--quiet", "--tick-size", "-1"]) == 2
-    assert "--tick-size: tick_size must be a positive number, got -1.0" in capsys.readouterr().err
+    assert "--tick-size/--multiplier: tick_size must be a positive number, got -1.0" in capsys.readouterr().err

@@ -19,6 +19,8 @@ def add_arguments(p) -> None:
     p.add_argument("--tick-size", type=float, default=None,
                    help="tick size where the input gives none (LOBSTER: default 0.01; futures without "
                         "definitions: the known table)")
+    p.add_argument("--multiplier", type=float, default=None,
+                   help="contract multiplier for options whose definition gives none (default: known CME products)")
 
 
 def run(args) -> int:
@@ -29,9 +31,9 @@ def run(args) -> int:
     if args.window_ms <= 0:
         raise CliError(f"--window-ms must be > 0, got {args.window_ms}")
     try:
-        spec = ProductSpec(tick_size=args.tick_size)
+        spec = ProductSpec(tick_size=args.tick_size, multiplier=args.multiplier)
     except ValueError as err:
-        raise CliError(f"--tick-size: {err}") from None
+        raise CliError(f"--tick-size/--multiplier: {err}") from None
     t0 = time.perf_counter()
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,

@@ -88,3 +88,27 @@ def test_a_planted_lookahead_is_caught(two_days, tmp_path, monkeypatch):
     build(cut_inputs(files, tmp_path / "cut", t), tmp_path / "lake", progress=False)
     with pytest.raises(AssertionError, match="gex_flow_surface_1s.*column flow_.*_norm"):
         assert_same_up_to(tmp_path / "full", tmp_path / "lake", t)
+
+
+def test_lobster_day_cut_at_t(tmp_path):
+    """A LOBSTER day cut after message k (its orderbook rows with it) builds the same lake up to T."""
+    import numpy as np
+
+    from fixtures_lobster import generate_day, write_pair
+    from marketphys.pipeline import lobster
+
+    msgs, rows = generate_day(seed=5, n_events=3000)
+    full = write_pair(tmp_path / "full_in", msgs, rows)
+    build(full, tmp_path / "full", progress=False)
+    day = lobster.read_day(lobster.split_inputs(full)[0][0])
+    ends = _window_ends_of(tmp_path / "full")
+    t = ends[len(ends) // 2] + WINDOW // 4
+    k = int(np.searchsorted(day.ts_ns, t, side="right"))
+    build(write_pair(tmp_path / "cut_in", msgs[:k], rows[:k]), tmp_path / "lake", progress=False)
+    compared = assert_same_up_to(tmp_path / "full", tmp_path / "lake", t)
+    assert ("silver", "TEST", "future_mbo.snap", "2024-01-16") in compared
+
+
+def _window_ends_of(lake):
+    (t,) = [v for k, v in lake_tables(lake).items() if k[2] == "future_mbo.snap"]
+    return t.column("window_end_ts_ns").to_pylist()

@@ -169,7 +169,7 @@ def test_tick_size_flag_reaches_the_lake(generated, tmp_path, capsys):
     assert main(["build", "--input", str(folder), "--lake", str(lake), "--quiet", "--tick-size", "0.5"]) == 2
     assert "not a multiple of the tick size 0.5; pass the right --tick-size" in capsys.readouterr().err
     assert not lake.exists() or not list(lake.rglob("*.parquet"))
-    build(folder, lake, progress=False, spec=ProductSpec(tick_size=0.05 / 5))
+    build(folder, lake, progress=False, spec=ProductSpec(tick_size=0.01))
     snap = read_partition(lake, cf.SNAP.name, "TEST", "2024-01-16")
     assert set(snap.column("tick_int").to_pylist()) == {10_000_000}
 
@@ -195,3 +195,12 @@ def test_real_day_builds_and_replays(lobster_amzn, tmp_path, capsys):
     assert (first.hour, first.minute) == (13, 30)
     assert main(["replay", "--lake", str(lake), "--quiet", "--max-frames", "500"]) == 0
     assert "replay AMZN 2012-06-21" in capsys.readouterr().out
+
+
+def test_time_outside_the_day_names_the_field(tmp_path):
+    msgs, rows = generate_day(seed=2, n_events=40)
+    bad = msgs.copy()
+    bad[0, 0] = 90_000.5
+    paths = write_pair(tmp_path, bad, rows)
+    with pytest.raises(L.LobsterError, match=r"row 1: field Time = 90000.5 is not seconds after midnight"):
+        L.read_day(L.split_inputs(paths)[0][0])

@@ -40,7 +40,6 @@ from .bronze import F_LAST, F_SNAPSHOT, MBO_DTYPE, RTYPE_MBO
 
 NAME_RE = re.compile(r"^(?P<ticker>[A-Za-z0-9.^-]+)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_"
                      r"(?P<kind>message|orderbook)_(?P<levels>\d+)\.csv$")
-ZIP_RE = re.compile(r"^LOBSTER.*\.zip$|^[A-Za-z0-9.^-]+_\d{4}-\d{2}-\d{2}.*\.zip$", re.IGNORECASE)
 EXCHANGE_TZ = "America/New_York"
 PRICE_TO_NANO = 100_000         # LOBSTER price (dollars x 10000) -> 1e-9 units
 DEFAULT_TICK = 0.01
@@ -65,10 +64,6 @@ class LobsterPair:
     message: str
     orderbook: str
     zip_path: Path | None = None
-
-    @property
-    def source(self) -> str:
-        return str(self.zip_path) if self.zip_path else str(Path(self.message).parent)
 
     def open(self, which: str) -> io.BytesIO:
         name = self.message if which == "message" else self.orderbook
@@ -227,8 +222,9 @@ def read_day(pair: LobsterPair) -> LobsterDay:
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise LobsterError(f"{where}: row {k + 1}: field Direction = {dirn[k]} (expected 1 or -1)")
-    if not np.all(np.isfinite(secs)) or np.any(secs < 0) or np.any(secs >= 86_400 * 2):
-        k = int(np.flatnonzero(~np.isfinite(secs) | (secs < 0) | (secs >= 172_800))[0])
+    bad = ~(np.isfinite(secs) & (secs >= 0) & (secs < 86_400))
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
         raise LobsterError(f"{where}: row {k + 1}: field Time = {secs[k]} is not seconds after midnight")
     if np.any(np.diff(secs) < 0):
         k = int(np.flatnonzero(np.diff(secs) < 0)[0]) + 1
@@ -271,7 +267,7 @@ class _Converter:
         self.seq = 0
         self.c = {"messages": 0, "records": 0, "synthetic_adds": 0, "synthetic_cancels": 0,
                   "synthetic_qty_added": 0, "synthetic_qty_removed": 0, "unseen_order_events": 0,
-                  "short_events": 0, "hidden_executions": 0, "halts": 0}
+                  "short_events": 0, "reused_ids": 0, "hidden_executions": 0, "halts": 0}
 
     # -- records
     def emit(self, action: str, side: int, px: int, size: int, oid: int, flags: int = 0, channel: int = 0):
@@ -351,7 +347,7 @@ class _Converter:
         self.c["messages"] += 1
         if typ == 1:
             if oid in self.orders:  # re-used id: the old order goes first
-                self.c["short_events"] += 1
+                self.c["reused_ids"] += 1
                 self.order_take(oid, self.orders[oid][2])
             self.orders[oid] = [side, px, size]
             self.at[side].setdefault(px, {})[oid] = None

@@ -66,7 +66,7 @@ def generate_day(seed: int = 1, n_events: int = 3000, levels: int = 5, start_s: 
     t = start_s
     prev = _row(books[0], books[1], levels)
     for k in range(n_events):
-        t += float(rng.exponential(0.05))
+        t += float(rng.exponential(0.05)) + (3.0 if halt_at is not None and k == halt_at + 5 else 0.0)  # a 3 s halt
         t = round(t, 9)
         bb = max(books[0]) if books[0] else mid - 100
         ba = min(books[1]) if books[1] else mid + 100

@@ -150,6 +150,11 @@ def test_build_generated_day_snap_matches_orderbook(generated, tmp_path, capsys)
     row = day.book[k]
     two_sided = (row[:, 1] > 0) & (row[:, 3] > 0)
     assert two_sided.mean() > 0.9
+    # a trading halt: no valid book from the halt until trading resumes, a valid one again after
+    (t_halt,), (t_resume,) = (day.ts_ns[(day.type == 7) & (day.price == p)] for p in (-1, 1))
+    halted = (snap.window_end_ts_ns >= t_halt) & (snap.window_end_ts_ns < t_resume)
+    assert halted.sum() >= 1 and not snap.book_valid[halted].any()
+    two_sided &= ~halted.to_numpy()
     s = snap[two_sided]
     r = row[two_sided]
     np.testing.assert_array_equal(s.best_ask_price_int, r[:, 0] * L.PRICE_TO_NANO)

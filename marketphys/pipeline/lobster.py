@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bronze import F_LAST, F_SNAPSHOT, MBO_DTYPE, RTYPE_MBO
+from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, RTYPE_MBO
 
 NAME_RE = re.compile(r"^(?P<ticker>[A-Za-z0-9.^-]+)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_"
                      r"(?P<kind>message|orderbook)_(?P<levels>\d+)\.csv$")
@@ -262,6 +262,7 @@ class _Converter:
         self.qty: list[dict] = [{}, {}]                   # side -> price -> total size
         self.prices: list[list] = [[], []]                # side -> sorted prices with size > 0
         self.next_anon = 0
+        self.halted = False
         self.rec: list[tuple] = []
         self.ts = 0
         self.seq = 0
@@ -370,6 +371,20 @@ class _Converter:
             self.emit("T", 1 - side, px, size, 0)
         elif typ == 7:
             self.c["halts"] += 1
+            if px == -1 and not self.halted:  # halt: the book is not to be trusted until trading resumes
+                self.halted = True
+                self.emit("F", -1, 0, 0, 0, F_MAYBE_BAD_BOOK, SYNTHETIC_CHANNEL)
+            elif px == 1 and self.halted:     # resume: the same orders, re-sent as a snapshot after a clear
+                self.halted = False
+                self.resend()
+
+    def resend(self):
+        """A clear and every resting order (same ids, sizes, prices) as a snapshot: ends a bad-book spell."""
+        live = [(oid, o[0], o[1], o[2]) for oid, o in self.orders.items()]
+        live += [(a[0], side, px, a[1]) for side in (0, 1) for px, a in self.anon[side].items()]
+        self.emit("R", -1, 0, 0, 0, F_SNAPSHOT | (F_LAST if not live else 0), SYNTHETIC_CHANNEL)
+        for k, (oid, side, px, q) in enumerate(live):
+            self.emit("A", side, px, q, oid, F_SNAPSHOT | (F_LAST if k == len(live) - 1 else 0), SYNTHETIC_CHANNEL)
 
     # -- reconciliation with the orderbook row
     def reconcile(self, row: np.ndarray):

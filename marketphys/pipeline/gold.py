@@ -236,9 +236,17 @@ def default_calibration(path: Path | None = None) -> NormCalibration:
     return NormCalibration(0, "", "", bands, "default")
 
 
-def metric_dates(lake, product: str) -> list[str]:
-    """Dates holding data of any calibrated metric."""
-    return sorted({d for m in METRICS.values() for d in lk.list_dates(lake, m.dataset, product)})
+def day_metrics() -> dict[str, Metric]:
+    """The metrics a day's calibration holds: those of the options surfaces (what silver normalises, and
+    gex_abs). The futures HUD metrics (whole-book columns, tens of millions of rows a day) are computed
+    on request only (``compute_calibration``): reading 20 days of them for every day built would cost
+    minutes, for bands nothing in the lake applies."""
+    return {k: m for k, m in METRICS.items() if m.dataset.startswith("silver.future_option_mbo.")}
+
+
+def metric_dates(lake, product: str, metrics: dict[str, Metric] | None = None) -> list[str]:
+    """Dates holding data of any of ``metrics`` (default: the day metrics)."""
+    return sorted({d for m in (metrics or day_metrics()).values() for d in lk.list_dates(lake, m.dataset, product)})
 
 
 def causal_calibration(lake, product: str, date: str, days: int = ROLLING_DAYS) -> NormCalibration:
@@ -247,13 +255,15 @@ def causal_calibration(lake, product: str, date: str, days: int = ROLLING_DAYS) 
     date = lk.check_date(date)
     if int(days) < 1:
         raise ValueError(f"days must be >= 1, got {days}")
+    metrics = day_metrics()
     default = default_calibration()
-    earlier = [d for d in metric_dates(lake, product) if d < date][-int(days):]
+    default_bands = {k: b for k, b in default.bands.items() if k in metrics}
+    earlier = [d for d in metric_dates(lake, product, metrics) if d < date][-int(days):]
     if not earlier:
-        return default
-    cal = compute_calibration(lake, product, earlier, source=f"rolling:{len(earlier)}d", allow_empty=True)
-    bands = {**default.bands, **cal.bands}
-    return NormCalibration(0, earlier[0], earlier[-1], bands, cal.source)
+        return NormCalibration(0, "", "", default_bands, "default")
+    cal = compute_calibration(lake, product, earlier, source=f"rolling:{len(earlier)}d", metrics=metrics,
+                              allow_empty=True)
+    return NormCalibration(0, earlier[0], earlier[-1], {**default_bands, **cal.bands}, cal.source)
 
 
 def day_calibration(lake, product: str, date: str) -> NormCalibration | None:

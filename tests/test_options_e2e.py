@@ -124,23 +124,67 @@ def test_flow_reinforce_follows_wall_thickening_and_erosion(built):
         assert by.loc[1, "flow_reinforce_norm"] > 0 > by.loc[-1, "flow_reinforce_norm"], by
 
 
-def test_calibrate_norms_command_versions_and_reapplies(built, capsys):
-    _, lake, _ = built
-    assert cli_main(["calibrate-norms", "--lake", str(lake), "--from", DAYS[0][0], "--to", DAYS[-1][0]]) == 0
-    out = capsys.readouterr().out
-    c1 = gold.load_calibration(lake, "ES")
-    assert c1.version >= 1 and f"version {c1.version}" in out
-    assert {"gex_abs", "flow_abs", "flow_reinforce", "pull_rest_intensity", "wall_strength_log", "vacuum_score"} <= set(c1.bands)
-    b = c1.bands["flow_abs"]
-    f = _day(lake, GEX_FLOW_DATASET, DAYS[0][0]).to_pandas()
-    expect = np.clip((f["flow_abs"] - b.q05) / (b.q95 - b.q05), 0, 1)
-    np.testing.assert_allclose(f["flow_abs_norm"], expect)           # silver now uses the gold version
-    rb = c1.bands["flow_reinforce"]
+def _expect_norms(f: pd.DataFrame, cal: gold.NormCalibration) -> None:
+    b = cal.bands["flow_abs"]
+    np.testing.assert_allclose(f["flow_abs_norm"], np.clip((f["flow_abs"] - b.q05) / (b.q95 - b.q05), 0, 1))
+    rb = cal.bands["flow_reinforce"]
     scale = max(abs(rb.q05), abs(rb.q95))
     np.testing.assert_allclose(f["flow_reinforce_norm"], np.clip(f["flow_reinforce"] / scale, -1, 1))
-    assert cli_main(["calibrate-norms", "--lake", str(lake), "--no-apply"]) == 0
-    assert gold.load_calibration(lake, "ES").version == c1.version + 1
-    assert gold.load_calibration(lake, "ES", version=c1.version).bands == c1.bands
+
+
+def test_norms_come_from_earlier_days_only(built):
+    """The causal rule (it replaces same-day fitting, which was lookahead): the first day is normalised
+    with the bundled default, the second with bands from the first day alone, whatever order the
+    fan-out finished the days in."""
+    _, lake, _ = built
+    (d1, _), (d2, _) = DAYS
+    c1, c2 = gold.day_calibration(lake, "ES", d1), gold.day_calibration(lake, "ES", d2)
+    metrics = gold.day_metrics()
+    assert set(metrics) == {"gex_abs", "flow_abs", "flow_reinforce", "pull_rest_intensity"}
+    default = {k: b for k, b in gold.default_calibration().bands.items() if k in metrics}
+    assert c1.source == "default" and c1.bands == default
+    assert (c2.source, c2.period_start, c2.period_end) == ("rolling:1d", d1, d1)
+    assert c2.bands == gold.compute_calibration(lake, "ES", [d1], metrics=metrics).bands
+    assert c2.bands["flow_abs"] != c1.bands["flow_abs"]
+    for d in (d1, d2):
+        REGISTRY[gold.CALIBRATION_DATASET].validate(read_partition(lake, gold.CALIBRATION_DATASET, "ES", d))
+    for d, c in ((d1, c1), (d2, c2)):
+        _expect_norms(_day(lake, GEX_FLOW_DATASET, d).to_pandas(), c)
+
+
+def test_calibrate_norms_never_changes_a_served_value(built, capsys):
+    _, lake, _ = built
+    parts = sorted((lake / "silver").rglob("gex_flow_surface_1s/*/part-*.parquet"))
+    before = {p: p.read_bytes() for p in parts}
+    assert cli_main(["calibrate-norms", "--lake", str(lake)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(", kept") == 2 and "rewrote 0 silver part(s)" in out
+    assert {p: p.read_bytes() for p in parts} == before
+    assert cli_main(["calibrate-norms", "--lake", str(lake), "--new-version", "--from", DAYS[1][0]]) == 0
+    out = capsys.readouterr().out
+    assert f"{DAYS[1][0]}: version 1, rolling:1d ({DAYS[0][0]}..{DAYS[0][0]}), new version" in out
+    assert gold.day_calibration(lake, "ES", DAYS[1][0]).version == 1
+    assert gold.day_calibration(lake, "ES", DAYS[0][0]).version == 0
+    _expect_norms(_day(lake, GEX_FLOW_DATASET, DAYS[1][0]).to_pandas(), gold.day_calibration(lake, "ES", DAYS[1][0]))
+
+
+def test_a_backfilled_earlier_day_changes_a_later_one_only_on_a_new_version(built, tmp_path, capsys):
+    raw, _, _ = built
+    from marketphys.pipeline.build import build
+    lake = tmp_path / "lake"
+    (d1, _), (d2, _) = DAYS
+    build([raw / d2], lake, progress=False)                       # the later day first: default bands
+    served = _day(lake, GEX_FLOW_DATASET, d2)
+    build([raw / d1], lake, progress=False)                       # then the earlier one
+    assert _day(lake, GEX_FLOW_DATASET, d2).equals(served)        # what was served stays
+    assert gold.day_calibration(lake, "ES", d2).source == "default"
+    assert cli_main(["calibrate-norms", "--lake", str(lake), "--product", "ES", "--no-apply", "--new-version"]) == 0
+    assert _day(lake, GEX_FLOW_DATASET, d2).equals(served)
+    assert cli_main(["calibrate-norms", "--lake", str(lake), "--new-version"]) == 0
+    c2 = gold.day_calibration(lake, "ES", d2)
+    assert (c2.version, c2.source, c2.period_end) == (1, "rolling:1d", d1)
+    assert not _day(lake, GEX_FLOW_DATASET, d2).equals(served)
+    _expect_norms(_day(lake, GEX_FLOW_DATASET, d2).to_pandas(), c2)
 
 
 def test_calibrate_norms_bad_input(tmp_path, capsys):

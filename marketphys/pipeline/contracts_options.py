@@ -46,7 +46,7 @@ BOOK_WALL_SCHEMA = pa.schema(BOOK_KEYS + [pa.field(c, _I64) for c in ("add_qty",
 CALIBRATION_SCHEMA = pa.schema([
     pa.field("metric", pa.string()), pa.field("q05", _F64), pa.field("q95", _F64), pa.field("signed", pa.bool_()),
     pa.field("n", _I64), pa.field("period_start", pa.string()), pa.field("period_end", pa.string()),
-    pa.field("version", _I64), pa.field("computed_at_ns", _I64),
+    pa.field("version", _I64), pa.field("source", pa.string()), pa.field("computed_at_ns", _I64),
 ])
 
 # ---- invariants (each takes a table, raises ContractError) -------------------------------
@@ -201,4 +201,6 @@ _reg(BOOK_WALL, BOOK_WALL_SCHEMA, [windows_increasing(BOOK_WALL), book_keys(BOOK
                                    non_negative(BOOK_WALL, ["add_qty", "pull_qty", "fill_qty", "depth_total", "pull_rest_qty"])],
      description="book_flow_1s plus resting depth at window end and the pulls from orders that had rested.")
 _reg(CALIBRATION, CALIBRATION_SCHEMA, [no_nan(CALIBRATION, ["q05", "q95"])], window_ms=None,
-     description="q05/q95 per metric over a period; versioned; silver *_norm columns use it.")
+     description="q05/q95 per metric that the partition's day is normalised with, from earlier days only "
+                 "(the last 20 trading days; a first day: the bundled default); versioned; silver *_norm columns "
+                 "use it.")

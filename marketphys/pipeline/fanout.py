@@ -2,7 +2,9 @@
 
 Each day is one task running ``build.build_day`` (a pure function of the day's inputs and
 the lake; it stages its writes and moves them into place only when the whole day
-succeeded), so days are independent and a failed day leaves the lake untouched.
+succeeded), so days are independent and a failed day leaves the lake untouched. Gold
+normalisation looks at earlier days only, so once all days are in, ``gold.settle`` gives each
+day the calibration it would have had built in date order (a day may finish before an earlier one).
 No scheduling logic lives here: Dask distributes, retries and reports.
 """
 
@@ -69,4 +71,6 @@ def build_days(days, lake, scheduler: str | None = None, *, n_workers: int = 2, 
                 errors.append(f"{day.date}: {type(err).__name__}: {err}")
     if errors:
         raise RuntimeError("build failed for " + "; ".join(errors))
+    from .gold import settle
+    settle(lake, [r["date"] for r in results])  # days built side by side: each normalised by its earlier days
     return sorted(results, key=lambda r: r["date"])

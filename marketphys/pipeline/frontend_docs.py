@@ -115,8 +115,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "metric": ("name", "Calibrated metric."), "q05": ("metric units", "5 % quantile over the period."),
     "q95": ("metric units", "95 % quantile over the period."),
     "signed": ("bool", "Signed metrics normalise to -1..1 keeping the sign."), "n": ("values", "Values the quantiles used."),
-    "period_start": ("YYYY-MM-DD", "First date of the period."), "period_end": ("YYYY-MM-DD", "Last date."),
-    "version": ("integer", "Increases with every recomputation; silver uses the newest."),
+    "period_start": ("YYYY-MM-DD", "First earlier day the bands came from (empty: the bundled default)."),
+    "period_end": ("YYYY-MM-DD", "Last earlier day (always before the partition's date)."),
+    "version": ("integer", "0 when the day is built; +1 for each recomputation asked for (calibrate-norms "
+                           "--new-version); silver uses the newest."),
+    "source": ("name", "rolling:<n>d (the n earlier days of the lake) or default (a first day: data/norms)."),
     "computed_at_ns": ("ns since UNIX epoch", "When it was computed."),
 }
 

@@ -1,7 +1,16 @@
-"""``gold.hud.physics_norm_calibration``: q05/q95 per metric over a chosen period.
+"""``gold.hud.physics_norm_calibration``: the q05/q95 per metric each day is normalised with.
 
 Why gold: normalisation is global state (it spans days), so it is computed once here,
 versioned, and every silver normalised column reads it; serving never normalises.
+
+Causal (``causal_calibration``): day D is normalised with bands from *earlier* days only, the
+last ``ROLLING_DAYS`` trading days of the lake before D (their raw silver values, which never
+depend on a calibration). A first day, with no earlier day, uses the bundled default bands
+(``data/norms/default_calibration.json``, made by ``scripts/make_default_norms.py`` from a
+synthetic session). So a ``*_norm`` value at 10:00 never depends on 15:00, nor on a later day.
+A day's calibration is stored under its own date (the bands, the earlier days they came from,
+and a version), once: ``calibrate`` fills days that have none and leaves the others as they
+were served, unless asked for a new version of the lake (``new_version``).
 
 Normalisation (``normalise``):
 - unsigned metric: ``clip((v - q05) / (q95 - q05), 0, 1)``
@@ -13,14 +22,17 @@ are the majority and would otherwise pin both quantiles at zero.
 Memory: each stored part contributes at most ``MAX_VALUES_PER_PART`` values (an even
 stride through it), so a calibration over months reads in bounded memory.
 
-Storage: one partition per period end date; each recomputation writes the next part
-number, which is the calibration's ``version``. ``load_calibration`` returns the newest.
+Storage: one partition per normalised day; each recomputation of that day (a new lake version)
+writes the next part number, which is the calibration's ``version``. ``load_calibration`` returns
+the newest.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +42,8 @@ from . import lake as lk
 
 CALIBRATION_DATASET = "gold.hud.physics_norm_calibration"
 Q_LO, Q_HI = 0.05, 0.95
+ROLLING_DAYS = 20   # trading days before a day that calibrate it
+DEFAULT_CALIBRATION_PATH = Path(__file__).resolve().parents[2] / "data" / "norms" / "default_calibration.json"
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,7 @@ class NormCalibration:
     period_start: str
     period_end: str
     bands: dict[str, Band]
-    source: str = "gold"                 # "gold" (from the lake) or "self:<date>" (one day, in-sample)
+    source: str = "gold"                 # "rolling:<n>d" (earlier days of the lake), "default" (bundled), "gold"
 
     def to_table(self) -> pa.Table:
         names = sorted(self.bands)
@@ -95,6 +109,7 @@ class NormCalibration:
             "period_start": pa.array([self.period_start] * n, pa.string()),
             "period_end": pa.array([self.period_end] * n, pa.string()),
             "version": pa.array([self.version] * n, pa.int64()),
+            "source": pa.array([self.source] * n, pa.string()),
             "computed_at_ns": pa.array([time.time_ns()] * n, pa.int64()),
         })
 
@@ -102,7 +117,8 @@ class NormCalibration:
     def from_table(cls, t: pa.Table, source: str = "gold") -> "NormCalibration":
         d = t.to_pydict()
         bands = {m: Band(q05, q95, s, n) for m, q05, q95, s, n in zip(d["metric"], d["q05"], d["q95"], d["signed"], d["n"])}
-        return cls(int(d["version"][0]), d["period_start"][0], d["period_end"][0], bands, source)
+        return cls(int(d["version"][0]), d["period_start"][0], d["period_end"][0], bands,
+                   d["source"][0] if "source" in d else source)
 
 
 def normalise(values, band: Band | None) -> np.ndarray:
@@ -154,7 +170,7 @@ def quantile_band(values: np.ndarray, metric: Metric) -> Band:
 
 
 def compute_calibration(lake, product: str, dates: list[str], version: int = 0, source: str = "gold",
-                        metrics: dict[str, Metric] | None = None) -> NormCalibration:
+                        metrics: dict[str, Metric] | None = None, allow_empty: bool = False) -> NormCalibration:
     """Quantile bands of every metric whose dataset has data for the given dates."""
     if not dates:
         raise lk.LakeError(f"no dates to calibrate over for product {product!r} under {lake}")
@@ -174,7 +190,7 @@ def compute_calibration(lake, product: str, dates: list[str], version: int = 0, 
                 cols.append(v[::step] if step > 1 else v)
         if cols:
             bands[m.name] = quantile_band(np.concatenate(cols), m)
-    if not bands:
+    if not bands and not allow_empty:
         raise lk.LakeError(f"no calibrated metric has data for {product} on {dates[0]}..{dates[-1]} under {lake}")
     return NormCalibration(version, dates[0], dates[-1], bands, source)
 
@@ -207,31 +223,124 @@ def load_calibration(lake, product: str, version: int | None = None) -> NormCali
     return NormCalibration.from_table(pq.read_table(best[1]))
 
 
-def renormalise(lake, product: str, dates: list[str], calib: NormCalibration | None) -> int:
-    """Rewrite the normalised columns of every silver dataset with norm columns (atomic per part)."""
-    datasets = {m.dataset for m in METRICS.values() if m.norm_column}
+def default_calibration(path: Path | None = None) -> NormCalibration:
+    """The bundled bands a first day is normalised with (see data/README.md)."""
+    path = Path(path or DEFAULT_CALIBRATION_PATH)
+    try:
+        doc = json.loads(path.read_text())
+        bands = {k: Band(float(b["q05"]), float(b["q95"]), bool(b["signed"]), int(b["n"])) for k, b in doc["bands"].items()}
+    except FileNotFoundError:
+        raise lk.LakeError(f"default calibration {path} is missing: run scripts/make_default_norms.py") from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise lk.LakeError(f"default calibration {path}: unreadable ({err})") from None
+    return NormCalibration(0, "", "", bands, "default")
+
+
+def day_metrics() -> dict[str, Metric]:
+    """The metrics a day's calibration holds: those of the options surfaces (what silver normalises, and
+    gex_abs). The futures HUD metrics (whole-book columns, tens of millions of rows a day) are computed
+    on request only (``compute_calibration``): reading 20 days of them for every day built would cost
+    minutes, for bands nothing in the lake applies."""
+    return {k: m for k, m in METRICS.items() if m.dataset.startswith("silver.future_option_mbo.")}
+
+
+def metric_dates(lake, product: str, metrics: dict[str, Metric] | None = None) -> list[str]:
+    """Dates holding data of any of ``metrics`` (default: the day metrics)."""
+    return sorted({d for m in (metrics or day_metrics()).values() for d in lk.list_dates(lake, m.dataset, product)})
+
+
+def causal_calibration(lake, product: str, date: str, days: int = ROLLING_DAYS) -> NormCalibration:
+    """The bands day ``date`` is normalised with: the last ``days`` dates of the lake before it (a metric
+    with no data on them keeps its default band); the bundled default when there is no earlier day."""
+    date = lk.check_date(date)
+    if int(days) < 1:
+        raise ValueError(f"days must be >= 1, got {days}")
+    metrics = day_metrics()
+    default = default_calibration()
+    default_bands = {k: b for k, b in default.bands.items() if k in metrics}
+    earlier = [d for d in metric_dates(lake, product, metrics) if d < date][-int(days):]
+    if not earlier:
+        return NormCalibration(0, "", "", default_bands, "default")
+    cal = compute_calibration(lake, product, earlier, source=f"rolling:{len(earlier)}d", metrics=metrics,
+                              allow_empty=True)
+    return NormCalibration(0, earlier[0], earlier[-1], {**default_bands, **cal.bands}, cal.source)
+
+
+def day_calibration(lake, product: str, date: str) -> NormCalibration | None:
+    """The calibration day ``date`` was normalised with (its newest version), or None."""
+    d = _calib_dir(lake, product, date)
+    parts = sorted(d.glob("part-*.parquet")) if d.is_dir() else []
+    if not parts:
+        return None
+    best = max((NormCalibration.from_table(pq.read_table(p)) for p in parts), key=lambda c: c.version)
+    return best
+
+
+def renormalise_day(lake, product: str, date: str, calib: NormCalibration) -> int:
+    """Rewrite one day's normalised columns with ``calib`` (atomic per part); parts rewritten."""
     n = 0
-    for ds in datasets:
-        have = set(lk.list_dates(lake, ds, product))
-        for d in dates:
-            if d not in have:
-                continue
-            for part in sorted(lk.partition_dir(lake, ds, product, d).glob("part-*.parquet")):
-                t = apply_norms(pq.read_table(part), calib)
-                lk.atomic_write_table(t, part)
-                n += 1
+    for ds in {m.dataset for m in METRICS.values() if m.norm_column}:
+        if date not in lk.list_dates(lake, ds, product):
+            continue
+        for part in sorted(lk.partition_dir(lake, ds, product, date).glob("part-*.parquet")):
+            lk.atomic_write_table(apply_norms(pq.read_table(part), calib), part)
+            n += 1
     return n
 
 
-def calibrate(lake, product: str, start: str | None = None, end: str | None = None, apply: bool = True) -> tuple[NormCalibration, int]:
-    """The one command: calibrate over [start, end] (all dates by default), store a new version,
-    and re-apply it to every silver date of the product. Returns (calibration, parts rewritten)."""
-    dates = sorted({d for m in METRICS.values() for d in lk.list_dates(lake, m.dataset, product)})
+@dataclass(frozen=True)
+class DayCalibration:
+    date: str
+    calibration: NormCalibration
+    action: str   # "written" (first time), "new version" (asked for), "kept" (already served)
+
+
+def calibrate(lake, product: str, start: str | None = None, end: str | None = None, *, new_version: bool = False,
+              apply: bool = True, days: int = ROLLING_DAYS) -> tuple[list[DayCalibration], int]:
+    """Give every day in [start, end] its causal calibration (earlier days only), in date order.
+
+    A day that already has one keeps it, and its served values, unless ``new_version``: then it gets
+    the next version and its normalised columns are rewritten. ``apply`` False: compute and report,
+    write nothing. Returns (one entry per day, silver parts rewritten)."""
+    dates = metric_dates(lake, product)
     if start:
         dates = [d for d in dates if d >= lk.check_date(start)]
     if end:
         dates = [d for d in dates if d <= lk.check_date(end)]
-    calib = write_calibration(lake, product, compute_calibration(lake, product, dates))
-    all_dates = sorted({d for m in METRICS.values() for d in lk.list_dates(lake, m.dataset, product)})
-    n = renormalise(lake, product, all_dates, calib) if apply else 0
-    return calib, n
+    if not dates:
+        raise lk.LakeError(f"no dates to calibrate over for product {product!r} under {lake}")
+    out, n = [], 0
+    for d in dates:
+        old = day_calibration(lake, product, d)
+        if old is not None and not new_version:
+            out.append(DayCalibration(d, old, "kept"))
+            continue
+        cal = causal_calibration(lake, product, d, days)
+        version = (old.version + 1) if old is not None else 0
+        cal = NormCalibration(version, cal.period_start, cal.period_end, cal.bands, cal.source)
+        if apply:
+            n += renormalise_day(lake, product, d, cal)
+            lk.atomic_write_table(cal.to_table(), _calib_dir(lake, product, d) / f"part-{version:05d}.parquet")
+        out.append(DayCalibration(d, cal, "new version" if old is not None else "written"))
+    return out, n
+
+
+def settle(lake, dates) -> int:
+    """After days were built side by side (``fanout``), give each of ``dates`` the calibration it would
+    have had built in date order: a day built before an earlier one finished saw fewer earlier days.
+    Only days built in that same call may be passed (their values are not served yet). Parts rewritten."""
+    n = 0
+    dates = sorted(set(dates))
+    for product in lk.products_with(lake, CALIBRATION_DATASET):
+        for d in dates:
+            have = day_calibration(lake, product, d)
+            if have is None:
+                continue
+            want = causal_calibration(lake, product, d)
+            if (want.bands, want.period_start, want.period_end, want.source) == \
+                    (have.bands, have.period_start, have.period_end, have.source):
+                continue
+            want = NormCalibration(have.version, want.period_start, want.period_end, want.bands, want.source)
+            n += renormalise_day(lake, product, d, want)
+            lk.atomic_write_table(want.to_table(), _calib_dir(lake, product, d) / f"part-{have.version:05d}.parquet")
+    return n

@@ -2,9 +2,9 @@
 (+ the futures spot the futures stage just staged) -> the four options silver datasets.
 
 Registered with ``build.register_stage`` so ``marketphys build`` runs it whenever a day
-has option MBO, definitions and statistics. Normalised columns use the newest gold
-calibration of the lake; without one, the day is calibrated on itself (``self:<date>``)
-and ``marketphys calibrate-norms`` later replaces that with a calibration over a period.
+has option MBO, definitions and statistics. Normalised columns use the day's causal gold
+calibration (``gold.causal_calibration``: the lake's earlier days only, the bundled default
+for a first day), stored with the day under ``gold.hud.physics_norm_calibration``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from . import gold
-from .lake import atomic_write_table, partition_dir, read_partition
+from .lake import partition_dir, read_partition
 from .options_input import read_open_interest, read_option_definitions
-from .silver_options import (DATASETS, GEX_FLOW_DATASET, OpenInterest, OptionChain, OptionsInputError,
+from .silver_options import (DATASETS, OpenInterest, OptionChain, OptionsInputError,
                              SilverComputeGexSurface1s, SpotSeries)
 
 SNAP_DATASET = "silver.future_mbo.snap"
@@ -42,48 +41,39 @@ def _spot_or_none(product, date, staged_root, lake):
 class _ProductRun:
     """One product's stage inside a day: its chain, its spot, its calibration and row counts."""
 
-    def __init__(self, product, defs, stats, spot, calib, rest_ns, rate, band_half_rows=12):
+    def __init__(self, product, defs, stats, spot, calib, rest_ns, rate, band_half_rows=12, spec=None):
+        from .spec import multiplier_for
+
         self.product = product
-        self.chain = OptionChain.from_definitions(defs)
+        self.chain = OptionChain.from_definitions(defs, default_multiplier=multiplier_for(product, spec))
         self.stage = SilverComputeGexSurface1s(self.chain, OpenInterest(self.chain, stats), spot, rest_ns=rest_ns,
                                                calibration=calib, rate=rate, band_half_rows=band_half_rows)
         self.calib = calib
         self.ids = np.sort(self.chain.instrument_id)
         self.rows = {ds: 0 for ds in DATASETS}
-        self.flow_vals = {m.name: [] for m in gold.METRICS.values() if m.dataset == GEX_FLOW_DATASET}
 
     def take(self, batches, write):
         for batch in batches:
             for ds, t in batch.items():
                 write(ds, self.product, t)
                 self.rows[ds] += t.num_rows
-                if self.calib is None and ds == GEX_FLOW_DATASET:
-                    for name in self.flow_vals:
-                        v = t.column(gold.METRICS[name].column).to_numpy()
-                        self.flow_vals[name].append(v[v != 0])
-
-    def self_calibrate(self, date, root):
-        """No gold calibration yet: normalise the day on itself (rewrites its gex_flow parts)."""
-        bands = {n: gold.quantile_band(np.concatenate(v) if v else np.zeros(0), gold.METRICS[n])
-                 for n, v in self.flow_vals.items()}
-        cal = gold.NormCalibration(0, date, date, bands, f"self:{date}")
-        for part in sorted(partition_dir(root, GEX_FLOW_DATASET, self.product, date).glob("part-*.parquet")):
-            atomic_write_table(gold.apply_norms(pq.read_table(part), cal), part)
 
     def summary(self, date):
         st = self.stage
         return {"rows": self.rows, "messages": st.messages, "windows": st.windows, "grid_windows": st.grid_windows,
                 "greeks": st.greeks, "iv": dict(st.iv.counts), "book": st.books.stats_dict(),
-                "calibration": f"gold v{self.calib.version}" if self.calib is not None else f"self:{date}"}
+                "calibration": f"{self.calib.source} v{self.calib.version}"}
 
 
 def build_options_day(mbo_files, definition_files, statistics_files, lake, date: str, write, *,
                       staged_root: Path | None = None, rest_ns: int = 500_000_000, chunk_records: int = 1 << 20,
-                      progress=None, calibration=None, rate: float = 0.0, band_half_rows: int | None = 12) -> dict:
+                      progress=None, calibration=None, rate: float = 0.0, band_half_rows: int | None = 12,
+                      spec=None) -> dict:
     """Run ``SilverComputeGexSurface1s`` over a day, one stage per product (option ``asset``),
     all fed from one pass over the MBO files; ``write(dataset, product, table)`` stores each batch.
 
     A product without a futures spot that day is skipped with a note (the others still build).
+    ``spec``: the ``ProductSpec`` of the build (its multiplier, for options whose definition lacks one).
     Returns {"rows": per dataset, "products": per-product summaries, "skipped": notes}.
     """
     from .bronze import iter_mbo, read_info
@@ -99,8 +89,8 @@ def build_options_day(mbo_files, definition_files, statistics_files, lake, date:
         if spot is None:
             skipped.append(f"options {product} {date}: no futures spot ({SNAP_DATASET}); build its futures MBO too")
             continue
-        calib = calibration if calibration is not None else gold.load_calibration(lake, product)
-        runs.append(_ProductRun(product, pdefs, stats, spot, calib, rest_ns, rate, band_half_rows))
+        calib = calibration if calibration is not None else gold.causal_calibration(lake, product, date)
+        runs.append(_ProductRun(product, pdefs, stats, spot, calib, rest_ns, rate, band_half_rows, spec))
     if not runs:
         raise OptionsInputError("; ".join(skipped))
     infos = sorted((read_info(p) for p in mbo_files), key=lambda i: i.start_ns)
@@ -118,8 +108,7 @@ def build_options_day(mbo_files, definition_files, statistics_files, lake, date:
             unknown += int((~seen).sum())
     for r in runs:
         r.take(r.stage.finish(), write)
-        if r.calib is None:
-            r.self_calibrate(date, staged_root or Path(lake))
+        write(gold.CALIBRATION_DATASET, r.product, r.calib.to_table())  # what this day was normalised with
     rows = {ds: sum(r.rows[ds] for r in runs) for ds in DATASETS}
     return {"rows": rows, "products": {r.product: r.summary(date) for r in runs}, "skipped": skipped,
             "unknown_instrument_messages": unknown if len(runs) > 1 else 0}
@@ -138,7 +127,8 @@ def _stage_run(day, staged, settings, ctx) -> dict:
                                 chunk_records=settings.chunk_records, progress=bar,
                                 rate=getattr(settings, "option_rate", 0.0),
                                 rest_ns=int(getattr(settings, "option_rest_ms", 500)) * 1_000_000,
-                                band_half_rows=getattr(settings, "option_band_rows", 12))
+                                band_half_rows=getattr(settings, "option_band_rows", 12),
+                                spec=getattr(settings, "spec", None))
     finally:
         if bar is not None:
             bar.close()

@@ -173,7 +173,8 @@ class OptionChain:
     _ids_order: np.ndarray = field(default=None, repr=False)
 
     @classmethod
-    def from_definitions(cls, defs: pd.DataFrame, default_multiplier: float = 50.0) -> "OptionChain":
+    def from_definitions(cls, defs: pd.DataFrame, default_multiplier: float | None = 50.0) -> "OptionChain":
+        """``default_multiplier``: for options whose definition lacks one (None: such an option is an error)."""
         need = ["instrument_id", "strike_price_int", "is_call", "expiration_ns"]
         miss = [c for c in need if c not in defs.columns]
         if miss:
@@ -186,8 +187,13 @@ class OptionChain:
             raise OptionsInputError(f"definitions: strike_price_int must be > 0, got {r['strike_price_int']} "
                                     f"for instrument_id {r['instrument_id']}")
         df = defs.sort_values(["strike_price_int", "instrument_id"], kind="stable")
-        mult = df["multiplier"].to_numpy(float) if "multiplier" in df else np.full(len(df), default_multiplier)
-        mult = np.where(np.isfinite(mult) & (mult > 0), mult, default_multiplier)
+        mult = df["multiplier"].to_numpy(float) if "multiplier" in df else np.full(len(df), np.nan)
+        missing = ~(np.isfinite(mult) & (mult > 0))
+        if missing.any() and default_multiplier is None:
+            raise OptionsInputError(f"definitions: no multiplier (unit_of_measure_qty) for instrument_id "
+                                    f"{int(df['instrument_id'].to_numpy()[missing][0])} and none known for its "
+                                    f"product: pass --multiplier")
+        mult = np.where(missing, default_multiplier if default_multiplier is not None else np.nan, mult)
         chain = cls(df["instrument_id"].to_numpy(np.int64), df["strike_price_int"].to_numpy(np.int64),
                     df["is_call"].to_numpy(bool), df["expiration_ns"].to_numpy(np.int64), mult)
         if len(np.unique(chain.instrument_id)) != len(chain.instrument_id):

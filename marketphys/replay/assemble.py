@@ -43,10 +43,24 @@ OPTION_SURFACES = ("gex", "gex_flow")
 PRICE_SCALE = 1e-9
 
 
+LEGACY_TICK = 0.25  # only for snap tables without tick_int (hand-made ones); a lake's snaps all carry it
+
+
 @dataclass(frozen=True)
 class AssembleConfig:
     grid: Grid = field(default_factory=Grid)
-    tick_size: float = 0.25
+    tick_size: float | None = None  # None: the snap's own tick_int (any product, not only ES)
+
+
+def snap_tick(snap: pa.Table, cfg: AssembleConfig) -> float:
+    """The tick a frame moves on: the config's, else the snap's ``tick_int`` (1e-9 units)."""
+    if cfg.tick_size is not None:
+        return float(cfg.tick_size)
+    if "tick_int" in snap.column_names and snap.num_rows:
+        t = snap.column("tick_int")[0].as_py()
+        if t and t > 0:
+            return t * PRICE_SCALE
+    return LEGACY_TICK
 
 
 def _numeric_columns(t: pa.Table) -> list[str]:
@@ -159,7 +173,7 @@ def assemble_frame(futures: Mapping[str, pa.Table], held_options: Mapping[str, p
     if not np.isfinite(spot) or spot <= 0:
         issues.append(f"snap.mid_price={spot!r}")
         return None
-    tick = cfg.tick_size
+    tick = snap_tick(snap, cfg)
     for s, t in held_options.items():
         if t is not None and t.num_rows and int(t.column(TS)[0].as_py()) > ts:
             raise FrameError(f"{s} window {t.column(TS)[0].as_py()} ends after the frame at {ts}: that would be lookahead")

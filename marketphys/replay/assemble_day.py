@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from marketphys.core.frame import FrameError, MarketFrame
-from marketphys.replay.assemble import (OPTION_SURFACES, PRICE_SCALE, TS, AssembleConfig, LatentMidFilter, _col,
+from marketphys.replay.assemble import (OPTION_SURFACES, PRICE_SCALE, TS, AssembleConfig, LatentMidFilter, _col, snap_tick,
                                         _numeric_columns, _strike_prices)
 
 PROFILE_SURFACES = ("bucket_radar", "vacuum")
@@ -113,7 +113,7 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
     """Every frame of one day from whole-day surface tables (``snap`` required), in time order."""
     cfg = cfg or AssembleConfig()
     issues = {} if issues is None else issues
-    grid, tick = cfg.grid, cfg.tick_size
+    grid = cfg.grid
 
     def note(msg, count=1):
         issues[msg] = issues.get(msg, 0) + count
@@ -122,6 +122,7 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
     if snap is None or snap.num_rows == 0:
         return []
     snap = _sorted(snap, False)
+    tick = snap_tick(snap, cfg)
     ts_all = snap.column(TS).to_numpy().astype(np.int64)
     if np.any(np.diff(ts_all) == 0):
         i = int(np.flatnonzero(np.diff(ts_all) == 0)[0])

@@ -15,6 +15,11 @@ def add_arguments(p) -> None:
     p.add_argument("--strict", action="store_true", help="refuse (instead of skip) inputs of unused schemas")
     p.add_argument("--no-bronze-mbo", action="store_true", help="do not store raw MBO records in bronze")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--tick-size", type=float, default=None, metavar="PRICE",
+                   help="futures tick (e.g. 0.25 for ES) when no definition file in --input gives it")
+    p.add_argument("--allow-partial-book", action="store_true",
+                   help="an MBO stream without a snapshot: use its partial book (default: book_valid false until "
+                        "a snapshot or clear); events on unknown order ids are counted either way")
 
 
 def run(args) -> int:
@@ -23,10 +28,13 @@ def run(args) -> int:
 
     if args.window_ms <= 0:
         raise CliError(f"--window-ms must be > 0, got {args.window_ms}")
+    if args.tick_size is not None and not args.tick_size > 0:
+        raise CliError(f"--tick-size must be a positive price, got {args.tick_size}")
     t0 = time.perf_counter()
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,
-                        keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet)
+                        keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet, tick_size=args.tick_size,
+                        allow_partial_book=args.allow_partial_book)
     except DbnError as err:
         raise CliError(str(err)) from None
     for line in summary.lines():

@@ -149,6 +149,11 @@ class FuturesDayResult:
 DAY_NS = 86_400_000_000_000
 
 
+def book_mbo_dtype():
+    from .bronze import MBO_DTYPE
+    return MBO_DTYPE
+
+
 def date_of_ns(ns) -> str:
     """UTC date of a time in ns since the epoch."""
     import datetime as dt
@@ -294,12 +299,12 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
         raise ValueError(f"{info.path}: MBO file holds no records")
     if parts is not None and parts.n:
         write_bronze([parts.rest()])
-    if not (split_days and book.pending and book.last_window_end % DAY_NS == 0):
-        for batch in book.iter_finish():
-            last_ts = _write_batch(batch, book, res, writer, last_ts, split_days)
-            del batch
-    # else: the open window ends at a UTC midnight, so it is the next day's first row: it stays open
-    # in the stored state and the next day's build closes it, as one uninterrupted feed would
+    # an open window ending at a UTC midnight is the next day's first row: it stays open in the stored
+    # state and the next day's build closes it, as one uninterrupted feed would
+    keep_open = split_days and book.pending and book.last_window_end % DAY_NS == 0
+    for batch in (book.iter_feed(np.zeros(0, book_mbo_dtype()), flush=True) if keep_open else book.iter_finish()):
+        last_ts = _write_batch(batch, book, res, writer, last_ts, split_days)
+        del batch
     res.counters = book.counters
     res.last_ts_recv = last_recv
     res.state = state_table(book, product=res.product, symbol=res.symbol, last_ts_recv=last_recv)

@@ -53,7 +53,7 @@ def surfaces(lake) -> dict:
     out = {}
     for c in SURFACES:
         parts = [read_partition(lake, c.name, "ES", d) for d in list_dates(lake, c.name, "ES")]
-        out[c.name] = pa.concat_tables(parts)
+        out[c.name] = pa.concat_tables(parts) if parts else c.schema.empty_table()
     return out
 
 

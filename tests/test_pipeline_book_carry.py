@@ -184,3 +184,20 @@ def test_book_state_round_trip_continues_like_one_feed():
         got = tables(batches + second.feed(recs[cut:]) + second.finish())
         assert_same(got, want)
         assert second.counters == one.counters
+
+
+def test_start_line_names_how_the_book_starts():
+    from marketphys.pipeline.bronze import F_LAST, F_SNAPSHOT, MBO_DTYPE
+    from marketphys.pipeline.silver_futures import start_of
+
+    recs = np.zeros(3, MBO_DTYPE)
+    recs["instrument_id"] = [8, 7, 7]
+    recs["action"] = [ord("A"), ord("R"), ord("A")]
+    assert start_of(recs, 7, None, False) == "clear"
+    assert start_of(recs, 7, "2024-05-08", False) == "clear (replaces the book carried from 2024-05-08)"
+    recs["flags"][1] = F_SNAPSHOT
+    assert start_of(recs, 7, None, False) == "snapshot"
+    recs["action"][1], recs["flags"][1] = ord("C"), F_LAST
+    assert start_of(recs, 7, "2024-05-08", False) == "carried book from 2024-05-08"
+    assert start_of(recs, 7, None, True) == "nothing: partial book (allowed by --allow-partial-book)"
+    assert start_of(recs, 7, None, False).startswith("nothing: no snapshot, book_valid false")

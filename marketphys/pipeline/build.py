@@ -105,6 +105,7 @@ class Settings:
     option_rate: float = 0.0   # Black-76 rate for the options stage (0: undiscounted)
     option_rest_ms: int = 500  # options book_wall pull_rest_qty: orders resting at least this long
     tick_size: float | None = None  # futures tick when no definition gives it (no product table guesses it)
+    multiplier: float | None = None  # options multiplier where a definition has none (none is assumed)
     allow_partial_book: bool = False  # a stream without a snapshot: use its partial book (else book_valid false)
     carry_book: bool = True    # start from the previous day's stored book state (a contiguous day)
 
@@ -344,10 +345,11 @@ def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
 
 def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
           progress: bool = True, chunk_records: int = 1 << 20, tick_size: float | None = None,
-          allow_partial_book: bool = False) -> BuildSummary:
+          allow_partial_book: bool = False, multiplier: float | None = None) -> BuildSummary:
     """DBN files/directories -> lake. Unused schemas are skipped with a one-line note (``strict``: refused).
 
-    ``tick_size``: the futures tick where no definition file gives it. ``allow_partial_book``: use
+    ``tick_size``: the futures tick where no definition file gives it; ``multiplier``: the options
+    multiplier where a definition has none. ``allow_partial_book``: use
     the book of a stream that starts without a snapshot (events on unknown orders are counted)."""
     if int(window_ms) <= 0:
         raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
@@ -358,7 +360,8 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
     if not infos:
         raise ValueError("no usable inputs: " + "; ".join(summary.skipped))
     settings = Settings(window_ms=int(window_ms), keep_bronze_mbo=keep_bronze_mbo, chunk_records=chunk_records,
-                        progress=progress, tick_size=tick_size, allow_partial_book=allow_partial_book)
+                        progress=progress, tick_size=tick_size, allow_partial_book=allow_partial_book,
+                        multiplier=multiplier)
     lake.mkdir(parents=True, exist_ok=True)
     for day in group_days(infos):
         res = build_day(day, lake, settings)

@@ -17,6 +17,8 @@ def add_arguments(p) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--tick-size", type=float, default=None, metavar="PRICE",
                    help="futures tick (e.g. 0.25 for ES) when no definition file in --input gives it")
+    p.add_argument("--multiplier", type=float, default=None, metavar="N",
+                   help="options contract multiplier (e.g. 50 for ES) where a definition record has none")
     p.add_argument("--allow-partial-book", action="store_true",
                    help="an MBO stream without a snapshot: use its partial book (default: book_valid false until "
                         "a snapshot or clear); events on unknown order ids are counted either way")
@@ -30,11 +32,13 @@ def run(args) -> int:
         raise CliError(f"--window-ms must be > 0, got {args.window_ms}")
     if args.tick_size is not None and not args.tick_size > 0:
         raise CliError(f"--tick-size must be a positive price, got {args.tick_size}")
+    if args.multiplier is not None and not args.multiplier > 0:
+        raise CliError(f"--multiplier must be > 0, got {args.multiplier}")
     t0 = time.perf_counter()
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,
                         keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet, tick_size=args.tick_size,
-                        allow_partial_book=args.allow_partial_book)
+                        allow_partial_book=args.allow_partial_book, multiplier=args.multiplier)
     except DbnError as err:
         raise CliError(str(err)) from None
     for line in summary.lines():

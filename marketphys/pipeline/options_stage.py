@@ -42,9 +42,9 @@ def _spot_or_none(product, date, staged_root, lake):
 class _ProductRun:
     """One product's stage inside a day: its chain, its spot, its calibration and row counts."""
 
-    def __init__(self, product, defs, stats, spot, calib, rest_ns, rate):
+    def __init__(self, product, defs, stats, spot, calib, rest_ns, rate, multiplier=None):
         self.product = product
-        self.chain = OptionChain.from_definitions(defs)
+        self.chain = OptionChain.from_definitions(defs, default_multiplier=multiplier)
         self.stage = SilverComputeGexSurface1s(self.chain, OpenInterest(self.chain, stats), spot, rest_ns=rest_ns,
                                                calibration=calib, rate=rate)
         self.calib = calib
@@ -79,7 +79,7 @@ class _ProductRun:
 
 def build_options_day(mbo_files, definition_files, statistics_files, lake, date: str, write, *,
                       staged_root: Path | None = None, rest_ns: int = 500_000_000, chunk_records: int = 1 << 20,
-                      progress=None, calibration=None, rate: float = 0.0) -> dict:
+                      progress=None, calibration=None, rate: float = 0.0, multiplier: float | None = None) -> dict:
     """Run ``SilverComputeGexSurface1s`` over a day, one stage per product (option ``asset``),
     all fed from one pass over the MBO files; ``write(dataset, product, table)`` stores each batch.
 
@@ -100,7 +100,7 @@ def build_options_day(mbo_files, definition_files, statistics_files, lake, date:
             skipped.append(f"options {product} {date}: no futures spot ({SNAP_DATASET}); build its futures MBO too")
             continue
         calib = calibration if calibration is not None else gold.load_calibration(lake, product)
-        runs.append(_ProductRun(product, pdefs, stats, spot, calib, rest_ns, rate))
+        runs.append(_ProductRun(product, pdefs, stats, spot, calib, rest_ns, rate, multiplier))
     if not runs:
         raise OptionsInputError("; ".join(skipped))
     infos = sorted((read_info(p) for p in mbo_files), key=lambda i: i.start_ns)
@@ -137,6 +137,7 @@ def _stage_run(day, staged, settings, ctx) -> dict:
                                 lambda ds, prod, t: staged.write(ds, prod, t), staged_root=staged.root,
                                 chunk_records=settings.chunk_records, progress=bar,
                                 rate=getattr(settings, "option_rate", 0.0),
+                                multiplier=getattr(settings, "multiplier", None),
                                 rest_ns=int(getattr(settings, "option_rest_ms", 500)) * 1_000_000)
     finally:
         if bar is not None:

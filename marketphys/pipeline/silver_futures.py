@@ -186,7 +186,7 @@ def start_of(first_chunk: np.ndarray, instrument_id: int, carried_from: str | No
     over = f" (replaces the book carried from {carried_from})" if carried_from else ""
     if rec is not None and int(rec["flags"]) & F_SNAPSHOT:
         return "snapshot" + over
-    if rec is not None and bytes(rec["action"]) == b"R":
+    if rec is not None and int(rec["action"]) == ord("R"):
         return "clear" + over
     if carried_from:
         return f"carried book from {carried_from}"

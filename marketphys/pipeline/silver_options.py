@@ -163,7 +163,10 @@ class OptionChain:
     _ids_order: np.ndarray = field(default=None, repr=False)
 
     @classmethod
-    def from_definitions(cls, defs: pd.DataFrame, default_multiplier: float = 50.0) -> "OptionChain":
+    def from_definitions(cls, defs: pd.DataFrame, default_multiplier: float | None = None) -> "OptionChain":
+        """The chain of the definitions. The multiplier is the definition's (``unit_of_measure_qty``);
+        ``default_multiplier`` (the user's ``--multiplier``) fills in where a definition has none, and
+        without it such a definition is an error: no product's multiplier is assumed."""
         need = ["instrument_id", "strike_price_int", "is_call", "expiration_ns"]
         miss = [c for c in need if c not in defs.columns]
         if miss:
@@ -176,8 +179,15 @@ class OptionChain:
             raise OptionsInputError(f"definitions: strike_price_int must be > 0, got {r['strike_price_int']} "
                                     f"for instrument_id {r['instrument_id']}")
         df = defs.sort_values(["strike_price_int", "instrument_id"], kind="stable")
-        mult = df["multiplier"].to_numpy(float) if "multiplier" in df else np.full(len(df), default_multiplier)
-        mult = np.where(np.isfinite(mult) & (mult > 0), mult, default_multiplier)
+        mult = df["multiplier"].to_numpy(float) if "multiplier" in df else np.full(len(df), np.nan)
+        missing = ~(np.isfinite(mult) & (mult > 0))
+        if missing.any():
+            if default_multiplier is None or not (np.isfinite(default_multiplier) and default_multiplier > 0):
+                iid = int(df["instrument_id"].to_numpy()[np.flatnonzero(missing)[0]])
+                raise OptionsInputError(f"definitions: no multiplier (unit_of_measure_qty) for instrument_id {iid}; "
+                                        f"give it with --multiplier (e.g. 50 for ES options), got "
+                                        f"default_multiplier={default_multiplier!r}")
+            mult = np.where(missing, float(default_multiplier), mult)
         chain = cls(df["instrument_id"].to_numpy(np.int64), df["strike_price_int"].to_numpy(np.int64),
                     df["is_call"].to_numpy(bool), df["expiration_ns"].to_numpy(np.int64), mult)
         if len(np.unique(chain.instrument_id)) != len(chain.instrument_id):

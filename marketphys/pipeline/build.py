@@ -237,8 +237,8 @@ def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx:
         streams[product_of(info.symbols[0]) if info.symbols else "UNKNOWN"].append(info)
     for product, infos in streams.items():
         info = infos[0]
-        carry, carried_from, append = load_carry(staged.lake, product, day.date, min(i.start_ns for i in infos),
-                                                 settings) if settings.carry_book else (None, None, False)
+        carry, carried_from, append = load_carry(staged.lake, product, day.date, min(i.start_ns for i in infos)) \
+            if settings.carry_book else (None, None, False)
         if append:  # later hours of a day already in the lake: extend its partitions
             staged.append |= {(c.name, product) for c in (cf.SNAP, cf.WALL, cf.VACUUM, cf.PHYSICS,
                                                           cf.BUCKET_RADAR, cf.BRONZE_MBO)}
@@ -255,6 +255,7 @@ def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx:
                 bar.close()
         res.date = day.date
         staged.write(BOOK_STATE, product, res.state)
+        res.state = None  # stored; the summary (maybe sent back from a Dask worker) stays small
         for k, v in res.rows.items():
             out[k] = out.get(k, 0) + v
         if settings.keep_bronze_mbo:

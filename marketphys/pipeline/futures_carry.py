@@ -26,7 +26,7 @@ def _state(lake: Path, product: str, date: str) -> pa.Table | None:
         return None
 
 
-def load_carry(lake, product: str, date: str, first_ns: int, settings=None) -> tuple[pa.Table | None, str | None, bool]:
+def load_carry(lake, product: str, date: str, first_ns: int) -> tuple[pa.Table | None, str | None, bool]:
     """(state, where it is from, append) for a build of ``product`` on ``date`` whose inputs start at
     ``first_ns``: the same day's state when the inputs start after it (append: the day goes on),
     else the previous calendar day's, else nothing."""

@@ -7,11 +7,16 @@ from collections import defaultdict
 F_LAST, F_SNAPSHOT, F_MAYBE_BAD_BOOK = 0x80, 0x20, 0x04
 
 
-def oracle_windows(msgs, tick_int, window_ns=500_000_000, rest_ns=500_000_000):
-    """Replay ``msgs`` (MBO_DTYPE records of one instrument); return one dict per closed window."""
+def oracle_windows(msgs, tick_int, window_ns=500_000_000, rest_ns=500_000_000, allow_partial=False):
+    """Replay ``msgs`` (MBO_DTYPE records of one instrument); return one dict per closed window.
+
+    Snapshots as Databento sends them: one ends at F_LAST or at the first record without
+    F_SNAPSHOT; one that starts while a book exists replaces it. The book is valid only once
+    known whole (a snapshot ended, or a clear), unless ``allow_partial``.
+    """
     orders = {}  # order_id -> {side, px, size, ts, rested, fill}
     flows = defaultdict(lambda: [0, 0, 0])  # (side, px) -> [add, pull, fill]
-    state = {"snap": False, "bad": False, "vol": 0, "buy": 0, "sell": 0}
+    state = {"snap": False, "bad": False, "known": allow_partial, "vol": 0, "buy": 0, "sell": 0, "unknown": 0}
     out = []
 
     def remove(o, amt, counted):
@@ -32,14 +37,14 @@ def oracle_windows(msgs, tick_int, window_ns=500_000_000, rest_ns=500_000_000):
         bids = [p for (s, p), q in depth.items() if s == "B" and q > 0]
         asks = [p for (s, p), q in depth.items() if s == "A" and q > 0]
         bb, ba = (max(bids) if bids else None), (min(asks) if asks else None)
-        valid = not state["snap"] and not state["bad"] and bb is not None and ba is not None and bb < ba
+        valid = not state["snap"] and not state["bad"] and state["known"] and bb is not None and ba is not None and bb < ba
         out.append({"T": T, "valid": valid, "bb": bb, "ba": ba,
                     "qb": depth[("B", bb)] if bb is not None else 0, "qa": depth[("A", ba)] if ba is not None else 0,
                     "depth": {k: v for k, v in depth.items() if v}, "rest": {k: v for k, v in rest.items() if v},
                     "flows": {k: tuple(v) for k, v in flows.items()},
-                    "volume": state["vol"], "buy": state["buy"], "sell": state["sell"]})
+                    "volume": state["vol"], "buy": state["buy"], "sell": state["sell"], "unknown": state["unknown"]})
         flows.clear()
-        state["vol"] = state["buy"] = state["sell"] = 0
+        state["vol"] = state["buy"] = state["sell"] = state["unknown"] = 0
 
     win_end = None
     pending = False
@@ -54,7 +59,13 @@ def oracle_windows(msgs, tick_int, window_ns=500_000_000, rest_ns=500_000_000):
         pending = True
         fl, act, side = int(m["flags"]), chr(m["action"]), chr(m["side"])
         if fl & F_SNAPSHOT:
+            if not state["snap"]:  # a new snapshot replaces the book
+                orders.clear()
+                state["bad"] = False
             state["snap"] = True
+        elif state["snap"]:  # a snapshot without F_LAST ends at the first record without F_SNAPSHOT
+            state["snap"] = False
+            state["known"] = True
         if fl & F_MAYBE_BAD_BOOK:
             state["bad"] = True
         counted = not state["snap"]
@@ -64,6 +75,8 @@ def oracle_windows(msgs, tick_int, window_ns=500_000_000, rest_ns=500_000_000):
             if act == "M" and o is not None and o["side"] == side and o["px"] == px and q <= o["size"]:
                 remove(o, o["size"] - q, counted)
             else:
+                if act == "M" and o is None:
+                    state["unknown"] += 1
                 if act == "M" and o is not None and o["side"] == side and o["px"] == px:
                     if counted:
                         flows[(side, px)][0] += q - o["size"]
@@ -82,17 +95,24 @@ def oracle_windows(msgs, tick_int, window_ns=500_000_000, rest_ns=500_000_000):
             remove(orders[oid], q, counted)
             if orders[oid]["size"] <= 0:
                 del orders[oid]
+        elif act == "C":
+            state["unknown"] += 1
         elif act == "F" and oid in orders:
             o = orders[oid]
             o["fill"] = min(o["fill"] + q, o["size"])
+        elif act == "F" and oid != 0:
+            state["unknown"] += 1
         elif act == "T":
             state["vol"] += q
             state["buy" if side == "B" else "sell" if side == "A" else "vol"] += q if side in "AB" else 0
         elif act == "R":
             orders.clear()
             state["bad"] = False
+            if not state["snap"]:
+                state["known"] = True
         if fl & F_SNAPSHOT and fl & F_LAST:
             state["snap"] = False
+            state["known"] = True
     if pending:
         close(win_end)
     return out

@@ -51,3 +51,13 @@ def test_bad_definitions_are_named():
     with pytest.raises(OptionsInputError, match="strike_price_int must be > 0.*instrument_id 9"):
         OptionChain.from_definitions(pd.DataFrame({"instrument_id": [9], "strike_price_int": [0], "is_call": [True],
                                                    "expiration_ns": [1]}))
+
+
+def test_multiplier_comes_from_the_definition_or_the_flag():
+    """No product's multiplier is assumed: a definition without one needs --multiplier, and never overrides one."""
+    defs = pd.DataFrame({"instrument_id": [9, 10], "strike_price_int": [5_000 * 10**9, 5_005 * 10**9],
+                         "is_call": [True, False], "expiration_ns": [1, 1], "multiplier": [np.nan, 20.0]})
+    with pytest.raises(OptionsInputError, match="no multiplier.*instrument_id 9.*--multiplier"):
+        OptionChain.from_definitions(defs)
+    chain = OptionChain.from_definitions(defs, default_multiplier=50.0)
+    assert dict(zip(chain.instrument_id.tolist(), chain.multiplier.tolist())) == {9: 50.0, 10: 20.0}

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from marketphys.pipeline import bronze
 from marketphys.pipeline.book import FuturesBook
-from marketphys.pipeline.bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE
+from marketphys.pipeline.bronze import F_BAD_TS_RECV, F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE
 
 from fixtures_pipeline import oracle_windows
 
@@ -19,7 +19,8 @@ ES_FILE = "glbx/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst"
 
 op = st.tuples(
     st.integers(0, 400),                      # ms since previous message
-    st.sampled_from("AAAACCMMFTRS"),          # S = a snapshot sequence, R = plain clear
+    st.sampled_from("AAAACCMMFTRSPQ"),        # S = clear + snapshot + F_LAST, P = snapshot alone (no clear, no
+    #                                           F_LAST, as Databento's day files), Q = no clear + F_LAST; R = clear
     st.sampled_from("BA"),
     st.integers(-6, 6),                       # ticks from 5000
     st.integers(0, 6),                        # size
@@ -35,13 +36,15 @@ def make_stream(ops):
         ts += dt_ms * 1_000_000
         # bids sit below asks most of the time, crossing now and then
         tick = BASE_TICK + off - (3 if side == "B" else -3) * (off % 3 != 0)
-        if act == "S":
-            rows.append((ts, ord("R"), ord("N"), 0, 0, 0, F_SNAPSHOT))
+        if act in "SPQ":
+            if act == "S":
+                rows.append((ts, ord("R"), ord("N"), 0, 0, 0, F_SNAPSHOT))
             for k in range(size):
                 s = "B" if k % 2 == 0 else "A"
                 t = BASE_TICK - 1 - k if s == "B" else BASE_TICK + 1 + k
-                rows.append((ts, ord("A"), ord(s), t * TICK, 1 + k, 100 + k, F_SNAPSHOT))
-            rows.append((ts, ord("A"), ord("B"), (BASE_TICK - 2) * TICK, 2, 99, F_SNAPSHOT | F_LAST))
+                rows.append((ts, ord("A"), ord(s), t * TICK, 1 + k, 100 + k, F_SNAPSHOT | F_BAD_TS_RECV))
+            rows.append((ts, ord("A"), ord("B"), (BASE_TICK - 2) * TICK, 2, 99,
+                         F_SNAPSHOT | (0 if act == "P" else F_LAST)))
             continue
         price = tick * TICK if act != "R" else bronze.UNDEF_PRICE
         rows.append((ts, ord(act), ord(side), price, size, oid, fl))
@@ -75,14 +78,15 @@ def flatten(batches):
     return snaps, walls
 
 
-def compare(msgs, batches):
-    want = oracle_windows(msgs, TICK)
+def compare(msgs, batches, allow_partial=False):
+    want = oracle_windows(msgs, TICK, allow_partial=allow_partial)
     snaps, walls = flatten(batches)
     assert [s["window_end_ts_ns"] for s in snaps] == [w["T"] for w in want]
     prev = [{}, {}]
     for w_idx, (s, w) in enumerate(zip(snaps, want)):
         assert bool(s["book_valid"]) == w["valid"], (w_idx, w)
         assert s["volume"] == w["volume"] and s["buy_volume"] == w["buy"] and s["sell_volume"] == w["sell"]
+        assert s["unknown_order_events"] == w["unknown"], (w_idx, w)
         if w["valid"]:
             assert s["best_bid_price_int"] == w["bb"] and s["best_ask_price_int"] == w["ba"]
             assert s["best_bid_qty"] == w["qb"] and s["best_ask_qty"] == w["qa"]
@@ -113,30 +117,30 @@ def compare(msgs, batches):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(op, min_size=1, max_size=80), st.sampled_from([None, 1, 7]))
-def test_book_matches_oracle_on_random_streams(ops, chunk):
+@given(st.lists(op, min_size=1, max_size=80), st.sampled_from([None, 1, 7]), st.booleans())
+def test_book_matches_oracle_on_random_streams(ops, chunk, allow_partial):
     msgs = make_stream(ops)
-    batches, _ = run_book(msgs, chunk=chunk)
-    compare(msgs, batches)
+    batches, _ = run_book(msgs, chunk=chunk, allow_partial=allow_partial)
+    compare(msgs, batches, allow_partial)
 
 
 def test_resting_depth_needs_500ms():
     """An order is resting only once it is at least rest_ns old at the window end."""
     ops = [(0, "A", "B", -3, 5, 1, F_LAST), (0, "A", "A", 3, 4, 2, F_LAST)] + [(250, "T", "B", 0, 0, 9, F_LAST)] * 6
     msgs = make_stream(ops)
-    batches, _ = run_book(msgs)
+    batches, _ = run_book(msgs, allow_partial=True)  # no snapshot: the book is known only by opting in
     snaps, walls = flatten(batches)
     first_rest = min(r["win"] for r in walls if r["depth_qty_rest"] > 0)
     age = snaps[first_rest]["window_end_ts_ns"] - int(msgs[0]["ts_recv"])
     assert 500_000_000 <= age < 1_000_000_000
-    compare(msgs, batches)
+    compare(msgs, batches, allow_partial=True)
 
 
 def test_fill_then_cancel_is_fill_not_pull():
     ops = [(0, "A", "A", 3, 5, 1, F_LAST), (0, "A", "B", -3, 5, 2, F_LAST),
            (10, "F", "A", 3, 2, 1, 0), (0, "C", "A", 3, 2, 1, F_LAST), (10, "C", "A", 3, 1, 1, F_LAST)]
     msgs = make_stream(ops)
-    batches, _ = run_book(msgs)
+    batches, _ = run_book(msgs, allow_partial=True)
     _, walls = flatten(batches)
     last = max(r["win"] for r in walls)
     (row,) = [r for r in walls if r["side"] == 1 and r["win"] == last]

@@ -17,7 +17,7 @@ SURFACES = [cf.SNAP, cf.WALL, cf.VACUUM, cf.PHYSICS, cf.BUCKET_RADAR]
 @pytest.fixture(scope="module")
 def lake(conformance_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("lake")
-    summary = build([conformance_dir], out, progress=False)
+    summary = build([conformance_dir], out, progress=False, tick_size=0.25)  # dbn/test_data.mbo has no definition
     return out, summary
 
 
@@ -64,7 +64,7 @@ def test_failed_build_leaves_lake_unchanged(conformance_dir, tmp_path):
     broken.write_bytes(raw[: int(len(raw) * 0.9)])
     lake = tmp_path / "lake"
     with pytest.raises(DbnError, match="es.dbn.zst: truncated"):
-        build([broken], lake, progress=False, chunk_records=2000)
+        build([broken], lake, progress=False, chunk_records=2000, tick_size=0.25)
     assert [p for p in lake.rglob("*") if p.is_file()] == []
 
 

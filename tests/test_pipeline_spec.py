@@ -16,22 +16,19 @@ def _defs(mult):
                          "is_call": [True, False], "expiration_ns": [0, 0], "multiplier": mult})
 
 
-def test_tick_order_is_definition_then_flag_then_table():
+def test_tick_order_is_definition_then_flag_never_a_table():
     defs = {7: 250_000_000}
-    assert tick_int_for("NQ", defs, 7, flag=10_000_000) == 250_000_000       # the definition says so
-    assert tick_int_for("NQ", {}, 7, flag=10_000_000) == 10_000_000          # none: the flag
-    assert tick_int_for("NQ", {}, 7) == 250_000_000                          # none: the known table
-    with pytest.raises(ValueError, match="no tick size known for product 'ZZ'.*--tick-size"):
-        tick_int_for("ZZ", {}, 7)
+    assert tick_int_for("NQ", defs, 7, tick_size=0.01) == 250_000_000        # the definition says so
+    assert tick_int_for("NQ", {}, 7, tick_size=0.01) == 10_000_000           # none: the flag
+    with pytest.raises(ValueError, match="no tick size for product 'NQ'.*--tick-size"):
+        tick_int_for("NQ", {}, 7)                                            # none: never guessed
 
 
-def test_multiplier_order_is_definition_then_flag_then_table():
-    both = OptionChain.from_definitions(_defs([50.0, np.nan]), default_multiplier=multiplier_for("NQ", ProductSpec(multiplier=7)))
+def test_multiplier_order_is_definition_then_flag_never_a_table():
+    both = OptionChain.from_definitions(_defs([50.0, np.nan]), default_multiplier=multiplier_for(ProductSpec(multiplier=7)))
     assert both.multiplier.tolist() == [50.0, 7.0]                           # a definition's own value is kept
-    assert OptionChain.from_definitions(_defs([np.nan, np.nan]),
-                                        default_multiplier=multiplier_for("NQ")).multiplier.tolist() == [20.0, 20.0]
-    with pytest.raises(OptionsInputError, match="no multiplier .* instrument_id 2 .*--multiplier"):
-        OptionChain.from_definitions(_defs([50.0, np.nan]), default_multiplier=multiplier_for("ZZ"))
+    with pytest.raises(OptionsInputError, match="no multiplier .* instrument_id 2.*--multiplier"):
+        OptionChain.from_definitions(_defs([50.0, np.nan]), default_multiplier=multiplier_for(ProductSpec()))
 
 
 @pytest.mark.parametrize("kw", [{"tick_size": 0}, {"tick_size": -0.25}, {"multiplier": float("nan")},

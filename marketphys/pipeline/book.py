@@ -7,8 +7,15 @@ Semantics follow Databento's MBO for CME (checked on the real ESM4 file):
 - ``T`` trade (aggressor side) and ``F`` fill do not change the book: CME follows a
   fill with a ``C``/``M`` on the resting order. A fill marks that order's next
   reduction as *filled*, not *pulled*, so pull flow counts only true cancels.
-- ``F_SNAPSHOT`` records rebuild the book (book_valid false until the record that
-  also has ``F_LAST``); snapshot orders count as long-resting, and are not flow.
+- ``F_SNAPSHOT`` records rebuild the book, as Databento sends them: a snapshot ends at the
+  record with ``F_LAST`` or at the first record without ``F_SNAPSHOT``, whichever comes first
+  (day files of 2024 have no ``F_LAST`` and no clear). A snapshot that starts while a book
+  exists replaces it, clear or not. Snapshot orders count as long-resting, and are not flow.
+  ``F_BAD_TS_RECV`` (on every snapshot record) says nothing about the book and is ignored.
+- An ``A`` for an order id already resting replaces that order (counted, ``replaced_adds``).
+- Until the book is known whole (a snapshot ended, or a clear), ``book_valid`` is false:
+  a stream that starts mid-session has a partial book, unless ``allow_partial`` opts in.
+  Events on order ids the book does not hold (``C``, ``M``, ``F``) are counted per window.
 - ``F_MAYBE_BAD_BOOK`` marks the book invalid until the next clear. A crossed or
   one-sided book is invalid too.
 
@@ -60,9 +67,11 @@ from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, UNDEF_PRICE
 WIN_END, W, STARTED, IN_SNAP, BAD, BB, BA, LAST_PX, LAST_QTY, VOL, BUYV, SELLV, NTRADES, NMSG, \
     RING_HEAD, RING_TAIL, NLIVE, NUSED, NDIRTY, PREV_VALID, PBB, PBA, PQB, PQA, N_UNKNOWN, \
     OUT_WIN, OUT_WALL, OUT_VAC, BASE, N_CLEAR, N_BAD_SIDE, PENDING, N_INVALID_WIN, OUT_BUCK, TLO, THI, \
-    EVT_OPEN, EVT_TS, N_LOG_SLOW = range(39)
-N_ST = 39  # TLO..THI: span of the levels holding depth or touched in the last two windows
+    EVT_OPEN, EVT_TS, N_LOG_SLOW, KNOWN, N_SNAPS, N_UNKNOWN_W, N_DUP_ADD = range(43)
+N_ST = 43  # TLO..THI: span of the levels holding depth or touched in the last two windows
 # EVT_OPEN: the last fed record ended no event (no F_LAST); EVT_TS: its ts_recv
+# KNOWN: the book is known whole (after a snapshot or a clear, or a partial book opted in)
+# N_UNKNOWN_W: events on unknown order ids in the open window; N_DUP_ADD: adds that replaced a resting order
 # N_LOG_SLOW: bucket depths of the current outputs outside the NumPy log1p table (see NP_LOG1P)
 # order table columns (one int64 row per hash slot); state 0 empty, 1 live, 2 deleted
 OT_KEY, OT_STATE, OT_TICK = 0, 1, 2
@@ -72,7 +81,7 @@ F_OFI, F_LAST_MID = range(2)
 
 SNAP_I = ("window_end_ts_ns", "book_valid", "best_bid_price_int", "best_bid_qty", "best_ask_price_int",
           "best_ask_qty", "spot_ref_price_int", "last_trade_price_int", "last_trade_qty", "volume",
-          "buy_volume", "sell_volume", "trade_count", "msg_count", "window_seq")
+          "buy_volume", "sell_volume", "trade_count", "msg_count", "window_seq", "unknown_order_events")
 SNAP_F = ("mid_price", "ofi", "book_imbalance", "trade_imbalance", "above_score", "below_score")
 WALL_I = ("win", "window_end_ts_ns", "spot_ref_price_int", "rel_ticks", "side", "price_int", "depth_qty_rest", "depth_qty", "add_qty", "pull_qty_total",
           "fill_qty", "d1_depth_qty", "d2_depth_qty")
@@ -184,7 +193,7 @@ def _remove_qty(s, amt, o_tick, o_side, o_size, o_young, o_fpend, depth, young, 
 
 @njit(cache=True, **NO_REFCOUNT, inline="always")
 def _book_valid(st, depth):
-    if st[IN_SNAP] != 0 or st[BAD] != 0 or st[BB] < 0 or st[BA] < 0:
+    if st[IN_SNAP] != 0 or st[BAD] != 0 or st[KNOWN] == 0 or st[BB] < 0 or st[BA] < 0:
         return False
     return st[BB] < st[BA]
 
@@ -298,6 +307,7 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
     out_si[12, r] = st[NTRADES]
     out_si[13, r] = st[NMSG]
     out_si[14, r] = w
+    out_si[15, r] = st[N_UNKNOWN_W]
     tv = st[BUYV] + st[SELLV]
     out_sf[1, r] = fs[F_OFI]
     out_sf[3, r] = (st[BUYV] - st[SELLV]) / tv if tv > 0 else 0.0
@@ -505,6 +515,7 @@ def _emit(T, tick_int, rest_ns, band, near, keys, hstate, o_tick, o_side, o_size
     st[SELLV] = 0
     st[NTRADES] = 0
     st[NMSG] = 0
+    st[N_UNKNOWN_W] = 0
     st[PENDING] = 0
     fs[F_OFI] = 0.0
     st[OUT_WIN] += 1
@@ -530,7 +541,6 @@ def _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st):
     st[BAD] = 0
     st[RING_HEAD] = st[RING_TAIL]
     st[PREV_VALID] = 0
-    st[N_CLEAR] += 1
 
 
 @njit(cache=True, **NO_REFCOUNT, inline="always")
@@ -615,7 +625,17 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
         st[PENDING] = 1
         fl = flags[i]
         if fl & F_SNAPSHOT:
-            st[IN_SNAP] = 1
+            if st[IN_SNAP] == 0:
+                # a new snapshot replaces the book, with or without a clear of its own
+                _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st)
+                st[N_SNAPS] += 1
+                st[IN_SNAP] = 1
+        elif st[IN_SNAP] != 0:
+            # the first record without F_SNAPSHOT ends a snapshot that had no F_LAST: the
+            # snapshot's event ends here too, as F_LAST would have ended it (OFI starts from its BBO)
+            st[IN_SNAP] = 0
+            st[KNOWN] = 1
+            _end_event(st, fs, depth)
         if fl & F_MAYBE_BAD_BOOK:
             st[BAD] = 1
         act = action[i]
@@ -660,7 +680,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
                                 young[sidx, t] += q
                             _level_add(sidx, t, q, depth, st)
                         if act == 65:
-                            st[N_UNKNOWN] += 1  # duplicate add id: treated as a replace
+                            st[N_DUP_ADD] += 1  # an add for a resting order id replaces that order
                     else:
                         s = _insert(keys, hstate, oid, st)
                         o_tick[s] = t
@@ -673,6 +693,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
                         _level_add(sidx, t, q, depth, st)
                         if act == 77:
                             st[N_UNKNOWN] += 1  # modify of an unknown order: treated as an add
+                            st[N_UNKNOWN_W] += 1
                     o_ts[s] = ts
                     o_young[s] = 0 if snap != 0 else 1
                     if snap == 0:
@@ -688,6 +709,7 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
             s = _lookup(keys, hstate, oid)
             if s < 0:
                 st[N_UNKNOWN] += 1
+                st[N_UNKNOWN_W] += 1
             else:
                 _remove_qty(s, np.int64(size[i]), o_tick, o_side, o_size, o_young, o_fpend, depth, young,
                             pullq, fillq, dirty_stamp, dirty_list, st)
@@ -700,6 +722,9 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
                 o_fpend[s] += np.int64(size[i])
                 if o_fpend[s] > o_size[s]:
                     o_fpend[s] = o_size[s]
+            elif oid != 0:
+                st[N_UNKNOWN] += 1
+                st[N_UNKNOWN_W] += 1
         elif act == 84:  # 'T' trade, side = aggressor
             q = np.int64(size[i])
             if price[i] != UNDEF_PRICE:
@@ -713,8 +738,12 @@ def run_book(ts_recv, price, size, order_id, flags, action, side_c, instr, instr
                 st[SELLV] += q
         elif act == 82:  # 'R' clear
             _clear(keys, hstate, o_young, depth, young, dirty_stamp, dirty_list, st)
+            st[N_CLEAR] += 1
+            if st[IN_SNAP] == 0:
+                st[KNOWN] = 1  # known empty; inside a snapshot, known at its end
         if fl & F_SNAPSHOT and fl & F_LAST:
             st[IN_SNAP] = 0
+            st[KNOWN] = 1
         if (fl & F_LAST) or (i + 1 < n_all and ts_recv[i + 1] != ts_recv[i]):
             _end_event(st, fs, depth)  # inlined at numba IR level: no call in the message loop
         elif i + 1 >= n_all:
@@ -812,7 +841,8 @@ class FuturesBook:
 
     def __init__(self, instrument_id: int, tick_int: int, *, window_ns: int = 500_000_000,
                  rest_ns: int = 500_000_000, band_ticks: int = 400, near_ticks: int = 10,
-                 max_fill_windows: int = 120, windows_per_batch: int = 2048, slice_records: int = 1 << 12):
+                 max_fill_windows: int = 120, windows_per_batch: int = 2048, slice_records: int = 1 << 12,
+                 allow_partial: bool = False):
         if tick_int <= 0:
             raise ValueError(f"tick_int must be > 0 (price units of 1e-9), got {tick_int}")
         if window_ns <= 0:
@@ -824,6 +854,7 @@ class FuturesBook:
         self.st[BB] = self.st[BA] = self.st[THI] = -1
         self.st[TLO] = 1 << 62
         self.st[BASE] = -1
+        self.st[KNOWN] = 1 if allow_partial else 0
         self.fs = np.zeros(2, np.float64)
         self._alloc_orders(1 << 12)
         self.ring_id = np.zeros(1 << 12, np.uint64)
@@ -1038,4 +1069,21 @@ class FuturesBook:
     def counters(self) -> dict:
         return {"unknown_order_ids": int(self.st[N_UNKNOWN]), "bad_side_or_price": int(self.st[N_BAD_SIDE]),
                 "clears": int(self.st[N_CLEAR]), "invalid_windows": int(self.st[N_INVALID_WIN]),
-                "live_orders": int(self.st[NLIVE])}
+                "live_orders": int(self.st[NLIVE]), "snapshots": int(self.st[N_SNAPS]),
+                "replaced_adds": int(self.st[N_DUP_ADD]), "book_known": int(self.st[KNOWN])}
+
+    @property
+    def has_book(self) -> bool:
+        """Whether any record of the instrument was fed (the state is worth carrying on)."""
+        return bool(self.st[STARTED])
+
+    @property
+    def pending(self) -> bool:
+        """Records fed since the last window closed (``finish`` would close one more)."""
+        return bool(self.st[PENDING])
+
+    @property
+    def last_window_end(self) -> int:
+        """End (ns) of the window the next record would fall in; -1 before any record."""
+        return int(self.st[WIN_END]) if self.st[STARTED] else -1
+

@@ -12,6 +12,11 @@ when the kinds it needs are present; other engineers' stages plug in with
 Everything a day writes goes to a staging directory inside the lake and is moved
 into place partition by partition only when the whole day succeeded, so a failure
 mid-run leaves the lake as it was.
+
+One futures book runs across files and days (``futures_carry``): the files of a product on a
+day are merged in ``ts_recv`` order, the book's end state is stored with the day
+(``silver.future_mbo.book_state``) and the next calendar day starts from it, in the same
+call or a later one; a day whose files continue that same day (later hours) appends to it.
 """
 
 from __future__ import annotations
@@ -50,13 +55,29 @@ class StagedLake:
         self.lake, self.date = Path(lake), date
         self.root = self.lake / f".staging-{uuid.uuid4().hex[:12]}"
         self.parts: dict[tuple[str, str], int] = defaultdict(int)
+        self.append: set[tuple[str, str]] = set()  # (dataset, product) whose partitions are extended
 
     def write(self, dataset: str, product: str, table: pa.Table, date: str | None = None) -> None:
         d = date or self.date
         target = partition_dir(self.root, dataset, product, d)
+        if (dataset, product, d) not in self.parts and (dataset, product) in self.append:
+            self._keep_existing(dataset, product, d, target)
         n = self.parts[(dataset, product, d)]
         atomic_write_table(table, target / f"part-{n:05d}.parquet")
         self.parts[(dataset, product, d)] = n + 1
+
+    def _keep_existing(self, dataset: str, product: str, d: str, target: Path) -> None:
+        """Start the staged partition from the lake's parts (hard links), so the swap extends it."""
+        src = partition_dir(self.lake, dataset, product, d)
+        old = sorted(src.glob("part-*.parquet")) if src.is_dir() else []
+        target.mkdir(parents=True, exist_ok=True)
+        for k, part in enumerate(old):
+            dst = target / f"part-{k:05d}.parquet"
+            try:
+                os.link(part, dst)
+            except OSError:
+                shutil.copy2(part, dst)
+        self.parts[(dataset, product, d)] = len(old)
 
     def commit(self) -> list[Path]:
         done = []
@@ -90,6 +111,8 @@ class Settings:
     option_band_rows: int | None = 12  # options priced within this many $5 strikes of spot (None: all);
                                        # the strike surfaces keep 25 rows, gex_chain_1s sums the band
     spec: ProductSpec = field(default_factory=ProductSpec)  # tick size / multiplier the input may not give
+    allow_partial_book: bool = False  # a stream without a snapshot: use its partial book (else book_valid false)
+    carry_book: bool = True    # start from the previous day's stored book state (a contiguous day)
 
 
 @dataclass
@@ -200,9 +223,9 @@ def _bronze_option_mbo(day: DayInputs, staged: StagedLake, settings: Settings, c
 
 
 def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx: dict) -> dict:
-    from .silver_futures import build_futures_day
-
-    from .silver_futures import product_of
+    from . import contracts_futures as cf
+    from .futures_carry import BOOK_STATE, load_carry
+    from .silver_futures import build_futures_day, product_of
 
     out = {}
     streams: dict[str, list[DbnInfo]] = defaultdict(list)
@@ -219,15 +242,25 @@ def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx:
         streams[product_of(info.symbols[0]) if info.symbols else "UNKNOWN"].append(info)
     for product, infos in streams.items():
         info = infos[0]
+        carry, carried_from, append = load_carry(staged.lake, product, day.date, min(i.start_ns for i in infos)) \
+            if settings.carry_book else (None, None, False)
+        if append:  # later hours of a day already in the lake: extend its partitions
+            staged.append |= {(c.name, product) for c in (cf.SNAP, cf.WALL, cf.VACUUM, cf.PHYSICS,
+                                                          cf.BUCKET_RADAR, cf.BRONZE_MBO)}
         bar = _bar(settings, f"{product} {info.path.name}", info)
         try:
-            res = build_futures_day(infos, lambda ds, prod, t: staged.write(ds, prod, t),
+            res = build_futures_day(infos, lambda ds, prod, t, d=None: staged.write(ds, prod, t, date=d),
                                     definitions=ctx.get("tick_by_instrument"), window_ms=settings.window_ms,
                                     keep_bronze=settings.keep_bronze_mbo, chunk_records=settings.chunk_records,
-                                    progress=bar, tick_flag=settings.spec.tick_int())
+                                    progress=bar, tick_size=settings.spec.tick_size,
+                                    allow_partial=settings.allow_partial_book, carry=carry,
+                                    carried_from=carried_from, split_days=True)
         finally:
             if bar is not None:
                 bar.close()
+        res.date = day.date
+        staged.write(BOOK_STATE, product, res.state)
+        res.state = None  # stored; the summary (maybe sent back from a Dask worker) stays small
         for k, v in res.rows.items():
             out[k] = out.get(k, 0) + v
         if settings.keep_bronze_mbo:
@@ -270,7 +303,10 @@ class BuildSummary:
         out += [r.line() for r in self.lobster]
         for f in self.futures:
             out.append(f"futures {f.product} ({f.symbol}, instrument {f.instrument_id}): {f.messages:,} messages, "
-                       f"{f.windows:,} windows, {f.counters.get('invalid_windows', 0)} with book_valid false")
+                       f"{f.windows:,} windows, {f.counters.get('invalid_windows', 0)} with book_valid false, "
+                       f"{f.counters.get('unknown_order_ids', 0):,} events on unknown order ids")
+        for f in self.futures:
+            out.append(f"  {f.date} {f.product}: book started from {f.start}")
         for ds in sorted(self.rows):
             out.append(f"  {ds}: {self.rows[ds]:,} rows")
         out += [f"skipped: {s}" for s in self.skipped]
@@ -317,14 +353,24 @@ def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
 
 def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
           progress: bool = True, chunk_records: int = 1 << 20, option_band_rows: int | None = 12,
-          spec: ProductSpec | None = None) -> BuildSummary:
+          spec: ProductSpec | None = None, tick_size: float | None = None, multiplier: float | None = None,
+          allow_partial_book: bool = False) -> BuildSummary:
     """DBN files/directories and LOBSTER days (zip or message/orderbook CSV pair) -> lake. Unused DBN
-    schemas are skipped with a one-line note (``strict``: refused). ``spec``: tick size / multiplier
-    where the input gives none. ``option_band_rows``: options priced within this many $5 strikes of
-    spot (None: the whole chain); ``gex_surface_1s`` keeps 25 rows, ``gex_chain_1s`` sums the band."""
+    schemas are skipped with a one-line note (``strict``: refused).
+
+    ``tick_size`` / ``multiplier`` (or a ``spec`` holding both): the futures tick where no definition
+    gives it (LOBSTER: one cent) and the options multiplier where a definition has none; no product
+    table guesses either. ``allow_partial_book``: use the book of a stream that starts without a
+    snapshot (events on unknown orders are counted). ``option_band_rows``: options priced within this
+    many $5 strikes of spot (None: the whole chain); ``gex_surface_1s`` keeps 25 rows, ``gex_chain_1s``
+    sums the band."""
     from .lobster import split_inputs
     from .lobster_stage import build_lobster_day
 
+    if spec is None:
+        spec = ProductSpec(tick_size=tick_size, multiplier=multiplier)
+    elif tick_size is not None or multiplier is not None:
+        raise ValueError("give tick_size/multiplier either in spec or as arguments, not both")
     if int(window_ms) <= 0:
         raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
     lake = Path(lake)
@@ -337,7 +383,8 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
     if option_band_rows is not None and int(option_band_rows) < 12:
         raise ValueError(f"option_band_rows must be >= 12 (the 25-row surface) or None, got {option_band_rows}")
     settings = Settings(window_ms=int(window_ms), keep_bronze_mbo=keep_bronze_mbo, chunk_records=chunk_records,
-                        progress=progress, option_band_rows=option_band_rows, spec=spec or ProductSpec())
+                        progress=progress, option_band_rows=option_band_rows, spec=spec,
+                        allow_partial_book=allow_partial_book)
     lake.mkdir(parents=True, exist_ok=True)
     for pair in pairs:
         res = build_lobster_day(pair, lake, settings, settings.spec)

@@ -19,11 +19,14 @@ def add_arguments(p) -> None:
                    help="options priced within ROWS $5 strikes of spot for gex_chain_1s (default 12 = the 25 "
                         "surface rows; 'all' = the whole chain); gex_surface_1s keeps 25 rows")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--tick-size", type=float, default=None,
-                   help="tick size where the input gives none (LOBSTER: default 0.01; futures without "
-                        "definitions: the known table)")
-    p.add_argument("--multiplier", type=float, default=None,
-                   help="contract multiplier for options whose definition gives none (default: known CME products)")
+    p.add_argument("--tick-size", type=float, default=None, metavar="PRICE",
+                   help="tick size when no definition file in --input gives it (e.g. 0.25 for ES; "
+                        "LOBSTER: default 0.01)")
+    p.add_argument("--multiplier", type=float, default=None, metavar="N",
+                   help="options contract multiplier (e.g. 50 for ES) where a definition record has none")
+    p.add_argument("--allow-partial-book", action="store_true",
+                   help="an MBO stream without a snapshot: use its partial book (default: book_valid false until "
+                        "a snapshot or clear); events on unknown order ids are counted either way")
 
 
 def gex_band(text: str) -> int | None:
@@ -47,6 +50,10 @@ def run(args) -> int:
     if args.window_ms <= 0:
         raise CliError(f"--window-ms must be > 0, got {args.window_ms}")
     band = gex_band(args.gex_band)
+    if args.tick_size is not None and not args.tick_size > 0:
+        raise CliError(f"--tick-size must be a positive price, got {args.tick_size}")
+    if args.multiplier is not None and not args.multiplier > 0:
+        raise CliError(f"--multiplier must be > 0, got {args.multiplier}")
     try:
         spec = ProductSpec(tick_size=args.tick_size, multiplier=args.multiplier)
     except ValueError as err:
@@ -55,7 +62,7 @@ def run(args) -> int:
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,
                         keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet, option_band_rows=band,
-                        spec=spec)
+                        spec=spec, allow_partial_book=args.allow_partial_book)
     except DbnError as err:
         raise CliError(str(err)) from None
     for line in summary.lines():

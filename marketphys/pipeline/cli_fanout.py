@@ -49,9 +49,10 @@ def run(args) -> int:
         raise CliError(str(err)) from None
     if not days:
         raise CliError("no usable inputs: " + "; ".join(skipped))
+    # days run in parallel: none starts from another's stored book (that would depend on timing)
     settings = Settings(window_ms=args.window_ms, progress=False, option_rate=args.option_rate,
                         option_band_rows=band,
-                        option_rest_ms=args.rest_ms)
+                        option_rest_ms=args.rest_ms, carry_book=False)
     try:
         results = build_days(days, args.lake, args.scheduler, n_workers=args.workers, settings=settings)
     except RuntimeError as err:

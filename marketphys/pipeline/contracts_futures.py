@@ -127,7 +127,7 @@ SNAP = register(Contract(
         ("best_bid_price_int", pa.int64()), ("best_bid_qty", pa.int64()),
         ("best_ask_price_int", pa.int64()), ("best_ask_qty", pa.int64()),
         ("last_trade_price_int", pa.int64()), ("last_trade_qty", pa.int64()), ("volume", pa.int64()),
-        ("trade_count", pa.int64()), ("msg_count", pa.int64())]),
+        ("trade_count", pa.int64()), ("msg_count", pa.int64()), ("unknown_order_events", pa.int64())]),
     invariants=(_strictly_increasing("silver.future_mbo.snap"), _spot_when_valid("silver.future_mbo.snap"),
                 _no_nan("silver.future_mbo.snap", ["mid_price"])),
 ))

@@ -53,7 +53,7 @@ def build_days(days, lake, scheduler: str | None = None, *, n_workers: int = 2, 
         days, _ = plan_days(days)
     lake = Path(lake)
     lake.mkdir(parents=True, exist_ok=True)
-    settings = settings or Settings(progress=False)
+    settings = settings or Settings(progress=False, carry_book=False)  # parallel days: no carried book
     with dask_client(scheduler, n_workers=n_workers, processes=processes) as client:
         futures = client.map(build_day, days, lake=lake, settings=settings, key=[f"build-{d.date}" for d in days],
                              pure=False)

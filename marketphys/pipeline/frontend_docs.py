@@ -29,13 +29,16 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "mid_price": ("index points", "Futures mid (best bid + best ask) / 2 at window end."),
     "spot_ref_price_int": (_P, "Futures spot reference: mid snapped to the tick grid; > 0 whenever book_valid."),
     "tick_int": (_P, "Tick size (ES: 250000000 = 0.25)."),
-    "book_valid": ("bool", "False while the futures book is rebuilding (snapshot recovery) or one-sided."),
+    "book_valid": ("bool", "False while the futures book is rebuilding (snapshot recovery), not yet known whole "
+                           "(no snapshot or clear seen, unless a partial book was allowed), crossed or one-sided."),
     "best_bid_price_int": (_P, "Best bid at window end."), "best_bid_qty": ("contracts", "Quantity at the best bid."),
     "best_ask_price_int": (_P, "Best ask at window end."), "best_ask_qty": ("contracts", "Quantity at the best ask."),
     "last_trade_price_int": (_P, "Price of the last trade at or before window end."),
     "last_trade_qty": ("contracts", "Size of the last trade."),
     "volume": ("contracts", "Traded volume in the window."), "trade_count": ("trades", "Trades in the window."),
     "msg_count": ("messages", "MBO messages in the window."),
+    "unknown_order_events": ("messages", "Cancels, modifies and fills in the window on order ids the book does not "
+                                         "hold: > 0 means a partial book (a stream that started without a snapshot)."),
     "rel_ticks": ("ticks", "Level offset from spot_ref_price_int, in ticks (0.25)."),
     "side": ("'A'/'B'", "Ask (sell) or bid (buy) side."),
     "price_int": (_P, "Absolute price of the level."),

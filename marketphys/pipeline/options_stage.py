@@ -41,11 +41,9 @@ def _spot_or_none(product, date, staged_root, lake):
 class _ProductRun:
     """One product's stage inside a day: its chain, its spot, its calibration and row counts."""
 
-    def __init__(self, product, defs, stats, spot, calib, rest_ns, rate, band_half_rows=12, spec=None):
-        from .spec import multiplier_for
-
+    def __init__(self, product, defs, stats, spot, calib, rest_ns, rate, band_half_rows=12, multiplier=None):
         self.product = product
-        self.chain = OptionChain.from_definitions(defs, default_multiplier=multiplier_for(product, spec))
+        self.chain = OptionChain.from_definitions(defs, default_multiplier=multiplier)
         self.stage = SilverComputeGexSurface1s(self.chain, OpenInterest(self.chain, stats), spot, rest_ns=rest_ns,
                                                calibration=calib, rate=rate, band_half_rows=band_half_rows)
         self.calib = calib
@@ -68,7 +66,7 @@ class _ProductRun:
 def build_options_day(mbo_files, definition_files, statistics_files, lake, date: str, write, *,
                       staged_root: Path | None = None, rest_ns: int = 500_000_000, chunk_records: int = 1 << 20,
                       progress=None, calibration=None, rate: float = 0.0, band_half_rows: int | None = 12,
-                      spec=None) -> dict:
+                      multiplier: float | None = None) -> dict:
     """Run ``SilverComputeGexSurface1s`` over a day, one stage per product (option ``asset``),
     all fed from one pass over the MBO files; ``write(dataset, product, table)`` stores each batch.
 
@@ -90,7 +88,7 @@ def build_options_day(mbo_files, definition_files, statistics_files, lake, date:
             skipped.append(f"options {product} {date}: no futures spot ({SNAP_DATASET}); build its futures MBO too")
             continue
         calib = calibration if calibration is not None else gold.causal_calibration(lake, product, date)
-        runs.append(_ProductRun(product, pdefs, stats, spot, calib, rest_ns, rate, band_half_rows, spec))
+        runs.append(_ProductRun(product, pdefs, stats, spot, calib, rest_ns, rate, band_half_rows, multiplier))
     if not runs:
         raise OptionsInputError("; ".join(skipped))
     infos = sorted((read_info(p) for p in mbo_files), key=lambda i: i.start_ns)
@@ -128,7 +126,7 @@ def _stage_run(day, staged, settings, ctx) -> dict:
                                 rate=getattr(settings, "option_rate", 0.0),
                                 rest_ns=int(getattr(settings, "option_rest_ms", 500)) * 1_000_000,
                                 band_half_rows=getattr(settings, "option_band_rows", 12),
-                                spec=getattr(settings, "spec", None))
+                                multiplier=getattr(getattr(settings, "spec", None), "multiplier", None))
     finally:
         if bar is not None:
             bar.close()

@@ -2,7 +2,9 @@
 
 ``surfaces_from_batch`` is a pure function from the book's window outputs to Arrow
 tables checked against their contracts; ``build_futures_day`` streams one day's MBO
-file through the compiled book and writes each batch as a lake part.
+files (merged in ``ts_recv`` order) through the compiled book and writes each batch as a
+lake part. The book can start from a carried state (``marketphys.pipeline.book_state``) and
+hands its end state back, so one book runs across files and days.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from .book import FuturesBook, WindowBatch
 from .contracts import ContractError
 
 ROOT_RE = re.compile(r"^([A-Z0-9]{1,6}?)([FGHJKMNQUVXZ])(\d{1,2})$")
-KNOWN_TICKS = {"ES": 0.25, "MES": 0.25, "NQ": 0.25, "MNQ": 0.25, "RTY": 0.1, "M2K": 0.1, "YM": 1.0,
-               "MYM": 1.0, "CL": 0.01, "GC": 0.1, "ZN": 1 / 64}
 
 
 def product_of(symbol: str) -> str:
@@ -32,17 +32,18 @@ def product_of(symbol: str) -> str:
 
 
 def tick_int_for(product: str, definitions: dict[int, int] | None = None, instrument_id: int | None = None,
-                 flag: int | None = None) -> int:
-    """Tick size in 1e-9 price units: from a definition when given, else the ``--tick-size`` flag
-    (``flag``, 1e-9 units), else the known product table."""
+                 tick_size: float | None = None) -> int:
+    """Tick size in 1e-9 price units: from the instrument's definition, else from ``tick_size``
+    (the user's flag). No product table guesses it: a wrong tick silently bins every level wrong."""
     if definitions and instrument_id in definitions and 0 < definitions[instrument_id] < 2**62:
         return int(definitions[instrument_id])
-    if flag is not None:
-        return int(flag)
-    if product in KNOWN_TICKS:
-        return int(round(KNOWN_TICKS[product] * 1e9))
-    raise ValueError(f"no tick size known for product {product!r}: add its definition file to --input, "
-                     f"or pass --tick-size")
+    if tick_size is not None:
+        t = float(tick_size)
+        if not (np.isfinite(t) and t > 0 and round(t * 1e9) >= 1):
+            raise ValueError(f"tick_size must be a positive price (at least 1e-9), got {tick_size!r}")
+        return int(round(t * 1e9))
+    raise ValueError(f"no tick size for product {product!r} (instrument {instrument_id}): add its definition "
+                     f"file to --input, or give it with --tick-size (e.g. 0.25 for ES)")
 
 
 @dataclass
@@ -97,7 +98,8 @@ def surfaces_from_batch(b: WindowBatch, instrument_id: int, tick_int: int) -> Su
         "best_bid_price_int": s["best_bid_price_int"], "best_bid_qty": s["best_bid_qty"],
         "best_ask_price_int": s["best_ask_price_int"], "best_ask_qty": s["best_ask_qty"],
         "last_trade_price_int": s["last_trade_price_int"], "last_trade_qty": s["last_trade_qty"],
-        "volume": s["volume"], "trade_count": s["trade_count"], "msg_count": s["msg_count"]})
+        "volume": s["volume"], "trade_count": s["trade_count"], "msg_count": s["msg_count"],
+        "unknown_order_events": s["unknown_order_events"]})
     physics = pa.table({
         "window_end_ts_ns": ts, "mid_price": s["mid_price"], "book_valid": valid,
         "above_score": s["above_score"], "below_score": s["below_score"], "ofi": s["ofi"],
@@ -138,6 +140,58 @@ class FuturesDayResult:
     windows: int = 0
     rows: dict = field(default_factory=dict)
     counters: dict = field(default_factory=dict)
+    date: str = ""
+    start: str = ""        # how the book started: snapshot, clear, carried book, or nothing (partial)
+    state: object = None   # the end state (pa.Table, marketphys.pipeline.book_state), to carry on
+    last_ts_recv: int = -1
+
+
+DAY_NS = 86_400_000_000_000
+
+
+def book_mbo_dtype():
+    from .bronze import MBO_DTYPE
+    return MBO_DTYPE
+
+
+def date_of_ns(ns) -> str:
+    """UTC date of a time in ns since the epoch."""
+    import datetime as dt
+    return dt.datetime.fromtimestamp(int(ns) // 1_000_000_000, tz=dt.timezone.utc).date().isoformat()
+
+
+def split_by_date(ts: np.ndarray) -> list[tuple[str, int, int]]:
+    """(date, i0, i1) runs of a non-decreasing ns column by UTC date; one run in the common case."""
+    if not len(ts):
+        return []
+    d0, d1 = date_of_ns(ts[0]), date_of_ns(ts[-1])
+    if d0 == d1:
+        return [(d0, 0, len(ts))]
+    out, i = [], 0
+    while i < len(ts):
+        end = (int(ts[i]) // DAY_NS + 1) * DAY_NS
+        j = int(np.searchsorted(ts, end, side="left"))
+        j = max(j, i + 1)
+        out.append((date_of_ns(ts[i]), i, j))
+        i = j
+    return out
+
+
+def start_of(first_chunk: np.ndarray, instrument_id: int, carried_from: str | None, allow_partial: bool) -> str:
+    """One phrase: how the day's book starts (its first record of the instrument, else the carry)."""
+    from .bronze import F_SNAPSHOT
+
+    mine = np.flatnonzero(first_chunk["instrument_id"] == instrument_id)
+    rec = first_chunk[mine[0]] if len(mine) else None
+    over = f" (replaces the book carried from {carried_from})" if carried_from else ""
+    if rec is not None and int(rec["flags"]) & F_SNAPSHOT:
+        return "snapshot" + over
+    if rec is not None and int(rec["action"]) == ord("R"):
+        return "clear" + over
+    if carried_from:
+        return f"carried book from {carried_from}"
+    return ("nothing: partial book (allowed by --allow-partial-book)" if allow_partial else
+            "nothing: no snapshot, book_valid false until a snapshot or clear (--allow-partial-book to use it)")
 
 
 def pick_instrument(first_chunk: np.ndarray, mappings: dict[int, str]) -> int:
@@ -163,20 +217,32 @@ def futures_chunks(infos, head_records: int = 1 << 20) -> Iterator[np.ndarray]:
 
     # not decoded ahead in a thread (marketphys.pipeline.prefetch): on the shared 2-core machine it
     # saved no wall time and cost some (benchmarks/RESULTS.md, pipeline)
-    for k, info in enumerate(infos):
-        yield from iter_mbo(info, chunk_records=min(DECODE_RECORDS, head_records), reuse=True,
-                            first_records=head_records if k == 0 else None)
+    if len(infos) == 1:
+        yield from iter_mbo(infos[0], chunk_records=min(DECODE_RECORDS, head_records), reuse=True,
+                            first_records=head_records)
+        return
+    from .merge import merge_by_ts_recv
+
+    yield from merge_by_ts_recv(iter_mbo(info, chunk_records=min(DECODE_RECORDS, head_records), reuse=True)
+                                for info in infos)
 
 
 def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None, window_ms: int = 500,
                       keep_bronze: bool = True, chunk_records: int = 1 << 20, progress=None,
-                      instrument_id: int | None = None, tick_flag: int | None = None) -> FuturesDayResult:
-    """Stream one futures MBO file through the book; ``writer(contract_name, product, table)`` stores parts.
+                      instrument_id: int | None = None, tick_size: float | None = None,
+                      allow_partial: bool = False, carry=None, carried_from: str | None = None,
+                      split_days: bool = False) -> FuturesDayResult:
+    """Stream a product's futures MBO files (merged in ``ts_recv`` order) through the book;
+    ``writer(contract_name, product, table)`` stores parts (``split_days``: ``writer(..., date)``,
+    windows by the UTC date of their last instant, bronze records by the date of their ``ts_recv``).
 
+    ``carry``: a stored book state (``book_state.state_table``) to start from, used when its
+    instrument trades in these records and its window settings match; ``res.state`` is the end state.
     Records are decoded in small chunks into one reused buffer (``DECODE_RECORDS``: it stays in
     cache) and gathered into bronze parts of ``chunk_records``; silver batches follow the book's
     output size, not the decode chunks (``iter_feed(flush=False)``).
     """
+    from .book_state import meta_of, restore, state_table
     from .bronze import RecordParts, mbo_table
 
     infos = info if isinstance(info, (list, tuple)) else [info]
@@ -184,26 +250,48 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
     book = None
     res = None
     last_ts = -1
+    last_recv = -1
     parts = RecordParts(chunk_records) if keep_bronze else None
+    window_ns = int(window_ms) * 1_000_000
 
     def write_bronze(full_parts):
         # a function, so no reference to the last part (maybe the whole first chunk) outlives it
         for part in full_parts:
-            writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(part)))
+            if not split_days:
+                writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(part)))
+                continue
+            for d, i0, i1 in split_by_date(part["ts_recv"]):
+                writer(cf.BRONZE_MBO.name, res.product, cf.BRONZE_MBO.validate(mbo_table(part[i0:i1])), d)
 
     for chunk in futures_chunks(infos, chunk_records):  # used up before the next chunk is decoded
         if book is None:
             iid = instrument_id if instrument_id is not None else pick_instrument(chunk, info.mappings)
+            used = None
+            if carry is not None:
+                c_iid = int(carry.column("instrument_id")[0].as_py())
+                if (c_iid == iid or (instrument_id is None and (chunk["instrument_id"] == c_iid).any())) \
+                        and int(carry.column("window_ns")[0].as_py()) == window_ns:
+                    iid, used = c_iid, carried_from or "an earlier build"
             symbol = info.mappings.get(iid, info.symbols[0] if info.symbols else str(iid))
-            product = product_of(symbol)
-            tick_int = tick_int_for(product, definitions, iid, tick_flag)
-            book = FuturesBook(iid, tick_int, window_ns=int(window_ms) * 1_000_000)
-            res = FuturesDayResult(product=product, instrument_id=iid, symbol=symbol)
+            if used:
+                symbol = meta_of(carry, "symbol", symbol)
+                book = restore(carry)
+                tick_int = book.tick_int
+            else:
+                tick_int = tick_int_for(product_of(symbol), definitions, iid, tick_size)
+                book = FuturesBook(iid, tick_int, window_ns=window_ns, allow_partial=allow_partial)
+            res = FuturesDayResult(product=product_of(symbol), instrument_id=iid, symbol=symbol,
+                                   start=start_of(chunk, iid, used, allow_partial))
+            if carry is not None and not used:
+                res.start += f"; the carried book (instrument {carry.column('instrument_id')[0].as_py()}) " \
+                             f"does not continue here"
         res.messages += len(chunk)
+        if len(chunk):
+            last_recv = max(last_recv, int(chunk["ts_recv"][-1]))
         if parts is not None:
             write_bronze(parts.add(chunk))
         for batch in book.iter_feed(chunk, flush=False):  # streamed: a written batch's buffers are reused
-            last_ts = _write_batch(batch, book, res, writer, last_ts)
+            last_ts = _write_batch(batch, book, res, writer, last_ts, split_days)
             del batch  # before the next is made: its buffers are then free to reuse (one set fewer)
         if progress is not None:
             progress.update(len(chunk))
@@ -211,14 +299,19 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
         raise ValueError(f"{info.path}: MBO file holds no records")
     if parts is not None and parts.n:
         write_bronze([parts.rest()])
-    for batch in book.iter_finish():
-        last_ts = _write_batch(batch, book, res, writer, last_ts)
+    # an open window ending at a UTC midnight is the next day's first row: it stays open in the stored
+    # state and the next day's build closes it, as one uninterrupted feed would
+    keep_open = split_days and book.pending and book.last_window_end % DAY_NS == 0
+    for batch in (book.iter_feed(np.zeros(0, book_mbo_dtype()), flush=True) if keep_open else book.iter_finish()):
+        last_ts = _write_batch(batch, book, res, writer, last_ts, split_days)
         del batch
     res.counters = book.counters
+    res.last_ts_recv = last_recv
+    res.state = state_table(book, product=res.product, symbol=res.symbol, last_ts_recv=last_recv)
     return res
 
 
-def _write_batch(batch, book, res, writer, last_ts):
+def _write_batch(batch, book, res, writer, last_ts, split_days=False):
     if batch.n_windows == 0:
         return last_ts
     first = int(batch.snap["window_end_ts_ns"][0])
@@ -227,7 +320,13 @@ def _write_batch(batch, book, res, writer, last_ts):
                             f"({last_ts} then {first})")
     tables = surfaces_from_batch(batch, book.instrument_id, book.tick_int)
     for contract, table in tables.items():
-        writer(contract.name, res.product, table)
+        if not split_days:
+            writer(contract.name, res.product, table)
+        else:
+            # a window belongs to the day of its end (the row is the state at that time)
+            end = table.column("window_end_ts_ns").to_numpy()
+            for d, i0, i1 in split_by_date(end):
+                writer(contract.name, res.product, table.slice(i0, i1 - i0), d)
         res.rows[contract.name] = res.rows.get(contract.name, 0) + table.num_rows
     res.windows += batch.n_windows
     return int(batch.snap["window_end_ts_ns"][-1])

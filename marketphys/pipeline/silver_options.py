@@ -173,8 +173,10 @@ class OptionChain:
     _ids_order: np.ndarray = field(default=None, repr=False)
 
     @classmethod
-    def from_definitions(cls, defs: pd.DataFrame, default_multiplier: float | None = 50.0) -> "OptionChain":
-        """``default_multiplier``: for options whose definition lacks one (None: such an option is an error)."""
+    def from_definitions(cls, defs: pd.DataFrame, default_multiplier: float | None = None) -> "OptionChain":
+        """The chain of the definitions. The multiplier is the definition's (``unit_of_measure_qty``);
+        ``default_multiplier`` (the user's ``--multiplier``) fills in where a definition has none, and
+        without it such a definition is an error: no product's multiplier is assumed."""
         need = ["instrument_id", "strike_price_int", "is_call", "expiration_ns"]
         miss = [c for c in need if c not in defs.columns]
         if miss:
@@ -189,11 +191,13 @@ class OptionChain:
         df = defs.sort_values(["strike_price_int", "instrument_id"], kind="stable")
         mult = df["multiplier"].to_numpy(float) if "multiplier" in df else np.full(len(df), np.nan)
         missing = ~(np.isfinite(mult) & (mult > 0))
-        if missing.any() and default_multiplier is None:
-            raise OptionsInputError(f"definitions: no multiplier (unit_of_measure_qty) for instrument_id "
-                                    f"{int(df['instrument_id'].to_numpy()[missing][0])} and none known for its "
-                                    f"product: pass --multiplier")
-        mult = np.where(missing, default_multiplier if default_multiplier is not None else np.nan, mult)
+        if missing.any():
+            if default_multiplier is None or not (np.isfinite(default_multiplier) and default_multiplier > 0):
+                iid = int(df["instrument_id"].to_numpy()[np.flatnonzero(missing)[0]])
+                raise OptionsInputError(f"definitions: no multiplier (unit_of_measure_qty) for instrument_id {iid}; "
+                                        f"give it with --multiplier (e.g. 50 for ES options), got "
+                                        f"default_multiplier={default_multiplier!r}")
+            mult = np.where(missing, float(default_multiplier), mult)
         chain = cls(df["instrument_id"].to_numpy(np.int64), df["strike_price_int"].to_numpy(np.int64),
                     df["is_call"].to_numpy(bool), df["expiration_ns"].to_numpy(np.int64), mult)
         if len(np.unique(chain.instrument_id)) != len(chain.instrument_id):

@@ -10,10 +10,6 @@ import math
 from dataclasses import dataclass
 
 PRICE_SCALE = 1_000_000_000  # prices in the lake are integers in 1e-9 units
-# contract multiplier (value of one index point) of CME equity-index, energy and metal futures, and so of
-# one option on them: used only where a definition does not give it (unit_of_measure_qty)
-KNOWN_MULTIPLIERS = {"ES": 50.0, "MES": 5.0, "NQ": 20.0, "MNQ": 2.0, "RTY": 50.0, "M2K": 5.0, "YM": 5.0,
-                     "MYM": 0.5, "CL": 1000.0, "GC": 100.0}
 
 
 @dataclass(frozen=True)
@@ -36,8 +32,8 @@ class ProductSpec:
         return int(round(self.tick_size * PRICE_SCALE))
 
 
-def multiplier_for(product: str, spec: ProductSpec | None = None) -> float | None:
-    """The flag's multiplier, else the known one for the product, else None (definitions must give it)."""
+def multiplier_for(spec: ProductSpec | None = None) -> float | None:
+    """The flag's multiplier, else None: definitions must give it (no product table guesses it)."""
     if spec is not None and spec.multiplier is not None:
         return float(spec.multiplier)
-    return KNOWN_MULTIPLIERS.get(product)
+    return None

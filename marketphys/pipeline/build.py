@@ -6,14 +6,14 @@ a pure function of (day inputs, lake) so days can be mapped over Dask. A stage r
 when the kinds it needs are present; other engineers' stages plug in with
 ``register_stage`` (e.g. the options GEX stage needs option_mbo + definition + statistics).
 
-Everything a day writes goes to a staging directory inside the lake and is moved
-into place partition by partition only when the whole day succeeded, so a failure
-mid-run leaves the lake as it was.
+Everything a day writes goes to a staging directory inside the lake and is committed
+only when the whole day succeeded, in one atomic manifest swap (``lake_commit.py``), so
+a failure or a kill at any point leaves the lake as it was or as the new build made it,
+never a mix. A day lock stops two builds of the same day from running at once.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import uuid
 from collections import defaultdict
@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from .bronze import DbnInfo, UnsupportedSchemaError, check_supported, iter_records_table, read_info
 from .lake import atomic_write_table, partition_dir
+from .lake_commit import clean_lake, commit_staged, fault_point, lake_lock, staging_dir
 
 KINDS = ("future_mbo", "option_mbo", "definition", "statistics")
 
@@ -40,11 +41,13 @@ class DayInputs:
 
 
 class StagedLake:
-    """Collects parts under ``<lake>/.staging-*``; ``commit`` moves whole partitions into place."""
+    """Collects parts under ``<lake>/.staging-<pid>-*``; ``commit`` makes them visible in one manifest swap."""
 
-    def __init__(self, lake: Path, date: str):
+    def __init__(self, lake: Path, date: str, lock_timeout: float = 600.0):
         self.lake, self.date = Path(lake), date
-        self.root = self.lake / f".staging-{uuid.uuid4().hex[:12]}"
+        self.root = staging_dir(self.lake)
+        self.build_id = uuid.uuid4().hex[:12]
+        self.lock_timeout = lock_timeout
         self.parts: dict[tuple[str, str], int] = defaultdict(int)
 
     def write(self, dataset: str, product: str, table: pa.Table, date: str | None = None) -> None:
@@ -53,21 +56,10 @@ class StagedLake:
         n = self.parts[(dataset, product, d)]
         atomic_write_table(table, target / f"part-{n:05d}.parquet")
         self.parts[(dataset, product, d)] = n + 1
+        fault_point("staging")
 
     def commit(self) -> list[Path]:
-        done = []
-        for (dataset, product, d) in sorted(self.parts):
-            src = partition_dir(self.root, dataset, product, d)
-            dst = partition_dir(self.lake, dataset, product, d)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            old = None
-            if dst.exists():
-                old = dst.with_name(dst.name + f".old-{uuid.uuid4().hex[:6]}")
-                os.replace(dst, old)
-            os.replace(src, dst)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-            done.append(dst)
+        done = commit_staged(self.lake, self.root, list(self.parts), self.build_id, self.lock_timeout)
         self.discard()
         return done
 
@@ -83,6 +75,7 @@ class Settings:
     progress: bool = True
     option_rate: float = 0.0   # Black-76 rate for the options stage (0: undiscounted)
     option_rest_ms: int = 500  # options book_wall pull_rest_qty: orders resting at least this long
+    lock_timeout_s: float = 0.0  # wait this long for another build of the same day, then fail naming it
 
 
 @dataclass
@@ -256,6 +249,7 @@ class BuildSummary:
     skipped: list[str] = field(default_factory=list)   # one line per refused input
     futures: list = field(default_factory=list)        # FuturesDayResult per MBO file
     stages: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)   # leftovers of a killed build removed first
 
     def lines(self) -> list[str]:
         out = [f"lake: {self.lake}", f"days: {', '.join(self.days) or '-'}"]
@@ -265,28 +259,34 @@ class BuildSummary:
         for ds in sorted(self.rows):
             out.append(f"  {ds}: {self.rows[ds]:,} rows")
         out += [f"skipped: {s}" for s in self.skipped]
+        if self.cleaned:
+            out.append(f"cleaned {len(self.cleaned)} leftover(s) of a killed build: " + ", ".join(self.cleaned[:3])
+                       + (" ..." if len(self.cleaned) > 3 else ""))
         return out
 
 
 def build_day(day: DayInputs, lake, settings: Settings | None = None) -> dict:
     """Build one day (all stages whose inputs are present); all-or-nothing in the lake."""
     settings = settings or Settings()
-    staged = StagedLake(Path(lake), day.date)
     ctx: dict = {}
     rows: dict = {}
     ran = []
-    try:
-        for stage in STAGES:
-            if stage.needs <= day.kinds:
-                for k, v in (stage.run(day, staged, settings, ctx) or {}).items():
-                    rows[k] = rows.get(k, 0) + v
-                ran.append(stage.name)
-        staged.commit()
-    except BaseException:
-        staged.discard()
-        raise
+    with lake_lock(lake, f"date={day.date}", timeout=settings.lock_timeout_s):
+        with lake_lock(lake, "commit", timeout=600.0):
+            cleaned = clean_lake(lake)
+        staged = StagedLake(Path(lake), day.date)
+        try:
+            for stage in STAGES:
+                if stage.needs <= day.kinds:
+                    for k, v in (stage.run(day, staged, settings, ctx) or {}).items():
+                        rows[k] = rows.get(k, 0) + v
+                    ran.append(stage.name)
+            staged.commit()
+        except BaseException:
+            staged.discard()
+            raise
     return {"date": day.date, "rows": rows, "stages": ran, "futures": ctx.get("futures", []),
-            "skipped": ctx.get("skipped", [])}
+            "skipped": ctx.get("skipped", []), "cleaned": cleaned}
 
 
 def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
@@ -307,7 +307,7 @@ def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
 
 
 def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
-          progress: bool = True, chunk_records: int = 1 << 20) -> BuildSummary:
+          progress: bool = True, chunk_records: int = 1 << 20, lock_timeout_s: float = 0.0) -> BuildSummary:
     """DBN files/directories -> lake. Unused schemas are skipped with a one-line note (``strict``: refused)."""
     if int(window_ms) <= 0:
         raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
@@ -318,7 +318,7 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
     if not infos:
         raise ValueError("no usable inputs: " + "; ".join(summary.skipped))
     settings = Settings(window_ms=int(window_ms), keep_bronze_mbo=keep_bronze_mbo, chunk_records=chunk_records,
-                        progress=progress)
+                        progress=progress, lock_timeout_s=lock_timeout_s)
     lake.mkdir(parents=True, exist_ok=True)
     for day in group_days(infos):
         res = build_day(day, lake, settings)
@@ -326,6 +326,7 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
         summary.stages += [s for s in res["stages"] if s not in summary.stages]
         summary.futures += res["futures"]
         summary.skipped += res["skipped"]
+        summary.cleaned += res.get("cleaned", [])
         for k, v in res["rows"].items():
             summary.rows[k] = summary.rows.get(k, 0) + v
     return summary

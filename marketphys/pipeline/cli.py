@@ -14,6 +14,9 @@ def add_arguments(p) -> None:
     p.add_argument("--window-ms", type=int, default=500, help="futures surface window (default 500 ms)")
     p.add_argument("--strict", action="store_true", help="refuse (instead of skip) inputs of unused schemas")
     p.add_argument("--no-bronze-mbo", action="store_true", help="do not store raw MBO records in bronze")
+    p.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="if another build is writing the same day into the lake, wait this long for it "
+                        "(default 0: fail at once, naming it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -26,7 +29,8 @@ def run(args) -> int:
     t0 = time.perf_counter()
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,
-                        keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet)
+                        keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet,
+                        lock_timeout_s=max(0.0, args.wait_lock))
     except DbnError as err:
         raise CliError(str(err)) from None
     for line in summary.lines():

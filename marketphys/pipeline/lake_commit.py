@@ -9,8 +9,9 @@ manifest (the new folders are orphans) or the new one (the old folders are garba
 ``clean_lake`` removes both kinds of leftover, and dead builds' staging, at the next build.
 
 Locks are ``flock`` on files under ``<lake>/.locks/`` holding the owner's PID: the kernel
-drops them when the owner dies (even by SIGKILL), so a stale lock never blocks; a live
-owner makes a second writer wait up to its timeout, then fail naming the owner.
+drops them when the owner dies (even by SIGKILL), so a stale lock file never blocks; a live
+owner makes a second writer wait up to its timeout, then fail naming the owner. The owner
+removes its lock file on release (a waiter then re-checks it locked the file still there).
 """
 
 from __future__ import annotations
@@ -63,31 +64,37 @@ def lake_lock(lake, name: str, timeout: float = 0.0, poll: float = 0.1) -> Itera
     d = Path(lake) / ".locks"
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"{name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    deadline = time.monotonic() + max(0.0, timeout)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(fd)
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() >= deadline:
+                raise LakeLockedError(
+                    f"lake {str(lake)!r} is being written ({name}) by {_owner(path)}; waited {timeout:g} s: "
+                    f"let that build finish, or pass a longer lock timeout") from None
+            time.sleep(poll)
+            continue
+        try:                                   # the owner before us may have removed the file: lock the live one
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
     try:
-        deadline = time.monotonic() + max(0.0, timeout)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as err:
-                if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise LakeLockedError(
-                        f"lake {str(lake)!r} is being written ({name}) by {_owner(path)}; waited {timeout:g} s: "
-                        f"let that build finish, or pass a longer lock timeout") from None
-                time.sleep(poll)
         me = {"pid": os.getpid(), "host": socket.gethostname(),
               "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
-        try:
-            yield path
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        yield path
     finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)                    # while still held: nobody can be holding the file we remove
         os.close(fd)
 
 

@@ -57,3 +57,77 @@ def test_interleaved_system_records_are_still_skipped(conformance_dir, tmp_path)
     f.write_bytes(zstandard.ZstdCompressor().compress(raw[:k] + system + raw[k:]))
     n = sum(len(c) for c in bronze.iter_mbo(f, chunk_records=64))
     assert n == (len(raw) - header_len(raw)) // 56
+
+
+# ----------------------------------------------------------------------------- cut plain files, two copies of a span
+
+STRETCH = 300                                                    # 2 s of the real book spread over 10 minutes
+
+
+def stretched_es(conformance_dir) -> tuple[np.ndarray, int]:
+    """The conformance ES MBO records with their clock stretched (a span long enough to tell a cut from a close)."""
+    recs = np.concatenate([c.copy() for c in bronze.iter_mbo(conformance_dir / ES_FILE)])
+    t0 = int(recs["ts_recv"][0]) // 10**9 * 10**9
+    for f in ("ts_recv", "ts_event"):
+        recs[f] = t0 + (recs[f].astype(np.int64) - t0) * STRETCH
+    return recs, t0
+
+
+def header(t0: int, end: int, limit: int = 0) -> bytes:
+    import databento_dbn as dbn
+    from marketphys.synth.dbn import metadata_bytes
+    if not limit:
+        return metadata_bytes("mbo", t0, end, {"ESM4": 5602}, "2024-05-08")
+    md = dbn.Metadata.decode(metadata_bytes("mbo", t0, end, {"ESM4": 5602}, "2024-05-08"))
+    return bytes(dbn.Metadata(dataset=md.dataset, start=md.start, end=md.end, stype_in=md.stype_in,
+                              stype_out=md.stype_out, schema=md.schema, symbols=md.symbols,
+                              mappings=[], limit=limit).encode())
+
+
+@pytest.fixture
+def es_copies(conformance_dir, tmp_path):
+    recs, t0 = stretched_es(conformance_dir)
+    end = int(recs["ts_recv"][-1]) + 10**9
+    head = header(t0, end)
+    full = tmp_path / "b_full.dbn.zst"
+    full.write_bytes(zstandard.ZstdCompressor().compress(head + recs.tobytes()))
+    cut = tmp_path / "a_cut.dbn"                                  # sorts first: main read it and dropped the full one
+    cut.write_bytes(head + recs[:1000].tobytes())                 # cut exactly on a record boundary
+    return full, cut, recs, t0, end
+
+
+def snap_rows(lake) -> int:
+    from marketphys.pipeline.lake import read_partition
+    return read_partition(lake, "silver.future_mbo.snap", "ES", "2024-05-08").num_rows
+
+
+def test_plain_file_cut_on_a_record_boundary_is_refused_naming_it(es_copies, tmp_path, capsys):
+    full, cut, recs, t0, end = es_copies
+    with pytest.raises(bronze.DbnError, match=r"a_cut\.dbn: looks cut short: 1,000 records ending at .* until"):
+        build([cut], tmp_path / "lake", progress=False)
+    assert main(["build", "--input", str(cut), "--lake", str(tmp_path / "lake"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a_cut.dbn: looks cut short" in err and "--allow-short" in err
+    assert not any(p.is_file() for p in (tmp_path / "lake").rglob("*"))
+    s = build([cut], tmp_path / "lake", progress=False, allow_short=True)      # the user says it ends there
+    assert any("a_cut.dbn: looks cut short" in x and "built anyway" in x for x in s.skipped)
+    # a cut that reaches the query's record limit is whole
+    capped = tmp_path / "capped.dbn"
+    capped.write_bytes(header(t0, end, limit=1000) + recs[:1000].tobytes())
+    build([capped], tmp_path / "lake3", progress=False)
+
+
+def test_of_two_copies_of_a_span_the_complete_one_is_read(es_copies, tmp_path):
+    full, cut, recs, t0, end = es_copies
+    alone = build([full], tmp_path / "alone", progress=False)
+    both = build([cut, full], tmp_path / "both", progress=False)
+    assert snap_rows(tmp_path / "both") == snap_rows(tmp_path / "alone") > 800
+    assert both.rows["bronze.future_mbo.mbo"] == alone.rows["bronze.future_mbo.mbo"] == len(recs)
+    assert any(x.startswith("a_cut.dbn: same span") and "cut short" in x and "read b_full.dbn.zst" in x
+               for x in both.skipped), both.skipped
+    # two whole copies (plain and zstd) of the same records: read once, as before
+    plain = tmp_path / "c_plain.dbn"
+    plain.write_bytes(raw_bytes(full))
+    s = build([plain, full], tmp_path / "twice", progress=False)
+    assert s.rows["bronze.future_mbo.mbo"] == len(recs)
+    assert any("same records" in x for x in s.skipped)

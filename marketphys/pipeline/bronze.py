@@ -70,6 +70,7 @@ class DbnInfo:
     header_bytes: int
     symbols: list[str] = field(default_factory=list)
     mappings: dict[int, str] = field(default_factory=dict)  # instrument_id -> raw symbol
+    limit: int = 0                                         # the query's record limit (0: none)
 
     @property
     def date(self) -> str:
@@ -196,7 +197,8 @@ def read_info(path: str | Path) -> DbnInfo:
                 mappings[int(sym)] = raw_symbol
     return DbnInfo(path=path, version=version, schema=str(schema), dataset=str(md.dataset), start_ns=int(md.start),
                    end_ns=int(md.end) if md.end is not None else None, ts_out=bool(md.ts_out), compressed=compressed,
-                   header_bytes=8 + meta_len, symbols=list(md.symbols or []), mappings=mappings)
+                   header_bytes=8 + meta_len, symbols=list(md.symbols or []), mappings=mappings,
+                   limit=int(md.limit or 0))
 
 
 def check_supported(info: DbnInfo) -> None:

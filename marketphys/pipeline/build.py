@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from .bronze import DbnInfo, UnsupportedSchemaError, check_supported, iter_records_table, read_info
 from .lake import atomic_write_table, partition_dir
+from .input_check import choose_inputs
 from .lake_commit import clean_lake, commit_staged, fault_point, lake_lock, staging_dir
 
 KINDS = ("future_mbo", "option_mbo", "definition", "statistics")
@@ -76,6 +77,7 @@ class Settings:
     option_rate: float = 0.0   # Black-76 rate for the options stage (0: undiscounted)
     option_rest_ms: int = 500  # options book_wall pull_rest_qty: orders resting at least this long
     lock_timeout_s: float = 0.0  # wait this long for another build of the same day, then fail naming it
+    allow_short: bool = False    # build a plain MBO file that stops short of its metadata's end (else refused)
 
 
 @dataclass
@@ -271,6 +273,8 @@ def build_day(day: DayInputs, lake, settings: Settings | None = None) -> dict:
     ctx: dict = {}
     rows: dict = {}
     ran = []
+    day, input_notes = account_inputs(day, settings.allow_short)
+    ctx["skipped"] = list(input_notes)
     with lake_lock(lake, f"date={day.date}", timeout=settings.lock_timeout_s):
         with lake_lock(lake, "commit", timeout=600.0):
             cleaned = clean_lake(lake)
@@ -287,6 +291,17 @@ def build_day(day: DayInputs, lake, settings: Settings | None = None) -> dict:
             raise
     return {"date": day.date, "rows": rows, "stages": ran, "futures": ctx.get("futures", []),
             "skipped": ctx.get("skipped", []), "cleaned": cleaned}
+
+
+def account_inputs(day: DayInputs, allow_short: bool = False) -> tuple[DayInputs, list[str]]:
+    """The day with one (the most complete) file per MBO span, and a note per file left out or flagged short."""
+    out = DayInputs(day.date)
+    notes: list[str] = []
+    for kind, infos in day.files.items():
+        kept, n = choose_inputs(list(infos), allow_short)
+        out.files[kind].extend(kept)
+        notes += n
+    return out, notes
 
 
 def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
@@ -307,7 +322,8 @@ def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
 
 
 def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
-          progress: bool = True, chunk_records: int = 1 << 20, lock_timeout_s: float = 0.0) -> BuildSummary:
+          progress: bool = True, chunk_records: int = 1 << 20, lock_timeout_s: float = 0.0,
+          allow_short: bool = False) -> BuildSummary:
     """DBN files/directories -> lake. Unused schemas are skipped with a one-line note (``strict``: refused)."""
     if int(window_ms) <= 0:
         raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
@@ -318,7 +334,7 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
     if not infos:
         raise ValueError("no usable inputs: " + "; ".join(summary.skipped))
     settings = Settings(window_ms=int(window_ms), keep_bronze_mbo=keep_bronze_mbo, chunk_records=chunk_records,
-                        progress=progress, lock_timeout_s=lock_timeout_s)
+                        progress=progress, lock_timeout_s=lock_timeout_s, allow_short=allow_short)
     lake.mkdir(parents=True, exist_ok=True)
     for day in group_days(infos):
         res = build_day(day, lake, settings)

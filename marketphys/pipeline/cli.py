@@ -14,6 +14,9 @@ def add_arguments(p) -> None:
     p.add_argument("--window-ms", type=int, default=500, help="futures surface window (default 500 ms)")
     p.add_argument("--strict", action="store_true", help="refuse (instead of skip) inputs of unused schemas")
     p.add_argument("--no-bronze-mbo", action="store_true", help="do not store raw MBO records in bronze")
+    p.add_argument("--allow-short", action="store_true",
+                   help="build a plain DBN file whose records stop short of its metadata's end "
+                        "(by default it is refused as cut short)")
     p.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
                    help="if another build is writing the same day into the lake, wait this long for it "
                         "(default 0: fail at once, naming it)")
@@ -30,7 +33,7 @@ def run(args) -> int:
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,
                         keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet,
-                        lock_timeout_s=max(0.0, args.wait_lock))
+                        lock_timeout_s=max(0.0, args.wait_lock), allow_short=args.allow_short)
     except DbnError as err:
         raise CliError(str(err)) from None
     for line in summary.lines():

@@ -131,3 +131,41 @@ def test_of_two_copies_of_a_span_the_complete_one_is_read(es_copies, tmp_path):
     s = build([plain, full], tmp_path / "twice", progress=False)
     assert s.rows["bronze.future_mbo.mbo"] == len(recs)
     assert any("same records" in x for x in s.skipped)
+
+
+# ----------------------------------------------------------------------------- instruments: mixed files, unmapped ids
+
+def test_mixed_file_is_split_and_every_instrument_is_accounted_for(conformance_dir, tmp_path):
+    """ES futures + a second outright + an option + a busier unmapped id in one file: the ES book is built as
+    from ES alone, the option goes to the options table, and the summary names every id and its fate."""
+    from marketphys.pipeline.lake import read_partition
+    from marketphys.synth.dbn import metadata_bytes
+
+    es = np.concatenate([c.copy() for c in bronze.iter_mbo(conformance_dir / ES_FILE)])
+    extra = []
+    for iid, n in ((5603, 3000), (990001, 2000), (777, 20000)):
+        r = np.resize(es, n).copy()
+        r["instrument_id"] = iid
+        extra.append(r)
+    recs = np.concatenate([es, *extra])
+    recs = recs[np.argsort(recs["ts_recv"], kind="stable")]
+    t0 = int(es["ts_recv"][0]) // 10**9 * 10**9
+    head = metadata_bytes("mbo", t0, t0 + 2 * 10**9, {"ESM4": 5602, "ESU4": 5603, "ESM4 C5200": 990001},
+                          "2024-05-08")
+    mixed = tmp_path / "mixed.dbn.zst"
+    mixed.write_bytes(zstandard.ZstdCompressor().compress(head + recs.tobytes()))
+    ref = build([conformance_dir / ES_FILE], tmp_path / "ref", progress=False)
+    s = build([mixed], tmp_path / "lake", progress=False)
+    for ds in ("silver.future_mbo.snap", "silver.future_mbo.wall", "silver.future_mbo.bucket_radar"):
+        assert read_partition(tmp_path / "lake", ds, "ES", "2024-05-08").equals(
+            read_partition(tmp_path / "ref", ds, "ES", "2024-05-08")), ds
+    assert s.futures[0].instrument_id == 5602 and ref.futures[0].instrument_id == 5602
+    assert s.rows["bronze.future_mbo.mbo"] == len(es) + 3000 + 20000
+    assert s.rows["bronze.future_option_mbo.mbo"] == 2000
+    opt = read_partition(tmp_path / "lake", "bronze.future_option_mbo.mbo", "ES", "2024-05-08")
+    assert set(opt.column("instrument_id").to_pylist()) == {990001}
+    lines = "\n".join(s.lines())
+    assert f"instrument 5602 ESM4 (future) in mixed.dbn.zst: {len(es):,} records -> futures surfaces of ES" in lines
+    assert "instrument 5603 ESU4 (future) in mixed.dbn.zst: 3,000 records -> not built" in lines
+    assert "instrument 777 (unmapped) in mixed.dbn.zst: 20,000 records -> ignored" in lines
+    assert "options in mixed.dbn.zst: 1 instruments, 2,000 records" in lines

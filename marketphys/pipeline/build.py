@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 
 from .bronze import DbnInfo, UnsupportedSchemaError, check_supported, iter_records_table, read_info
 from .lake import atomic_write_table, partition_dir
 from .input_check import choose_inputs
+from .instruments import InstrumentTally, futures_file_lines, is_option_symbol, options_lines, symbol_kinds
 from .lake_commit import clean_lake, commit_staged, fault_point, lake_lock, staging_dir
 
 KINDS = ("future_mbo", "option_mbo", "definition", "statistics")
@@ -120,20 +122,37 @@ def discover(inputs) -> list[Path]:
     return out
 
 
-def kind_of(info: DbnInfo) -> str:
+def kinds_of(info: DbnInfo) -> set[str]:
+    """The kinds a file feeds: its schema, or for MBO the futures and/or options stages (a mixed file feeds both)."""
     if info.schema != "mbo":
-        return info.schema
-    syms = list(info.symbols) + list(info.mappings.values())
-    if any(s.endswith(".OPT") or " " in s.strip() for s in syms):
-        return "option_mbo"
-    return "future_mbo"
+        return {info.schema}
+    return symbol_kinds(list(info.symbols) + list(info.mappings.values()))
+
+
+def kind_of(info: DbnInfo) -> str:
+    """One kind per file (options when any symbol is an option); ``kinds_of`` splits mixed files."""
+    kinds = kinds_of(info)
+    return "option_mbo" if "option_mbo" in kinds else kinds.pop()
 
 
 def group_days(infos: list[DbnInfo]) -> list[DayInputs]:
     days: dict[str, DayInputs] = {}
     for info in infos:
-        days.setdefault(info.date, DayInputs(info.date)).files[kind_of(info)].append(info)
+        for kind in sorted(kinds_of(info)):
+            days.setdefault(info.date, DayInputs(info.date)).files[kind].append(info)
     return [days[d] for d in sorted(days)]
+
+
+def _mixed(info: DbnInfo, day: DayInputs) -> bool:
+    return any(info is i for i in day.files.get("future_mbo", ())) and any(i is info for i in day.files.get("option_mbo", ()))
+
+
+def _option_ids(info: DbnInfo, ctx: dict) -> set[int]:
+    """Ids of options in a file: by the day's definitions (instrument class C/P), else by symbol."""
+    defs = ctx.get("definition_by_instrument", {})
+    ids = {i for i, (_, cls) in defs.items() if cls in ("C", "P")}
+    ids |= {i for i, sym in info.mappings.items() if i not in defs and is_option_symbol(sym)}
+    return ids
 
 
 # ----------------------------------------------------------------------------- stages
@@ -156,9 +175,12 @@ def _bronze_records(kind: str):
                 if kind == "definition":
                     roots = [a or product_of(s) for a, s in zip(table.column("asset").to_pylist(),
                                                                table.column("raw_symbol").to_pylist())]
-                    for iid, mpi in zip(table.column("instrument_id").to_pylist(),
-                                        table.column("min_price_increment").to_pylist()):
+                    for iid, mpi, sym, cls in zip(table.column("instrument_id").to_pylist(),
+                                                  table.column("min_price_increment").to_pylist(),
+                                                  table.column("raw_symbol").to_pylist(),
+                                                  table.column("instrument_class").to_pylist()):
                         ctx.setdefault("tick_by_instrument", {})[iid] = mpi
+                        ctx.setdefault("definition_by_instrument", {})[iid] = (sym or "", cls or "")
                 else:
                     roots = [product_of(info.mappings.get(i, "")) if i in info.mappings else
                              (product_of(info.symbols[0]) if info.symbols else "UNKNOWN")
@@ -175,30 +197,40 @@ def _bronze_records(kind: str):
 
 
 def _bronze_option_mbo(day: DayInputs, staged: StagedLake, settings: Settings, ctx: dict) -> dict:
+    import pyarrow.compute as pc
+
     from .bronze import iter_mbo, mbo_table
     from .silver_futures import product_of
 
     rows = 0
+    chain = ctx.get("definition_by_instrument")
+    chain_ids = {i for i, (_, cls) in chain.items() if cls in ("C", "P")} if chain else None
     for info in day.files["option_mbo"]:
         product = product_of(info.symbols[0]) if info.symbols else "UNKNOWN"
+        keep = pa.array(sorted(_option_ids(info, ctx)), pa.uint32()) if _mixed(info, day) else None
+        tally = InstrumentTally()
         for chunk in iter_mbo(info, chunk_records=settings.chunk_records):
-            staged.write("bronze.future_option_mbo.mbo", product, mbo_table(chunk))
-            rows += len(chunk)
+            t = mbo_table(chunk)
+            if keep is not None:                  # a mixed file: its futures go to the futures tables
+                t = t.filter(pc.is_in(t.column("instrument_id"), value_set=keep))
+                chunk = chunk[np.isin(chunk["instrument_id"], keep.to_numpy())]
+            tally.add(chunk)
+            staged.write("bronze.future_option_mbo.mbo", product, t)
+            rows += t.num_rows
+        ctx.setdefault("instruments", []).extend(options_lines(info.path.name, tally.as_dict(), chain_ids))
     return {"bronze.future_option_mbo.mbo": rows}
 
 
 def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx: dict) -> dict:
-    from .silver_futures import build_futures_day
+    import pyarrow.compute as pc
 
-    from .silver_futures import product_of
+    from .silver_futures import build_futures_day, product_of
 
     out = {}
     streams: dict[str, list[DbnInfo]] = defaultdict(list)
     seen: dict[tuple, DbnInfo] = {}
     for info in sorted(day.files["future_mbo"], key=lambda i: (i.start_ns, str(i.path))):
-        sig = (info.dataset, info.start_ns, info.end_ns, tuple(info.symbols), info.path.stat().st_size
-               if info.version == 3 else None)
-        sig = sig[:4]
+        sig = (info.dataset, info.start_ns, info.end_ns, tuple(info.symbols))
         if sig in seen:  # the same records in another DBN version/compression: read once
             ctx.setdefault("skipped", []).append(f"{info.path.name}: same span and symbols as "
                                                  f"{seen[sig].path.name}, read once")
@@ -207,19 +239,32 @@ def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx:
         streams[product_of(info.symbols[0]) if info.symbols else "UNKNOWN"].append(info)
     for product, infos in streams.items():
         info = infos[0]
+        drop = set().union(*(_option_ids(i, ctx) for i in infos if _mixed(i, day)))
+        drop_arr = pa.array(sorted(drop), pa.uint32()) if drop else None
+        tally = InstrumentTally()
+
+        def write(ds, prod, t):
+            if ds == "bronze.future_mbo.mbo":
+                if drop_arr is not None:          # a mixed file: its options go to the options tables
+                    t = t.filter(pc.invert(pc.is_in(t.column("instrument_id"), value_set=drop_arr)))
+                out[ds] = out.get(ds, 0) + t.num_rows
+            staged.write(ds, prod, t)
+
         bar = _bar(settings, f"{product} {info.path.name}", info)
         try:
-            res = build_futures_day(infos, lambda ds, prod, t: staged.write(ds, prod, t),
-                                    definitions=ctx.get("tick_by_instrument"), window_ms=settings.window_ms,
-                                    keep_bronze=settings.keep_bronze_mbo, chunk_records=settings.chunk_records,
-                                    progress=bar)
+            res = build_futures_day(infos, write, definitions=ctx.get("tick_by_instrument"),
+                                    window_ms=settings.window_ms, keep_bronze=settings.keep_bronze_mbo,
+                                    chunk_records=settings.chunk_records, progress=bar, on_chunk=tally.add)
         finally:
             if bar is not None:
                 bar.close()
         for k, v in res.rows.items():
             out[k] = out.get(k, 0) + v
-        if settings.keep_bronze_mbo:
-            out["bronze.future_mbo.mbo"] = out.get("bronze.future_mbo.mbo", 0) + res.messages
+        counts = {i: n for i, n in tally.as_dict().items() if i not in drop}
+        name = info.path.name + (f" (+{len(infos) - 1} more)" if len(infos) > 1 else "")
+        ctx.setdefault("instruments", []).extend(futures_file_lines(
+            name, counts, {k: v for i in infos for k, v in i.mappings.items()}, ctx.get("definition_by_instrument"),
+            res.instrument_id, res.product))
         ctx.setdefault("futures", []).append(res)
     return out
 
@@ -252,6 +297,7 @@ class BuildSummary:
     futures: list = field(default_factory=list)        # FuturesDayResult per MBO file
     stages: list[str] = field(default_factory=list)
     cleaned: list[str] = field(default_factory=list)   # leftovers of a killed build removed first
+    instruments: list[str] = field(default_factory=list)  # every instrument seen and what was done with it
 
     def lines(self) -> list[str]:
         out = [f"lake: {self.lake}", f"days: {', '.join(self.days) or '-'}"]
@@ -260,6 +306,7 @@ class BuildSummary:
                        f"{f.windows:,} windows, {f.counters.get('invalid_windows', 0)} with book_valid false")
         for ds in sorted(self.rows):
             out.append(f"  {ds}: {self.rows[ds]:,} rows")
+        out += self.instruments
         out += [f"skipped: {s}" for s in self.skipped]
         if self.cleaned:
             out.append(f"cleaned {len(self.cleaned)} leftover(s) of a killed build: " + ", ".join(self.cleaned[:3])
@@ -290,7 +337,7 @@ def build_day(day: DayInputs, lake, settings: Settings | None = None) -> dict:
             staged.discard()
             raise
     return {"date": day.date, "rows": rows, "stages": ran, "futures": ctx.get("futures", []),
-            "skipped": ctx.get("skipped", []), "cleaned": cleaned}
+            "skipped": ctx.get("skipped", []), "cleaned": cleaned, "instruments": ctx.get("instruments", [])}
 
 
 def account_inputs(day: DayInputs, allow_short: bool = False) -> tuple[DayInputs, list[str]]:
@@ -343,6 +390,7 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
         summary.futures += res["futures"]
         summary.skipped += res["skipped"]
         summary.cleaned += res.get("cleaned", [])
+        summary.instruments += res.get("instruments", [])
         for k, v in res["rows"].items():
             summary.rows[k] = summary.rows.get(k, 0) + v
     return summary

@@ -136,12 +136,17 @@ class FuturesDayResult:
 
 
 def pick_instrument(first_chunk: np.ndarray, mappings: dict[int, str]) -> int:
-    """The most active outright (no '-' spread symbol) in the first chunk."""
+    """The most active outright in the first chunk: not a spread ('-'), not an option, and (when the
+    file maps any symbols) one it maps; an unmapped id is never reported as the product."""
+    from .instruments import is_option_symbol
+
     ids, counts = np.unique(first_chunk["instrument_id"], return_counts=True)
     order = np.argsort(-counts)
     for k in order:
         sym = mappings.get(int(ids[k]), "")
-        if "-" not in sym:
+        if mappings and not sym:
+            continue
+        if "-" not in sym and not is_option_symbol(sym):
             return int(ids[k])
     return int(ids[order[0]])
 
@@ -165,7 +170,7 @@ def futures_chunks(infos, head_records: int = 1 << 20) -> Iterator[np.ndarray]:
 
 def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None, window_ms: int = 500,
                       keep_bronze: bool = True, chunk_records: int = 1 << 20, progress=None,
-                      instrument_id: int | None = None) -> FuturesDayResult:
+                      instrument_id: int | None = None, on_chunk=None) -> FuturesDayResult:
     """Stream one futures MBO file through the book; ``writer(contract_name, product, table)`` stores parts.
 
     Records are decoded in small chunks into one reused buffer (``DECODE_RECORDS``: it stays in
@@ -195,6 +200,8 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
             book = FuturesBook(iid, tick_int, window_ns=int(window_ms) * 1_000_000)
             res = FuturesDayResult(product=product, instrument_id=iid, symbol=symbol)
         res.messages += len(chunk)
+        if on_chunk is not None:
+            on_chunk(chunk)                                 # input accounting (records per instrument)
         if parts is not None:
             write_bronze(parts.add(chunk))
         for batch in book.iter_feed(chunk, flush=False):  # streamed: a written batch's buffers are reused

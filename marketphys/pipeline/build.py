@@ -14,6 +14,7 @@ never a mix. A day lock stops two builds of the same day from running at once.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import uuid
 from collections import defaultdict
@@ -375,6 +376,8 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
     if int(window_ms) <= 0:
         raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
     lake = Path(lake)
+    if lake.exists() and not lake.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory (the lake must be one)", str(lake))
     summary = BuildSummary(lake=lake)
     infos, skipped = usable_inputs(inputs, strict)
     summary.skipped.extend(skipped)

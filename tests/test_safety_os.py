@@ -165,3 +165,13 @@ def test_replay_log_on_a_full_disk_is_not_left_under_its_final_name(tmp_path, mo
     assert not final.exists()
     log = read_log(tmp_path / "run.arrow.incomplete")
     assert 0 < len(log.frames) < 40 and not log.complete
+
+
+def test_the_command_line_module_imports_nothing_heavy_before_main():
+    """So a Ctrl-C during the slow imports lands inside main's handling (numpy, pyarrow load there)."""
+    import subprocess
+    import sys
+    code = "import sys, marketphys.cli; print(sorted(m for m in ('numpy', 'pyarrow', 'pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert out.stdout.strip() == "[]"

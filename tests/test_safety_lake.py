@@ -70,9 +70,11 @@ def test_kill_at_every_commit_step_leaves_old_or_new_day_whole(builds, tmp_path,
     s = build([REPO / MBO], lake, window_ms=1000, progress=False)
     assert same(snapshot(lake), new)
     assert not list(lake.glob(".staging-*")) and not list(lake.glob(".tmp-*"))
-    versions = {p.parent.relative_to(lake).as_posix(): p.name for p in lake.glob("*/*/*/date=*/b-*")}
-    assert versions == lk.read_manifest(lake)                     # exactly one version per partition on disk
-    assert not list(lake.glob("*/*/*/date=*/part-*.parquet"))      # nor the unversioned parts it replaced
+    doc = lk.read_manifest_document(lake)
+    on_disk = {p.relative_to(lake).as_posix() for p in lake.glob("*/*/*/date=*/b-*")}
+    named = {f"{k}/{v}" for k, v in doc["partitions"].items()} | set(doc["retired"])
+    assert on_disk <= named                                        # every version on disk is live or retired
+    assert {f"{k}/{v}" for k, v in doc["partitions"].items()} <= on_disk
     if step in ("staging", "staged", "locked", "moved-one", "moved-all"):
         assert s.cleaned, "leftovers of the killed build were not reported"
 
@@ -131,7 +133,31 @@ def test_a_waiting_writer_proceeds_when_the_owner_finishes(builds, tmp_path):
     assert same(snapshot(lake), new)
 
 
-def test_unversioned_lake_still_reads_and_is_replaced_whole(tmp_path):
+def test_consistent_view_reads_one_build_across_a_commit_and_retired_versions_expire(builds, tmp_path, monkeypatch):
+    """A reader inside consistent_view keeps seeing the old day, whole, while a build commits a new one;
+    the superseded versions stay for the grace period and go at a later commit after it."""
+    from marketphys.pipeline import lake_commit
+    old_lake, old, new = builds
+    lake = tmp_path / "lake"
+    shutil.copytree(old_lake, lake)
+    with lk.consistent_view(lake):
+        first = lk.read_partition(lake, SILVER[0], "ES", DATE)
+        build([REPO / MBO], lake, window_ms=1000, progress=False)       # commits mid-read
+        assert first.equals(old[SILVER[0]]) and same(snapshot(lake), old)
+    assert same(snapshot(lake), new)
+    retired = lk.read_manifest_document(lake)["retired"]
+    assert len(retired) == len(DATASETS) and all((lake / r).is_dir() for r in retired)
+    monkeypatch.setattr(lake_commit, "RETIRE_GRACE_S", 0.0)
+    build([REPO / MBO], lake, window_ms=500, progress=False)
+    assert same(snapshot(lake), old)
+    assert not any((lake / r).exists() for r in retired)               # expired: removed at this commit
+    versions = {(p.parent.relative_to(lake).as_posix(), p.name) for p in lake.glob("*/*/*/date=*/b-*")}
+    doc = lk.read_manifest_document(lake)
+    assert versions == set(doc["partitions"].items()) | {
+        (r.rsplit("/", 1)[0], r.rsplit("/", 1)[1]) for r in doc["retired"]}
+
+
+def test_unversioned_lake_still_reads_and_is_replaced_whole(tmp_path, monkeypatch):
     """A lake written before the manifest (parts directly under date=…) reads as before; a build replaces it."""
     lake = tmp_path / "lake"
     build([REPO / MBO], lake, window_ms=500, progress=False)
@@ -145,6 +171,12 @@ def test_unversioned_lake_still_reads_and_is_replaced_whole(tmp_path):
     build([REPO / MBO], legacy, window_ms=1000, progress=False)
     after = snapshot(legacy)
     assert after["silver.future_mbo.snap"].num_rows < before["silver.future_mbo.snap"].num_rows
+    retired = lk.read_manifest_document(legacy)["retired"]               # the flat parts, kept a grace period
+    assert sorted(retired) == sorted(p.relative_to(legacy).as_posix()
+                                     for p in legacy.glob("*/*/*/date=*/part-*.parquet"))
+    from marketphys.pipeline import lake_commit
+    monkeypatch.setattr(lake_commit, "RETIRE_GRACE_S", 0.0)
+    build([REPO / MBO], legacy, window_ms=1000, progress=False)
     assert not list(legacy.glob("*/*/*/date=*/part-*.parquet"))
     assert pq.read_table(next(legacy.glob("silver/ES/future_mbo.snap/date=*/b-*/part-*.parquet"))).num_rows == \
         after["silver.future_mbo.snap"].num_rows

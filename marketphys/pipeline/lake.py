@@ -15,9 +15,11 @@ before it, parts written directly) are read where they lie.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
+import threading
 from pathlib import Path
 
 import pyarrow as pa
@@ -55,16 +57,17 @@ def split_name(dataset: str) -> tuple[str, str]:
 MANIFEST = "_manifest.json"
 MANIFEST_SCHEMA = "marketphys.lake.manifest/1"
 _VERSION_RE = re.compile(r"^b-[0-9a-f]{6,32}$")
-_manifest_cache: dict[str, tuple[tuple, dict[str, str]]] = {}
+_manifest_cache: dict[str, tuple[tuple, dict]] = {}
+_pinned = threading.local()
 
 
-def read_manifest(lake) -> dict[str, str]:
-    """Committed partitions: ``{'silver/ES/future_mbo/snap/date=D': 'b-<build>'}`` ({} when there is no manifest)."""
+def read_manifest_document(lake) -> dict:
+    """The whole manifest: ``partitions`` (committed) and ``retired`` (superseded, kept a grace period)."""
     path = Path(lake) / MANIFEST
     try:
         st = path.stat()
     except (FileNotFoundError, NotADirectoryError):
-        return {}
+        return {"partitions": {}, "retired": {}}
     key = (st.st_ino, st.st_mtime_ns, st.st_size)
     hit = _manifest_cache.get(str(path))
     if hit and hit[0] == key:
@@ -72,14 +75,44 @@ def read_manifest(lake) -> dict[str, str]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         parts = doc["partitions"]
-        if doc.get("schema") != MANIFEST_SCHEMA or not isinstance(parts, dict):
+        retired = doc.get("retired", {})
+        if doc.get("schema") != MANIFEST_SCHEMA or not isinstance(parts, dict) or not isinstance(retired, dict):
             raise ValueError(f"schema {doc.get('schema')!r}")
     except (ValueError, KeyError, TypeError) as err:
         raise LakeError(f"lake manifest {str(path)!r} is unreadable ({err}); it is written by `marketphys build`: "
                         f"rebuild the lake or restore the file") from None
-    parts = {k: v for k, v in parts.items() if isinstance(v, str) and _VERSION_RE.match(v)}
-    _manifest_cache[str(path)] = (key, parts)
-    return parts
+    out = {"partitions": {k: v for k, v in parts.items() if isinstance(v, str) and _VERSION_RE.match(v)},
+           "retired": {k: float(v) for k, v in retired.items() if isinstance(v, (int, float))}}
+    _manifest_cache[str(path)] = (key, out)
+    return out
+
+
+def read_manifest(lake) -> dict[str, str]:
+    """Committed partitions: ``{'silver/ES/future_mbo/snap/date=D': 'b-<build>'}`` ({} when there is no manifest).
+
+    Inside ``consistent_view(lake)`` this is the manifest as it was when the view opened."""
+    views = getattr(_pinned, "views", None)
+    if views:
+        pinned = views.get(str(Path(lake).absolute()))
+        if pinned is not None:
+            return pinned
+    return read_manifest_document(lake)["partitions"]
+
+
+@contextlib.contextmanager
+def consistent_view(lake):
+    """Resolve every partition of ``lake`` through one manifest read while the block runs (this thread),
+    so a reader of several datasets sees one build even if another commits meanwhile; superseded
+    versions stay on disk a grace period (``lake_commit.RETIRE_GRACE_S``) for such readers."""
+    views = _pinned.__dict__.setdefault("views", {})
+    key = str(Path(lake).absolute())
+    outer = views.get(key)
+    views[key] = outer if outer is not None else read_manifest_document(lake)["partitions"]
+    try:
+        yield
+    finally:
+        if outer is None:
+            del views[key]
 
 
 def partition_key(dataset: str, product: str, date) -> str:

@@ -4,7 +4,8 @@ A build stages its parts in ``<lake>/.staging-<pid>-<id>/``. ``commit_staged`` t
 the lake's commit lock, moves each staged partition to a versioned folder
 ``date=D/b-<id>/`` (invisible: no manifest names it yet), replaces ``_manifest.json`` by one
 rename (the commit point: readers switch from the old day to the new one, whole), and
-removes what the new manifest no longer names. A kill at any step leaves either the old
+retires what the new manifest no longer names: it stays on disk ``RETIRE_GRACE_S`` for readers
+holding a ``lake.consistent_view`` of the old manifest, and a later commit removes it. A kill at any step leaves either the old
 manifest (the new folders are orphans) or the new one (the old folders are garbage);
 ``clean_lake`` removes both kinds of leftover, and dead builds' staging, at the next build.
 
@@ -34,10 +35,13 @@ from marketphys.atomic import atomic_output
 
 from . import lake as lk
 
+RETIRE_GRACE_S = 600.0
+"""Superseded versions stay on disk this long, for readers inside ``lake.consistent_view`` of the old manifest."""
+
 FAULT_ENV = "MARKETPHYS_FAULT_STEP"
 """Fault injection for crash tests: the build SIGKILLs itself at the step this names."""
 
-COMMIT_STEPS = ("staging", "staged", "locked", "moved-one", "moved-all", "manifest-temp", "committed", "cleaned")
+COMMIT_STEPS = ("staging", "staged", "locked", "moved-one", "moved-all", "manifest-temp", "committed")
 
 
 class LakeLockedError(lk.LakeError):
@@ -134,18 +138,36 @@ def clean_lake(lake) -> list[str]:
     for p in lake.glob(".tmp-*.json"):
         p.unlink(missing_ok=True)
         removed.append(p.name)
-    manifest = lk.read_manifest(lake)
+    doc = lk.read_manifest_document(lake)
+    manifest, retired = doc["partitions"], doc["retired"]
     for layer in ("bronze", "silver", "gold"):
         for vdir in (lake / layer).glob("*/*/date=*/b-*"):
             key = vdir.parent.relative_to(lake).as_posix()
-            if vdir.is_dir() and manifest.get(key) != vdir.name:
+            rel = vdir.relative_to(lake).as_posix()
+            if vdir.is_dir() and manifest.get(key) != vdir.name and rel not in retired:
                 shutil.rmtree(vdir, ignore_errors=True)
-                removed.append(vdir.relative_to(lake).as_posix())
+                removed.append(rel)
     return removed
 
 
-def write_manifest(lake, partitions: dict[str, str]) -> None:
-    doc = {"schema": lk.MANIFEST_SCHEMA, "partitions": dict(sorted(partitions.items()))}
+def _drop_expired(lake: Path, retired: dict[str, float], now: float) -> dict[str, float]:
+    """Delete retired versions (folders, or parts of an unversioned partition) past their grace period."""
+    keep = {}
+    for rel, t in retired.items():
+        if now - t < RETIRE_GRACE_S:
+            keep[rel] = t
+            continue
+        p = lake / rel
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return keep
+
+
+def write_manifest(lake, partitions: dict[str, str], retired: dict[str, float] | None = None) -> None:
+    doc = {"schema": lk.MANIFEST_SCHEMA, "partitions": dict(sorted(partitions.items())),
+           "retired": dict(sorted((retired or {}).items()))}
     with atomic_output(Path(lake) / lk.MANIFEST) as tmp:
         tmp.write_text(json.dumps(doc, indent=1) + "\n")
         fault_point("manifest-temp")
@@ -157,8 +179,9 @@ def commit_staged(lake, staging: Path, partitions, build_id: str, lock_timeout: 
     fault_point("staged")
     with lake_lock(lake, "commit", timeout=lock_timeout):
         fault_point("locked")
-        manifest = dict(lk.read_manifest(lake))
-        garbage: list[Path] = []
+        doc = lk.read_manifest_document(lake)
+        manifest, now = dict(doc["partitions"]), time.time()
+        retired = _drop_expired(lake, doc["retired"], now)
         done = []
         for dataset, product, date in sorted(partitions):
             src = lk.plain_partition_dir(staging, dataset, product, date)
@@ -169,16 +192,11 @@ def commit_staged(lake, staging: Path, partitions, build_id: str, lock_timeout: 
             os.replace(src, dst)
             fault_point("moved-one")
             old = manifest.get(key)
-            garbage += [plain / old] if old else sorted(plain.glob("part-*.parquet"))
+            for g in ([plain / old] if old else sorted(plain.glob("part-*.parquet"))):
+                retired[g.relative_to(lake).as_posix()] = now    # kept a grace period for open views
             manifest[key] = dst.name
             done.append(dst)
         fault_point("moved-all")
-        write_manifest(lake, manifest)
+        write_manifest(lake, manifest, retired)
         fault_point("committed")
-        for g in garbage:
-            if g.is_dir():
-                shutil.rmtree(g, ignore_errors=True)
-            else:
-                g.unlink(missing_ok=True)
-        fault_point("cleaned")
     return done

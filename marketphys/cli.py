@@ -8,6 +8,7 @@ Bad input exits non-zero with a one-line message, never a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import sys
 
@@ -44,9 +45,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_OS_HINTS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+             errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+             errno.EROFS: "the file system is read-only", errno.ENOTDIR: "not a directory (or a path component is not)",
+             errno.EISDIR: "it is a directory", errno.EEXIST: "it already exists"}
+
+
+def os_error_line(err: OSError) -> str:
+    """One line for an OS failure: what happened and to which path (no traceback). For a rename
+    (an atomic write) the path named is the target, not the temp file."""
+    import os
+    from pathlib import Path
+
+    path = err.filename2 or err.filename
+    std = os.strerror(err.errno) if err.errno else None
+    if err.strerror and err.strerror != std:
+        what = err.strerror                       # a message of ours, already specific
+    elif err.errno == errno.EEXIST and path and Path(path).exists() and not Path(path).is_dir():
+        what = "exists and is not a directory"
+    else:
+        what = _OS_HINTS.get(err.errno) or err.strerror or str(err)
+    return f"{path}: {what}" if path else what
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:                 # Ctrl-C while the subcommands are imported
+        print("interrupted", file=sys.stderr)
+        return 130
     if not args.command:
         parser.print_help()
         return 2
@@ -58,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:                    # permission, disk full, not a directory, is a directory, ...
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -65,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # Run the imported module's main so subcommands' CliError is the class main() catches.
-    from marketphys.cli import main as _main
-
+    try:
+        from marketphys.cli import main as _main
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     sys.exit(_main())

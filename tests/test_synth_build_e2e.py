@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pyarrow.parquet as pq
 
+from marketphys.pipeline.lake import list_dates, read_partition
 from marketphys.synth import SynthConfig, generate_session
 
 
@@ -15,7 +15,7 @@ def test_build_reconstructs_the_generators_book(tmp_path):
     res = generate_session(cfg, tmp_path / "dbn", progress=False)
     summary = build([tmp_path / "dbn"], tmp_path / "lake", progress=False)
     assert summary.days == [cfg.date]
-    snap = pq.read_table(sorted((tmp_path / "lake").glob("silver/ES/future_mbo.snap/date=*/*.parquet"))).to_pandas()
+    snap = read_partition(tmp_path / "lake", "silver.future_mbo.snap", "ES", cfg.date).to_pandas()
     snap = snap.sort_values("window_end_ts_ns")
     assert snap["book_valid"].all()
     t = res.truth
@@ -26,8 +26,8 @@ def test_build_reconstructs_the_generators_book(tmp_path):
     np.testing.assert_array_equal(snap["mid_price"].to_numpy()[inside], t.book_mid[w[inside]])
     assert (snap["best_bid_price_int"] < snap["best_ask_price_int"]).all()
     # the options stage sees the gamma walls: gex_abs peaks at a wall strike in (nearly) every window
-    gex_parts = sorted((tmp_path / "lake").glob("silver/ES/future_option_mbo.gex_surface_1s/date=*/*.parquet"))
-    assert gex_parts, "options surfaces missing from the build"
-    gex = pq.read_table(gex_parts).to_pandas()
+    assert list_dates(tmp_path / "lake", "silver.future_option_mbo.gex_surface_1s", "ES") == [cfg.date], \
+        "options surfaces missing from the build"
+    gex = read_partition(tmp_path / "lake", "silver.future_option_mbo.gex_surface_1s", "ES", cfg.date).to_pandas()
     top = gex.loc[gex.groupby("window_end_ts_ns")["gex_abs"].idxmax(), "strike_points"]
     assert top.isin(set(t.wall_strike.tolist())).mean() >= 0.9

@@ -120,19 +120,32 @@ def test_log_replays_bit_for_bit_and_survives_a_crash(world, tmp_path):
 
 
 def test_log_of_notebook_producers_needs_them_passed(world, tmp_path):
-    from marketphys.core.producers import producer
+    """A notebook class nobody registered must be passed again; an @producer function is registered by name."""
+    from marketphys.core.producers import Producer, producer
 
-    @producer("C")
-    def cell_flow(frame, grid):
-        return frame.scalars.get("push", 0.0)
+    class CellFlow(Producer):
+        target = "C"
+        name = "cell_flow_cls"
 
-    s = Session.from_frames(world.frames[:20], producers=[cell_flow], log=tmp_path / "nb.arrow", baselines=[])
+        def produce(self, frame, grid):
+            return frame.scalars.get("push", 0.0)
+
+    s = Session.from_frames(world.frames[:20], producers=[CellFlow()], log=tmp_path / "nb.arrow", baselines=[])
     s.run(progress=False)
     s.close()
     from marketphys.replay.specs import SpecError
     with pytest.raises(SpecError, match="pass producers"):
         replay_log(tmp_path / "nb.arrow")
-    assert replay_log(tmp_path / "nb.arrow", producers=[cell_flow]).identical
+    assert replay_log(tmp_path / "nb.arrow", producers=[CellFlow()]).identical
+
+    @producer("C")
+    def cell_flow(frame, grid):
+        return frame.scalars.get("push", 0.0)
+
+    s = Session.from_frames(world.frames[:20], producers=[cell_flow], log=tmp_path / "fn.arrow", baselines=[])
+    s.run(progress=False)
+    s.close()
+    assert replay_log(tmp_path / "fn.arrow").identical
 
 
 def test_theta_export_round_trip_and_refusals(world_session, tmp_path):

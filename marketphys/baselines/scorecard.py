@@ -135,7 +135,7 @@ def score_histories(histories: Mapping[str, pd.DataFrame], primary: str = "engin
         common = h if common is None else common.merge(h, on=KEY, how="inner")
     common = common.sort_values(KEY, kind="stable").reset_index(drop=True)
     for name in names[1:]:
-        a0, a1 = common[f"actual:{names[0]}"].to_numpy(), common[f"actual:{name}"].to_numpy()
+        a0, a1 = common[f"actual:{names[0]}"].to_numpy(dtype=float), common[f"actual:{name}"].to_numpy(dtype=float)
         if not np.allclose(a0, a1, rtol=0, atol=1e-9):
             i = int(np.flatnonzero(~np.isclose(a0, a1, rtol=0, atol=1e-9))[0])
             raise ScorecardError(f"forecasters {names[0]!r} and {name!r} disagree on what happened at origin "

@@ -66,13 +66,50 @@ class FunctionProducer(Producer):
         return self._fn(frame, grid)
 
 
+# ----------------------------------------------------------------------------- registry
+# θ files and replay logs name their producers; rebuilding one resolves the name here and
+# nowhere else, so a file is data and never code: nothing it names is imported or called
+# unless this session registered it (``@producer``, ``register_producer``) or it is built in.
+
+_FUNCTIONS: dict[str, tuple[Callable, str]] = {}
+_CLASSES: dict[str, type] = {}
+
+
+def class_key(cls: type) -> str:
+    """The name a producer class is recorded under: ``module:QualName``."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def register_producer(cls: type) -> type:
+    """Class decorator: let θ files and logs of this session rebuild ``cls`` from its config."""
+    if not (isinstance(cls, type) and issubclass(cls, Producer)):
+        raise ProducerError(f"register_producer needs a Producer subclass, got {cls!r}")
+    _CLASSES[class_key(cls)] = cls
+    return cls
+
+
+def registered_class(key: str) -> type | None:
+    return _CLASSES.get(key)
+
+
+def registered_function(name: str) -> tuple[Callable, str] | None:
+    """``(fn, target)`` of the ``@producer`` function registered under ``name``, or None."""
+    return _FUNCTIONS.get(name)
+
+
 def producer(target: str, name: str | None = None) -> Callable[[Callable], FunctionProducer]:
-    """Decorator: turn ``f(frame, grid)`` into a producer of ``target``."""
+    """Decorator: turn ``f(frame, grid)`` into a producer of ``target``, registered under its name.
+
+    The registration lets a θ file or replay log that names it be rebuilt in this session;
+    redefining a function (re-running a notebook cell) replaces the earlier one.
+    """
     if target not in TARGETS:
         raise ProducerError(f"producer target must be one of {TARGETS}, got {target!r}")
 
     def wrap(fn: Callable) -> FunctionProducer:
-        return FunctionProducer(fn, target, name)
+        p = FunctionProducer(fn, target, name)
+        _FUNCTIONS[p.name] = (fn, target)
+        return p
 
     return wrap
 

@@ -70,6 +70,7 @@ class DbnInfo:
     header_bytes: int
     symbols: list[str] = field(default_factory=list)
     mappings: dict[int, str] = field(default_factory=dict)  # instrument_id -> raw symbol
+    limit: int = 0                                         # the query's record limit (0: none)
 
     @property
     def date(self) -> str:
@@ -196,7 +197,8 @@ def read_info(path: str | Path) -> DbnInfo:
                 mappings[int(sym)] = raw_symbol
     return DbnInfo(path=path, version=version, schema=str(schema), dataset=str(md.dataset), start_ns=int(md.start),
                    end_ns=int(md.end) if md.end is not None else None, ts_out=bool(md.ts_out), compressed=compressed,
-                   header_bytes=8 + meta_len, symbols=list(md.symbols or []), mappings=mappings)
+                   header_bytes=8 + meta_len, symbols=list(md.symbols or []), mappings=mappings,
+                   limit=int(md.limit or 0))
 
 
 def check_supported(info: DbnInfo) -> None:
@@ -206,18 +208,42 @@ def check_supported(info: DbnInfo) -> None:
             f"(supported: {', '.join(SUPPORTED_SCHEMAS)})")
 
 
+# Record types an MBO stream may carry besides MBO (status, definition, imbalance, error,
+# symbol mapping, system, statistics: live captures interleave them). Any other type, or an
+# MBO record whose action or side is not a DBN code, is corrupt data: refused, never skipped.
+OTHER_RTYPES_IN_MBO = frozenset({0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18})
+_ACTION_SIDE_OK = np.zeros(1 << 16, bool)      # indexed by the (action, side) byte pair read as one uint16
+for _a in b"ACMRTFN":
+    for _s in b"ABN":
+        _ACTION_SIDE_OK[_a | (_s << 8)] = True
+
+
+def _check_mbo_fields(recs: np.ndarray, start_of, path: Path) -> None:
+    """Raise DbnError at the first MBO record (rows of byte images) with an action or side no DBN writer emits;
+    ``start_of(i)`` gives record i's byte offset (computed only for the error)."""
+    ok = _ACTION_SIDE_OK.take(recs.view("<u2")[:, 19])     # bytes 38-39 of each record, no copy
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise DbnError(f"{path}: corrupt MBO record at byte offset {int(start_of(i))} (action byte 0x{recs[i, 38]:02x}, "
+                       f"side byte 0x{recs[i, 39]:02x}): the data is damaged")
+
+
 def _split_records(buf: np.ndarray, rec_size: int, rtype: int, path: Path, offset: int) -> tuple[np.ndarray, int]:
     """Walk record headers in ``buf``; return the byte image of the ``rtype`` records and bytes consumed.
 
     Fast path: every record has the expected length and rtype -> the buffer itself.
     Slow path (mixed records, e.g. system/error messages in live captures): walk lengths.
+    Unknown record types and (for MBO) impossible action/side bytes raise, naming the offset.
     """
     n_full = len(buf) // rec_size
     if n_full:
         head = buf[: n_full * rec_size].reshape(n_full, rec_size)
         if np.all(head[:, 0] == rec_size // 4) and np.all(head[:, 1] == rtype):
+            if rtype == RTYPE_MBO:
+                _check_mbo_fields(head, lambda i: offset + rec_size * i, path)
             return head.reshape(-1), n_full * rec_size
     keep: list[np.ndarray] = []
+    starts: list[int] = []
     pos = 0
     n = len(buf)
     while pos < n:
@@ -231,8 +257,17 @@ def _split_records(buf: np.ndarray, rec_size: int, rtype: int, path: Path, offse
                 raise DbnError(f"{path}: record at byte offset {offset + pos} has rtype 0x{rtype:02x} "
                                f"but length {length} (expected {rec_size})")
             keep.append(buf[pos: pos + length])
+            starts.append(offset + pos)
+        elif rtype == RTYPE_MBO and int(buf[pos + 1]) not in OTHER_RTYPES_IN_MBO:
+            raise DbnError(f"{path}: corrupt record at byte offset {offset + pos}: record type 0x{buf[pos + 1]:02x} "
+                           f"(length {length}) does not belong in an MBO stream: the data is damaged")
         pos += length
-    return (np.concatenate(keep) if keep else np.empty(0, np.uint8)), pos
+    if not keep:
+        return np.empty(0, np.uint8), pos
+    out = np.concatenate(keep)
+    if rtype == RTYPE_MBO:
+        _check_mbo_fields(out.reshape(-1, rec_size), starts.__getitem__, path)
+    return out, pos
 
 
 DECODE_RECORDS = 1 << 16  # records per decoded chunk when the buffer is reused: ~3.7 MB, stays in cache

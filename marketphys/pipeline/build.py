@@ -9,9 +9,10 @@ a pure function of (day inputs, lake) so days can be mapped over Dask. A stage r
 when the kinds it needs are present; other engineers' stages plug in with
 ``register_stage`` (e.g. the options GEX stage needs option_mbo + definition + statistics).
 
-Everything a day writes goes to a staging directory inside the lake and is moved
-into place partition by partition only when the whole day succeeded, so a failure
-mid-run leaves the lake as it was.
+Everything a day writes goes to a staging directory inside the lake and is committed
+only when the whole day succeeded, in one atomic manifest swap (``lake_commit.py``), so
+a failure or a kill at any point leaves the lake as it was or as the new build made it,
+never a mix. A day lock stops two builds of the same day from running at once.
 
 One futures book runs across files and days (``futures_carry``): the files of a product on a
 day are merged in ``ts_recv`` order, the book's end state is stored with the day
@@ -21,7 +22,7 @@ call or a later one; a day whose files continue that same day (later hours) appe
 
 from __future__ import annotations
 
-import os
+import errno
 import shutil
 import uuid
 from collections import defaultdict
@@ -29,11 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 
 from .bronze import DbnInfo, UnsupportedSchemaError, check_supported, iter_records_table, read_info
 from .lake import atomic_write_table, partition_dir
 from .spec import ProductSpec
+from .input_check import choose_inputs
+from .instruments import InstrumentTally, futures_file_lines, is_option_symbol, options_lines, symbol_kinds
+from .lake_commit import clean_lake, commit_staged, fault_point, lake_lock, staging_dir
 
 KINDS = ("future_mbo", "option_mbo", "definition", "statistics")
 
@@ -49,11 +54,13 @@ class DayInputs:
 
 
 class StagedLake:
-    """Collects parts under ``<lake>/.staging-*``; ``commit`` moves whole partitions into place."""
+    """Collects parts under ``<lake>/.staging-<pid>-*``; ``commit`` makes them visible in one manifest swap."""
 
-    def __init__(self, lake: Path, date: str):
+    def __init__(self, lake: Path, date: str, lock_timeout: float = 600.0):
         self.lake, self.date = Path(lake), date
-        self.root = self.lake / f".staging-{uuid.uuid4().hex[:12]}"
+        self.root = staging_dir(self.lake)
+        self.build_id = uuid.uuid4().hex[:12]
+        self.lock_timeout = lock_timeout
         self.parts: dict[tuple[str, str], int] = defaultdict(int)
         self.append: set[tuple[str, str]] = set()  # (dataset, product) whose partitions are extended
 
@@ -65,6 +72,7 @@ class StagedLake:
         n = self.parts[(dataset, product, d)]
         atomic_write_table(table, target / f"part-{n:05d}.parquet")
         self.parts[(dataset, product, d)] = n + 1
+        fault_point("staging")
 
     def _keep_existing(self, dataset: str, product: str, d: str, target: Path) -> None:
         """Start the staged partition from the lake's parts (hard links), so the swap extends it."""
@@ -80,19 +88,7 @@ class StagedLake:
         self.parts[(dataset, product, d)] = len(old)
 
     def commit(self) -> list[Path]:
-        done = []
-        for (dataset, product, d) in sorted(self.parts):
-            src = partition_dir(self.root, dataset, product, d)
-            dst = partition_dir(self.lake, dataset, product, d)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            old = None
-            if dst.exists():
-                old = dst.with_name(dst.name + f".old-{uuid.uuid4().hex[:6]}")
-                os.replace(dst, old)
-            os.replace(src, dst)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-            done.append(dst)
+        done = commit_staged(self.lake, self.root, list(self.parts), self.build_id, self.lock_timeout)
         self.discard()
         return done
 
@@ -113,6 +109,8 @@ class Settings:
     spec: ProductSpec = field(default_factory=ProductSpec)  # tick size / multiplier the input may not give
     allow_partial_book: bool = False  # a stream without a snapshot: use its partial book (else book_valid false)
     carry_book: bool = True    # start from the previous day's stored book state (a contiguous day)
+    lock_timeout_s: float = 0.0  # wait this long for another build of the same day, then fail naming it
+    allow_short: bool = False    # build a plain MBO file that stops short of its metadata's end (else refused)
 
 
 @dataclass
@@ -155,20 +153,37 @@ def discover(inputs) -> list[Path]:
     return out
 
 
-def kind_of(info: DbnInfo) -> str:
+def kinds_of(info: DbnInfo) -> set[str]:
+    """The kinds a file feeds: its schema, or for MBO the futures and/or options stages (a mixed file feeds both)."""
     if info.schema != "mbo":
-        return info.schema
-    syms = list(info.symbols) + list(info.mappings.values())
-    if any(s.endswith(".OPT") or " " in s.strip() for s in syms):
-        return "option_mbo"
-    return "future_mbo"
+        return {info.schema}
+    return symbol_kinds(list(info.symbols) + list(info.mappings.values()))
+
+
+def kind_of(info: DbnInfo) -> str:
+    """One kind per file (options when any symbol is an option); ``kinds_of`` splits mixed files."""
+    kinds = kinds_of(info)
+    return "option_mbo" if "option_mbo" in kinds else kinds.pop()
 
 
 def group_days(infos: list[DbnInfo]) -> list[DayInputs]:
     days: dict[str, DayInputs] = {}
     for info in infos:
-        days.setdefault(info.date, DayInputs(info.date)).files[kind_of(info)].append(info)
+        for kind in sorted(kinds_of(info)):
+            days.setdefault(info.date, DayInputs(info.date)).files[kind].append(info)
     return [days[d] for d in sorted(days)]
+
+
+def _mixed(info: DbnInfo, day: DayInputs) -> bool:
+    return any(info is i for i in day.files.get("future_mbo", ())) and any(i is info for i in day.files.get("option_mbo", ()))
+
+
+def _option_ids(info: DbnInfo, ctx: dict) -> set[int]:
+    """Ids of options in a file: by the day's definitions (instrument class C/P), else by symbol."""
+    defs = ctx.get("definition_by_instrument", {})
+    ids = {i for i, (_, cls) in defs.items() if cls in ("C", "P")}
+    ids |= {i for i, sym in info.mappings.items() if i not in defs and is_option_symbol(sym)}
+    return ids
 
 
 # ----------------------------------------------------------------------------- stages
@@ -191,9 +206,12 @@ def _bronze_records(kind: str):
                 if kind == "definition":
                     roots = [a or product_of(s) for a, s in zip(table.column("asset").to_pylist(),
                                                                table.column("raw_symbol").to_pylist())]
-                    for iid, mpi in zip(table.column("instrument_id").to_pylist(),
-                                        table.column("min_price_increment").to_pylist()):
+                    for iid, mpi, sym, cls in zip(table.column("instrument_id").to_pylist(),
+                                                  table.column("min_price_increment").to_pylist(),
+                                                  table.column("raw_symbol").to_pylist(),
+                                                  table.column("instrument_class").to_pylist()):
                         ctx.setdefault("tick_by_instrument", {})[iid] = mpi
+                        ctx.setdefault("definition_by_instrument", {})[iid] = (sym or "", cls or "")
                 else:
                     roots = [product_of(info.mappings.get(i, "")) if i in info.mappings else
                              (product_of(info.symbols[0]) if info.symbols else "UNKNOWN")
@@ -210,19 +228,33 @@ def _bronze_records(kind: str):
 
 
 def _bronze_option_mbo(day: DayInputs, staged: StagedLake, settings: Settings, ctx: dict) -> dict:
+    import pyarrow.compute as pc
+
     from .bronze import iter_mbo, mbo_table
     from .silver_futures import product_of
 
     rows = 0
+    chain = ctx.get("definition_by_instrument")
+    chain_ids = {i for i, (_, cls) in chain.items() if cls in ("C", "P")} if chain else None
     for info in day.files["option_mbo"]:
         product = product_of(info.symbols[0]) if info.symbols else "UNKNOWN"
+        keep = pa.array(sorted(_option_ids(info, ctx)), pa.uint32()) if _mixed(info, day) else None
+        tally = InstrumentTally()
         for chunk in iter_mbo(info, chunk_records=settings.chunk_records):
-            staged.write("bronze.future_option_mbo.mbo", product, mbo_table(chunk))
-            rows += len(chunk)
+            t = mbo_table(chunk)
+            if keep is not None:                  # a mixed file: its futures go to the futures tables
+                t = t.filter(pc.is_in(t.column("instrument_id"), value_set=keep))
+                chunk = chunk[np.isin(chunk["instrument_id"], keep.to_numpy())]
+            tally.add(chunk)
+            staged.write("bronze.future_option_mbo.mbo", product, t)
+            rows += t.num_rows
+        ctx.setdefault("instruments", []).extend(options_lines(info.path.name, tally.as_dict(), chain_ids))
     return {"bronze.future_option_mbo.mbo": rows}
 
 
 def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx: dict) -> dict:
+    import pyarrow.compute as pc
+
     from . import contracts_futures as cf
     from .futures_carry import BOOK_STATE, load_carry
     from .silver_futures import build_futures_day, product_of
@@ -231,9 +263,7 @@ def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx:
     streams: dict[str, list[DbnInfo]] = defaultdict(list)
     seen: dict[tuple, DbnInfo] = {}
     for info in sorted(day.files["future_mbo"], key=lambda i: (i.start_ns, str(i.path))):
-        sig = (info.dataset, info.start_ns, info.end_ns, tuple(info.symbols), info.path.stat().st_size
-               if info.version == 3 else None)
-        sig = sig[:4]
+        sig = (info.dataset, info.start_ns, info.end_ns, tuple(info.symbols))
         if sig in seen:  # the same records in another DBN version/compression: read once
             ctx.setdefault("skipped", []).append(f"{info.path.name}: same span and symbols as "
                                                  f"{seen[sig].path.name}, read once")
@@ -247,14 +277,24 @@ def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx:
         if append:  # later hours of a day already in the lake: extend its partitions
             staged.append |= {(c.name, product) for c in (cf.SNAP, cf.WALL, cf.VACUUM, cf.PHYSICS,
                                                           cf.BUCKET_RADAR, cf.BRONZE_MBO)}
+        drop = set().union(*(_option_ids(i, ctx) for i in infos if _mixed(i, day)))
+        drop_arr = pa.array(sorted(drop), pa.uint32()) if drop else None
+        tally = InstrumentTally()
+
+        def write(ds, prod, t, d=None):
+            if ds == "bronze.future_mbo.mbo":
+                if drop_arr is not None:          # a mixed file: its options go to the options tables
+                    t = t.filter(pc.invert(pc.is_in(t.column("instrument_id"), value_set=drop_arr)))
+                out[ds] = out.get(ds, 0) + t.num_rows
+            staged.write(ds, prod, t, date=d)
+
         bar = _bar(settings, f"{product} {info.path.name}", info)
         try:
-            res = build_futures_day(infos, lambda ds, prod, t, d=None: staged.write(ds, prod, t, date=d),
-                                    definitions=ctx.get("tick_by_instrument"), window_ms=settings.window_ms,
-                                    keep_bronze=settings.keep_bronze_mbo, chunk_records=settings.chunk_records,
-                                    progress=bar, tick_size=settings.spec.tick_size,
-                                    allow_partial=settings.allow_partial_book, carry=carry,
-                                    carried_from=carried_from, split_days=True)
+            res = build_futures_day(infos, write, definitions=ctx.get("tick_by_instrument"),
+                                    window_ms=settings.window_ms, keep_bronze=settings.keep_bronze_mbo,
+                                    chunk_records=settings.chunk_records, progress=bar, on_chunk=tally.add,
+                                    tick_size=settings.spec.tick_size, allow_partial=settings.allow_partial_book,
+                                    carry=carry, carried_from=carried_from, split_days=True)
         finally:
             if bar is not None:
                 bar.close()
@@ -263,8 +303,11 @@ def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx:
         res.state = None  # stored; the summary (maybe sent back from a Dask worker) stays small
         for k, v in res.rows.items():
             out[k] = out.get(k, 0) + v
-        if settings.keep_bronze_mbo:
-            out["bronze.future_mbo.mbo"] = out.get("bronze.future_mbo.mbo", 0) + res.messages
+        counts = {i: n for i, n in tally.as_dict().items() if i not in drop}
+        name = info.path.name + (f" (+{len(infos) - 1} more)" if len(infos) > 1 else "")
+        ctx.setdefault("instruments", []).extend(futures_file_lines(
+            name, counts, {k: v for i in infos for k, v in i.mappings.items()}, ctx.get("definition_by_instrument"),
+            res.instrument_id, res.product))
         ctx.setdefault("futures", []).append(res)
     return out
 
@@ -297,6 +340,8 @@ class BuildSummary:
     futures: list = field(default_factory=list)        # FuturesDayResult per MBO file
     stages: list[str] = field(default_factory=list)
     lobster: list = field(default_factory=list)        # LobsterDayResult per LOBSTER ticker-day
+    cleaned: list[str] = field(default_factory=list)   # leftovers of a killed build removed first
+    instruments: list[str] = field(default_factory=list)  # every instrument seen and what was done with it
 
     def lines(self) -> list[str]:
         out = [f"lake: {self.lake}", f"days: {', '.join(self.days) or '-'}"]
@@ -309,29 +354,49 @@ class BuildSummary:
             out.append(f"  {f.date} {f.product}: book started from {f.start}")
         for ds in sorted(self.rows):
             out.append(f"  {ds}: {self.rows[ds]:,} rows")
+        out += self.instruments
         out += [f"skipped: {s}" for s in self.skipped]
+        if self.cleaned:
+            out.append(f"cleaned {len(self.cleaned)} leftover(s) of a killed build: " + ", ".join(self.cleaned[:3])
+                       + (" ..." if len(self.cleaned) > 3 else ""))
         return out
 
 
 def build_day(day: DayInputs, lake, settings: Settings | None = None) -> dict:
     """Build one day (all stages whose inputs are present); all-or-nothing in the lake."""
     settings = settings or Settings()
-    staged = StagedLake(Path(lake), day.date)
     ctx: dict = {}
     rows: dict = {}
     ran = []
-    try:
-        for stage in STAGES:
-            if stage.needs <= day.kinds:
-                for k, v in (stage.run(day, staged, settings, ctx) or {}).items():
-                    rows[k] = rows.get(k, 0) + v
-                ran.append(stage.name)
-        staged.commit()
-    except BaseException:
-        staged.discard()
-        raise
+    day, input_notes = account_inputs(day, settings.allow_short)
+    ctx["skipped"] = list(input_notes)
+    with lake_lock(lake, f"date={day.date}", timeout=settings.lock_timeout_s):
+        with lake_lock(lake, "commit", timeout=600.0):
+            cleaned = clean_lake(lake)
+        staged = StagedLake(Path(lake), day.date)
+        try:
+            for stage in STAGES:
+                if stage.needs <= day.kinds:
+                    for k, v in (stage.run(day, staged, settings, ctx) or {}).items():
+                        rows[k] = rows.get(k, 0) + v
+                    ran.append(stage.name)
+            staged.commit()
+        except BaseException:
+            staged.discard()
+            raise
     return {"date": day.date, "rows": rows, "stages": ran, "futures": ctx.get("futures", []),
-            "skipped": ctx.get("skipped", [])}
+            "skipped": ctx.get("skipped", []), "cleaned": cleaned, "instruments": ctx.get("instruments", [])}
+
+
+def account_inputs(day: DayInputs, allow_short: bool = False) -> tuple[DayInputs, list[str]]:
+    """The day with one (the most complete) file per MBO span, and a note per file left out or flagged short."""
+    out = DayInputs(day.date)
+    notes: list[str] = []
+    for kind, infos in day.files.items():
+        kept, n = choose_inputs(list(infos), allow_short)
+        out.files[kind].extend(kept)
+        notes += n
+    return out, notes
 
 
 def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
@@ -354,7 +419,7 @@ def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
 def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
           progress: bool = True, chunk_records: int = 1 << 20, option_band_rows: int | None = 12,
           spec: ProductSpec | None = None, tick_size: float | None = None, multiplier: float | None = None,
-          allow_partial_book: bool = False) -> BuildSummary:
+          allow_partial_book: bool = False, lock_timeout_s: float = 0.0, allow_short: bool = False) -> BuildSummary:
     """DBN files/directories and LOBSTER days (zip or message/orderbook CSV pair) -> lake. Unused DBN
     schemas are skipped with a one-line note (``strict``: refused).
 
@@ -363,7 +428,8 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
     table guesses either. ``allow_partial_book``: use the book of a stream that starts without a
     snapshot (events on unknown orders are counted). ``option_band_rows``: options priced within this
     many $5 strikes of spot (None: the whole chain); ``gex_surface_1s`` keeps 25 rows, ``gex_chain_1s``
-    sums the band."""
+    sums the band. ``lock_timeout_s``: wait this long for another build of the same day;
+    ``allow_short``: build a plain MBO file that stops short of its metadata's end."""
     from .lobster import split_inputs
     from .lobster_stage import build_lobster_day
 
@@ -374,6 +440,8 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
     if int(window_ms) <= 0:
         raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
     lake = Path(lake)
+    if lake.exists() and not lake.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory (the lake must be one)", str(lake))
     summary = BuildSummary(lake=lake)
     pairs, dbn_inputs = split_inputs(inputs)
     infos, skipped = usable_inputs(dbn_inputs, strict) if dbn_inputs or not pairs else ([], [])
@@ -384,7 +452,8 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
         raise ValueError(f"option_band_rows must be >= 12 (the 25-row surface) or None, got {option_band_rows}")
     settings = Settings(window_ms=int(window_ms), keep_bronze_mbo=keep_bronze_mbo, chunk_records=chunk_records,
                         progress=progress, option_band_rows=option_band_rows, spec=spec,
-                        allow_partial_book=allow_partial_book)
+                        allow_partial_book=allow_partial_book, lock_timeout_s=lock_timeout_s,
+                        allow_short=allow_short)
     lake.mkdir(parents=True, exist_ok=True)
     for pair in pairs:
         res = build_lobster_day(pair, lake, settings, settings.spec)
@@ -404,6 +473,8 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
         summary.stages += [s for s in res["stages"] if s not in summary.stages]
         summary.futures += res["futures"]
         summary.skipped += res["skipped"]
+        summary.cleaned += res.get("cleaned", [])
+        summary.instruments += res.get("instruments", [])
         for k, v in res["rows"].items():
             summary.rows[k] = summary.rows.get(k, 0) + v
     return summary

@@ -18,6 +18,12 @@ def add_arguments(p) -> None:
     p.add_argument("--gex-band", default="12", metavar="ROWS|all",
                    help="options priced within ROWS $5 strikes of spot for gex_chain_1s (default 12 = the 25 "
                         "surface rows; 'all' = the whole chain); gex_surface_1s keeps 25 rows")
+    p.add_argument("--allow-short", action="store_true",
+                   help="build a plain DBN file whose records stop short of its metadata's end "
+                        "(by default it is refused as cut short)")
+    p.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="if another build is writing the same day into the lake, wait this long for it "
+                        "(default 0: fail at once, naming it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--tick-size", type=float, default=None, metavar="PRICE",
                    help="tick size when no definition file in --input gives it (e.g. 0.25 for ES; "
@@ -62,7 +68,8 @@ def run(args) -> int:
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,
                         keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet, option_band_rows=band,
-                        spec=spec, allow_partial_book=args.allow_partial_book)
+                        spec=spec, allow_partial_book=args.allow_partial_book,
+                        lock_timeout_s=max(0.0, args.wait_lock), allow_short=args.allow_short)
     except DbnError as err:
         raise CliError(str(err)) from None
     for line in summary.lines():

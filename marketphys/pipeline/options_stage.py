@@ -100,16 +100,17 @@ def build_options_day(mbo_files, definition_files, statistics_files, lake, date:
             ids = c["instrument_id"].astype(np.int64)
             seen = np.zeros(len(c), bool)
             for r in runs:
-                mine = np.isin(ids, r.ids, assume_unique=False) if len(runs) > 1 else np.ones(len(c), bool)
+                pos = np.minimum(np.searchsorted(r.ids, ids), len(r.ids) - 1)
+                mine = r.ids[pos] == ids                    # only the chain's options (a mixed file holds futures too)
                 seen |= mine
-                r.take(r.stage.process(c if len(runs) == 1 else c[mine]), write)
+                r.take(r.stage.process(c if mine.all() else c[mine]), write)
             unknown += int((~seen).sum())
     for r in runs:
         r.take(r.stage.finish(), write)
         write(gold.CALIBRATION_DATASET, r.product, r.calib.to_table())  # what this day was normalised with
     rows = {ds: sum(r.rows[ds] for r in runs) for ds in DATASETS}
     return {"rows": rows, "products": {r.product: r.summary(date) for r in runs}, "skipped": skipped,
-            "unknown_instrument_messages": unknown if len(runs) > 1 else 0}
+            "unknown_instrument_messages": unknown}
 
 
 def _stage_run(day, staged, settings, ctx) -> dict:

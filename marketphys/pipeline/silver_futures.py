@@ -195,12 +195,17 @@ def start_of(first_chunk: np.ndarray, instrument_id: int, carried_from: str | No
 
 
 def pick_instrument(first_chunk: np.ndarray, mappings: dict[int, str]) -> int:
-    """The most active outright (no '-' spread symbol) in the first chunk."""
+    """The most active outright in the first chunk: not a spread ('-'), not an option, and (when the
+    file maps any symbols) one it maps; an unmapped id is never reported as the product."""
+    from .instruments import is_option_symbol
+
     ids, counts = np.unique(first_chunk["instrument_id"], return_counts=True)
     order = np.argsort(-counts)
     for k in order:
         sym = mappings.get(int(ids[k]), "")
-        if "-" not in sym:
+        if mappings and not sym:
+            continue
+        if "-" not in sym and not is_option_symbol(sym):
             return int(ids[k])
     return int(ids[order[0]])
 
@@ -231,10 +236,11 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
                       keep_bronze: bool = True, chunk_records: int = 1 << 20, progress=None,
                       instrument_id: int | None = None, tick_size: float | None = None,
                       allow_partial: bool = False, carry=None, carried_from: str | None = None,
-                      split_days: bool = False) -> FuturesDayResult:
+                      split_days: bool = False, on_chunk=None) -> FuturesDayResult:
     """Stream a product's futures MBO files (merged in ``ts_recv`` order) through the book;
     ``writer(contract_name, product, table)`` stores parts (``split_days``: ``writer(..., date)``,
     windows by the UTC date of their last instant, bronze records by the date of their ``ts_recv``).
+    ``on_chunk(records)``: input accounting (records per instrument).
 
     ``carry``: a stored book state (``book_state.state_table``) to start from, used when its
     instrument trades in these records and its window settings match; ``res.state`` is the end state.
@@ -288,6 +294,8 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
         res.messages += len(chunk)
         if len(chunk):
             last_recv = max(last_recv, int(chunk["ts_recv"][-1]))
+        if on_chunk is not None:
+            on_chunk(chunk)                                 # input accounting (records per instrument)
         if parts is not None:
             write_bronze(parts.add(chunk))
         for batch in book.iter_feed(chunk, flush=False):  # streamed: a written batch's buffers are reused

@@ -310,9 +310,10 @@ def read_day_tables(lake, contracts: Mapping[str, object], product: str, date: s
     from marketphys.pipeline import lake as lakemod
 
     out = {}
-    for s, c in contracts.items():
-        d = lakemod.partition_dir(lake, c.name, product, date)
-        parts = sorted(d.glob("part-*.parquet"))
-        if parts:
-            out[s] = pa.concat_tables([pq.read_table(p) for p in parts])
+    with lakemod.consistent_view(lake):          # every surface from one build, even if another commits meanwhile
+        for s, c in contracts.items():
+            d = lakemod.partition_dir(lake, c.name, product, date)
+            parts = sorted(d.glob("part-*.parquet"))
+            if parts:
+                out[s] = pa.concat_tables([pq.read_table(p) for p in parts])
     return out

@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export-theta", default=None, help="write the learned θ file here")
     parser.add_argument("--log", default=None, help="write the replay log (Arrow IPC) here")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    parser.add_argument("--checkpoint-every", type=int, default=2000, metavar="FRAMES",
+                        help="rewrite --scorecard and --export-theta every this many frames (default 2000), "
+                             "so a late failure keeps what was done")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -40,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--backend {args.backend!r}: choose one of {', '.join(BACKEND_CHOICES)}")
     if args.max_frames is not None and args.max_frames < 1:
         raise CliError(f"--max-frames must be >= 1, got {args.max_frames}")
+    if args.checkpoint_every < 1:
+        raise CliError(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     config, theta0, producers = EngineConfig(), None, None
     if args.theta:
         try:
@@ -63,18 +68,43 @@ def run(args: argparse.Namespace) -> int:
     except (SourceError, LakeError) as err:
         raise CliError(str(err)) from None
     with s:
-        s.run(n=args.max_frames, progress=not args.quiet)
+        _run_with_checkpoints(s, args, export_theta)
     if s.n_steps == 0:
         raise CliError(f"no frames in {args.lake} for {s.meta.get('date')}: no window had a valid book")
     card = s.scorecard()
     print(f"replay {s.meta['product']} {s.meta['date']} from {args.lake}: {s.summary()}")
     print(card)
+    _write_outputs(s, args, export_theta, card)
     if args.scorecard:
-        card.to_json(args.scorecard)
         print(f"scorecard -> {args.scorecard}")
     if args.export_theta:
-        export_theta(args.export_theta, s, scorecard=card)
         print(f"θ -> {args.export_theta}")
     if args.log:
         print(f"replay log -> {args.log} ({s.n_steps} frames)")
     return 0
+
+
+def _write_outputs(s, args, export_theta, card=None) -> None:
+    """Scorecard and θ as they stand (atomic writes: a reader sees the last whole checkpoint)."""
+    if not (args.scorecard or args.export_theta) or s.n_steps == 0:
+        return
+    card = card if card is not None else s.scorecard()
+    if args.scorecard:
+        card.to_json(args.scorecard)
+    if args.export_theta:
+        export_theta(args.export_theta, s, scorecard=card)
+
+
+def _run_with_checkpoints(s, args, export_theta) -> None:
+    """Run in blocks of ``--checkpoint-every`` frames, writing scorecard and θ after each block."""
+    left = args.max_frames
+    while left is None or left > 0:
+        block = args.checkpoint_every if left is None else min(args.checkpoint_every, left)
+        before = s.n_steps
+        s.run(n=block, progress=not args.quiet)
+        done = s.n_steps - before
+        if left is not None:
+            left -= done
+        if done < block:
+            break                       # the source ended: the final write follows
+        _write_outputs(s, args, export_theta)

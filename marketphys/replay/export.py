@@ -5,13 +5,22 @@ training window, scorecard, package version, schema version and a SHA-256 checks
 of the canonical JSON of everything else. Writes are atomic. ``load_theta`` checks
 the schema version, the checksum, θ against its bounds and (when asked) the grid,
 and refuses anything else with a message that says what differs and what to do.
+
+A θ file is data, never code: its producers are rebuilt only through the producer
+registry (``specs.build_producer``), and its settings are range-checked on load. The
+checksum catches corruption, not tampering (anyone can recompute it); for a hand-off
+to production, set ``MARKETPHYS_THETA_KEY`` on both sides: exports then carry an
+HMAC-SHA256 signature, and loads refuse a file whose signature is absent or wrong.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +44,35 @@ def _canonical(d: dict) -> bytes:
     return json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
+SIGNING_KEY_ENV = "MARKETPHYS_THETA_KEY"
+"""Environment variable holding the HMAC key; when set, exports sign and loads require a valid signature."""
+
+
 def checksum(doc: dict) -> str:
-    return "sha256:" + hashlib.sha256(_canonical({k: v for k, v in doc.items() if k != "checksum"})).hexdigest()
+    return "sha256:" + hashlib.sha256(_canonical({k: v for k, v in doc.items() if k not in ("checksum", "signature")})).hexdigest()
+
+
+def signing_key() -> bytes | None:
+    key = os.environ.get(SIGNING_KEY_ENV)
+    return key.encode("utf-8") if key else None
+
+
+def signature(doc: dict, key: bytes) -> str:
+    """HMAC-SHA256 over the canonical JSON of everything but the signature (checksum included)."""
+    body = _canonical({k: v for k, v in doc.items() if k != "signature"})
+    return "hmac-sha256:" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def _first_non_finite(obj, where: str = "") -> str | None:
+    """Dotted path of the first NaN/inf number in a parsed JSON document, or None."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return where or "<document>"
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for k, v in items:
+        found = _first_non_finite(v, f"{where}.{k}" if where else str(k))
+        if found:
+            return found
+    return None
 
 
 def theta_document(theta, config: EngineConfig, producers=(), training_window: dict | None = None,
@@ -51,6 +87,9 @@ def theta_document(theta, config: EngineConfig, producers=(), training_window: d
            "scorecard": scorecard, "notes": notes}
     doc = json.loads(json.dumps(doc, default=_jsonable, allow_nan=False))
     doc["checksum"] = checksum(doc)
+    key = signing_key()
+    if key:
+        doc["signature"] = signature(doc, key)
     return doc
 
 
@@ -117,6 +156,9 @@ def load_theta(path, grid: Grid | None = None) -> ThetaFile:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ThetaFileError(f"θ file {str(path)!r} is not JSON: {err}") from None
+    bad_number = _first_non_finite(doc)
+    if bad_number:
+        raise ThetaFileError(f"θ file {str(path)!r}: field {bad_number} is not a finite number")
     if not isinstance(doc, dict) or doc.get("schema") != THETA_SCHEMA:
         raise ThetaFileError(f"{str(path)!r} is not a marketphys θ file (schema={doc.get('schema') if isinstance(doc, dict) else None!r})")
     ver = doc.get("schema_version")
@@ -129,15 +171,24 @@ def load_theta(path, grid: Grid | None = None) -> ThetaFile:
     if want != got:
         raise ThetaFileError(f"{str(path)!r}: checksum mismatch (file says {want}, content gives {got}); the file was "
                              f"edited or corrupted: re-export it")
+    key = signing_key()
+    if key:
+        sig = doc.get("signature")
+        if not isinstance(sig, str):
+            raise ThetaFileError(f"{str(path)!r} is not signed, and {SIGNING_KEY_ENV} is set: only signed θ files "
+                                 f"are accepted; export it with the same key")
+        if not hmac.compare_digest(sig, signature(doc, key)):
+            raise ThetaFileError(f"{str(path)!r}: signature does not match the key in {SIGNING_KEY_ENV}; the file "
+                                 f"was altered or signed with another key")
     names = doc.get("param_names")
     if names != list(PARAM_NAMES):
         raise ThetaFileError(f"{str(path)!r}: param_names={names!r} but this engine's θ is {list(PARAM_NAMES)}")
     try:
         theta = Theta.from_dict(doc["theta"])
         config = engine_config_from_dict(doc["engine_config"])
-    except (KeyError, ValueError) as err:
+        file_grid = Grid(**doc["grid"])
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
         raise ThetaFileError(f"{str(path)!r}: {err}") from None
-    file_grid = Grid(**doc["grid"])
     if file_grid != config.grid:
         raise ThetaFileError(f"{str(path)!r}: grid {doc['grid']} disagrees with engine_config grid {config.grid.to_dict()}")
     lo, hi = config.bounds.lo_array, config.bounds.hi_array

@@ -11,6 +11,7 @@ checks that every forecast, band and θ snapshot comes out bit for bit the same.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import json
@@ -84,7 +85,12 @@ def frames_from_table(t: pa.Table) -> list[MarketFrame]:
 
 
 class ReplayLogWriter:
-    """Append-only writer; ``durable=True`` also fsyncs every frame (survives power loss, slower)."""
+    """Append-only writer; ``durable=True`` also fsyncs every frame (survives power loss, slower).
+
+    If a write fails (disk full, I/O error) the log is renamed ``<name>.incomplete`` before the
+    error is raised, so nothing short stays under the name a finished run would have (the
+    frames written so far are still readable there with ``read_log``).
+    """
 
     def __init__(self, path, session, durable: bool = False):
         self.path = Path(path)
@@ -93,26 +99,46 @@ class ReplayLogWriter:
         header = _header(session)
         schema = FRAME_SCHEMA.with_metadata({b"marketphys.replay_log": json.dumps(header).encode()})
         self._fh = open(self.path, "wb")
-        self._writer = pa.ipc.new_stream(self._fh, schema)
-        self._fh.flush()
         self.n = 0
+        with self._guard():
+            self._writer = pa.ipc.new_stream(self._fh, schema)
+            self._fh.flush()
+
+    @contextlib.contextmanager
+    def _guard(self):
+        try:
+            yield
+        except OSError as err:
+            self._abandon()
+            bad = self.path.with_name(self.path.name + ".incomplete")
+            raise OSError(err.errno, f"replay log not written ({err.strerror or err}); the {self.n} frames "
+                                     f"written are in {bad}", str(self.path)) from None
+
+    def _abandon(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._fh.close()
+        with contextlib.suppress(OSError):
+            os.replace(self.path, self.path.with_name(self.path.name + ".incomplete"))
 
     def write(self, frame: MarketFrame, forecast) -> None:
-        self._writer.write_batch(frame_record(frame, forecast.theta, forecast.x_hat, forecast.bands))
+        with self._guard():
+            self._writer.write_batch(frame_record(frame, forecast.theta, forecast.x_hat, forecast.bands))
         self.flush()
         self.n += 1
 
     def flush(self) -> None:
         if self._fh.closed:
             return
-        self._fh.flush()
-        if self.durable:
-            os.fsync(self._fh.fileno())
+        with self._guard():
+            self._fh.flush()
+            if self.durable:
+                os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._writer.close()
-            self._fh.close()
+            with self._guard():
+                self._writer.close()
+                self._fh.close()
 
 
 @dataclass

@@ -128,7 +128,8 @@ class LakeSource(FrameSource):
     def __iter__(self):
         from marketphys.serving.source import SurfaceCursor, WindowMerger
 
-        cursors = [SurfaceCursor(self.lake, c, self.product, self.date) for c in self.contracts.values()]
+        with lakemod.consistent_view(self.lake):   # every surface's folder from one build
+            cursors = [SurfaceCursor(self.lake, c, self.product, self.date) for c in self.contracts.values()]
         merger = WindowMerger(cursors)
         asm = FrameAssembler(self.assemble)
         self.last_assembler = asm

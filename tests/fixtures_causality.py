@@ -15,6 +15,9 @@ from marketphys.pipeline.bronze import RTYPE_DEFINITION, RTYPE_MBO, RTYPE_STATIS
 TS_RECV_AT = {RTYPE_MBO: 40, RTYPE_STATISTICS: 16, RTYPE_DEFINITION: 16}
 TIME_COLUMNS = ("window_end_ts_ns", "ts_recv")
 NONDETERMINISTIC = {"computed_at_ns"}  # when a calibration was written, not what it says
+# the book's state after the last record read (carried to the next day): in a cut build it is the state at
+# the cut, by design; it is no windowed value, and its own test (test_pipeline_book_carry) pins it
+END_STATE = {"future_mbo.book_state"}
 
 
 def cut_dbn(src: Path, dst: Path, t_ns: int) -> int:
@@ -55,13 +58,15 @@ def cut_inputs(files, folder: Path, t_ns: int) -> list[Path]:
 
 
 def lake_tables(lake: Path) -> dict[tuple, pa.Table]:
-    """(layer, product, dataset, date) -> that day's table (all parts)."""
+    """(layer, product, dataset, date) -> that day's committed table (all parts, read through the manifest)."""
+    from marketphys.pipeline.lake import partition_dir
+
     out = {}
     for d in sorted(Path(lake).glob("*/*/*/date=*")):
-        parts = sorted(d.glob("part-*.parquet"))
+        layer, product, dataset, date = d.parts[-4], d.parts[-3], d.parts[-2], d.name[5:]
+        parts = sorted(partition_dir(lake, f"{layer}.{dataset}", product, date).glob("part-*.parquet"))
         if parts:
-            layer, product, dataset = d.parts[-4], d.parts[-3], d.parts[-2]
-            out[(layer, product, dataset, d.name[5:])] = pa.concat_tables([pq.read_table(p) for p in parts])
+            out[(layer, product, dataset, date)] = pa.concat_tables([pq.read_table(p) for p in parts])
     return out
 
 
@@ -83,6 +88,8 @@ def assert_same_up_to(full_lake: Path, cut_lake: Path, t_ns: int) -> list[tuple]
     full, cut = lake_tables(full_lake), lake_tables(cut_lake)
     compared = []
     for key, tf in full.items():
+        if key[2] in END_STATE:
+            continue
         a = _upto(tf, t_ns)
         if key not in cut:
             timed = any(c in tf.column_names for c in TIME_COLUMNS)

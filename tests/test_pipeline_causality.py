@@ -23,7 +23,7 @@ def two_days(tmp_path_factory):
     for date, seed in DAYS:
         generate_session(SynthConfig(minutes=1, seed=seed, date=date), root / "raw" / date, progress=False)
         files += sorted((root / "raw" / date).glob("*.dbn.zst"))
-    build(files, root / "full", progress=False)
+    build(files, root / "full", progress=False, tick_size=0.25)
     return root, files
 
 
@@ -37,7 +37,7 @@ def test_synthetic_days_cut_at_t(two_days, tmp_path, day, where):
     root, files = two_days
     ends = _window_ends(root / "full", DAYS[day][0])
     t = ends[len(ends) // 2] + (WINDOW // 3 if where == "mid-window" else 0)
-    build(cut_inputs(files, tmp_path / "cut", t), tmp_path / "lake", progress=False)
+    build(cut_inputs(files, tmp_path / "cut", t), tmp_path / "lake", progress=False, tick_size=0.25)
     compared = assert_same_up_to(root / "full", tmp_path / "lake", t)
     names = {k[2] for k in compared}
     # the options surfaces and the gold calibration were really compared, not only the futures ones
@@ -49,11 +49,11 @@ def test_real_es_conformance_file_cut_at_t(conformance_dir, tmp_path):
     glbx = conformance_dir / "glbx"
     files = [glbx / "orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst",
              glbx / "orderbooks_definition.dbn.zst", glbx / "futures_definition.dbn.zst"]
-    build(files, tmp_path / "full", progress=False)
+    build(files, tmp_path / "full", progress=False, tick_size=0.25)
     ends = _window_ends(tmp_path / "full", "2024-05-08")
     assert len(ends) >= 3
     for k, t in enumerate((ends[1], ends[1] + 123_456_789, ends[-2] + 1)):
-        build(cut_inputs(files, tmp_path / f"cut{k}", t), tmp_path / f"lake{k}", progress=False)
+        build(cut_inputs(files, tmp_path / f"cut{k}", t), tmp_path / f"lake{k}", progress=False, tick_size=0.25)
         compared = assert_same_up_to(tmp_path / "full", tmp_path / f"lake{k}", t)
         assert ("silver", "ES", "future_mbo.snap", "2024-05-08") in compared
 
@@ -84,8 +84,8 @@ def test_a_planted_lookahead_is_caught(two_days, tmp_path, monkeypatch):
     monkeypatch.setattr(options_stage, "build_options_day", same_day_norms)
     ends = _window_ends(root / "full", DAYS[0][0])
     t = ends[len(ends) // 2]
-    build(files, tmp_path / "full", progress=False)
-    build(cut_inputs(files, tmp_path / "cut", t), tmp_path / "lake", progress=False)
+    build(files, tmp_path / "full", progress=False, tick_size=0.25)
+    build(cut_inputs(files, tmp_path / "cut", t), tmp_path / "lake", progress=False, tick_size=0.25)
     with pytest.raises(AssertionError, match="gex_flow_surface_1s.*column flow_.*_norm"):
         assert_same_up_to(tmp_path / "full", tmp_path / "lake", t)
 

@@ -40,8 +40,8 @@ def test_damaged_records_in_a_valid_zstd_frame_name_file_and_offset(conformance_
     bad = tmp_path / "damaged.dbn.zst"
     bad.write_bytes(zstandard.ZstdCompressor().compress(bytes(raw)))   # a whole, valid frame of damaged data
     with pytest.raises(bronze.DbnError, match=rf"damaged\.dbn\.zst: corrupt .*record at byte offset {k}\b"):
-        build([bad], tmp_path / "lake", progress=False, keep_bronze_mbo=bronze_mbo)
-    argv = ["build", "--input", str(bad), "--lake", str(tmp_path / "lake2"), "--quiet"]
+        build([bad], tmp_path / "lake", progress=False, tick_size=0.25, keep_bronze_mbo=bronze_mbo)
+    argv = ["build", "--input", str(bad), "--lake", str(tmp_path / "lake2"), "--quiet", "--tick-size", "0.25"]
     assert main(argv + ([] if bronze_mbo else ["--no-bronze-mbo"])) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"byte offset {k}" in err and "damaged.dbn.zst" in err
@@ -104,23 +104,23 @@ def snap_rows(lake) -> int:
 def test_plain_file_cut_on_a_record_boundary_is_refused_naming_it(es_copies, tmp_path, capsys):
     full, cut, recs, t0, end = es_copies
     with pytest.raises(bronze.DbnError, match=r"a_cut\.dbn: looks cut short: 1,000 records ending at .* until"):
-        build([cut], tmp_path / "lake", progress=False)
-    assert main(["build", "--input", str(cut), "--lake", str(tmp_path / "lake"), "--quiet"]) == 2
+        build([cut], tmp_path / "lake", progress=False, tick_size=0.25)
+    assert main(["build", "--input", str(cut), "--lake", str(tmp_path / "lake"), "--quiet", "--tick-size", "0.25"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a_cut.dbn: looks cut short" in err and "--allow-short" in err
     assert not any(p.is_file() for p in (tmp_path / "lake").rglob("*"))
-    s = build([cut], tmp_path / "lake", progress=False, allow_short=True)      # the user says it ends there
+    s = build([cut], tmp_path / "lake", progress=False, tick_size=0.25, allow_short=True)      # the user says it ends there
     assert any("a_cut.dbn: looks cut short" in x and "built anyway" in x for x in s.skipped)
     # a cut that reaches the query's record limit is whole
     capped = tmp_path / "capped.dbn"
     capped.write_bytes(header(t0, end, limit=1000) + recs[:1000].tobytes())
-    build([capped], tmp_path / "lake3", progress=False)
+    build([capped], tmp_path / "lake3", progress=False, tick_size=0.25)
 
 
 def test_of_two_copies_of_a_span_the_complete_one_is_read(es_copies, tmp_path):
     full, cut, recs, t0, end = es_copies
-    alone = build([full], tmp_path / "alone", progress=False)
-    both = build([cut, full], tmp_path / "both", progress=False)
+    alone = build([full], tmp_path / "alone", progress=False, tick_size=0.25)
+    both = build([cut, full], tmp_path / "both", progress=False, tick_size=0.25)
     assert snap_rows(tmp_path / "both") == snap_rows(tmp_path / "alone") > 800
     assert both.rows["bronze.future_mbo.mbo"] == alone.rows["bronze.future_mbo.mbo"] == len(recs)
     assert any(x.startswith("a_cut.dbn: same span") and "cut short" in x and "read b_full.dbn.zst" in x
@@ -128,7 +128,7 @@ def test_of_two_copies_of_a_span_the_complete_one_is_read(es_copies, tmp_path):
     # two whole copies (plain and zstd) of the same records: read once, as before
     plain = tmp_path / "c_plain.dbn"
     plain.write_bytes(raw_bytes(full))
-    s = build([plain, full], tmp_path / "twice", progress=False)
+    s = build([plain, full], tmp_path / "twice", progress=False, tick_size=0.25)
     assert s.rows["bronze.future_mbo.mbo"] == len(recs)
     assert any("same records" in x for x in s.skipped)
 
@@ -154,8 +154,8 @@ def test_mixed_file_is_split_and_every_instrument_is_accounted_for(conformance_d
                           "2024-05-08")
     mixed = tmp_path / "mixed.dbn.zst"
     mixed.write_bytes(zstandard.ZstdCompressor().compress(head + recs.tobytes()))
-    ref = build([conformance_dir / ES_FILE], tmp_path / "ref", progress=False)
-    s = build([mixed], tmp_path / "lake", progress=False)
+    ref = build([conformance_dir / ES_FILE], tmp_path / "ref", progress=False, tick_size=0.25)
+    s = build([mixed], tmp_path / "lake", progress=False, tick_size=0.25)
     for ds in ("silver.future_mbo.snap", "silver.future_mbo.wall", "silver.future_mbo.bucket_radar"):
         assert read_partition(tmp_path / "lake", ds, "ES", "2024-05-08").equals(
             read_partition(tmp_path / "ref", ds, "ES", "2024-05-08")), ds

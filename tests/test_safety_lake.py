@@ -24,9 +24,9 @@ MBO = "data/conformance/glbx/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00
 DATE = "2024-05-08"
 SILVER = ["silver.future_mbo.snap", "silver.future_mbo.physics", "silver.future_mbo.wall",
           "silver.future_mbo.vacuum", "silver.future_mbo.bucket_radar"]
-DATASETS = [*SILVER, "bronze.future_mbo.mbo"]
+DATASETS = [*SILVER, "bronze.future_mbo.mbo", "silver.future_mbo.book_state"]
 BUILD = ("import sys; from marketphys.pipeline.build import build; "
-         "build([sys.argv[1]], sys.argv[2], window_ms=int(sys.argv[3]), progress=False)")
+         "build([sys.argv[1]], sys.argv[2], window_ms=int(sys.argv[3]), progress=False, tick_size=0.25)")
 
 
 def snapshot(lake) -> dict:
@@ -44,8 +44,8 @@ def same(a: dict, b: dict) -> bool:
 def builds(tmp_path_factory):
     """The old day (500 ms windows) and, in a separate lake, the new one (1000 ms windows)."""
     root = tmp_path_factory.mktemp("builds")
-    build([REPO / MBO], root / "old", window_ms=500, progress=False)
-    build([REPO / MBO], root / "new", window_ms=1000, progress=False)
+    build([REPO / MBO], root / "old", window_ms=500, progress=False, tick_size=0.25)
+    build([REPO / MBO], root / "new", window_ms=1000, progress=False, tick_size=0.25)
     old, new = snapshot(root / "old"), snapshot(root / "new")
     assert all(old[ds] is not None for ds in DATASETS)
     assert all(not old[ds].equals(new[ds]) for ds in SILVER)          # every silver table tells the builds apart
@@ -67,7 +67,7 @@ def test_kill_at_every_commit_step_leaves_old_or_new_day_whole(builds, tmp_path,
     for ds in DATASETS:                                            # no temp or staging folder reads as a date
         assert lk.list_dates(lake, ds, "ES") == [DATE]
     # the next build cleans the killed one's staging and orphans, and commits whole
-    s = build([REPO / MBO], lake, window_ms=1000, progress=False)
+    s = build([REPO / MBO], lake, window_ms=1000, progress=False, tick_size=0.25)
     assert same(snapshot(lake), new)
     assert not list(lake.glob(".staging-*")) and not list(lake.glob(".tmp-*"))
     doc = lk.read_manifest_document(lake)
@@ -102,8 +102,8 @@ def test_second_writer_of_a_day_fails_naming_the_owner_and_a_dead_owner_does_not
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(LakeLockedError, match=f"pid {holder.pid} "):
-            build([REPO / MBO], lake, window_ms=1000, progress=False)
-        rc = main(["build", "--input", str(REPO / MBO), "--lake", str(lake), "--window-ms", "1000", "--quiet"])
+            build([REPO / MBO], lake, window_ms=1000, progress=False, tick_size=0.25)
+        rc = main(["build", "--input", str(REPO / MBO), "--lake", str(lake), "--window-ms", "1000", "--quiet", "--tick-size", "0.25"])
         err = capsys.readouterr().err
         assert rc == 2 and f"pid {holder.pid}" in err and err.count("\n") == 1
         assert same(snapshot(lake), old)                          # the refused build touched nothing
@@ -111,7 +111,7 @@ def test_second_writer_of_a_day_fails_naming_the_owner_and_a_dead_owner_does_not
         holder.send_signal(signal.SIGKILL)                        # dies holding it: the lock file names a dead pid
         holder.wait()
     assert f'"pid": {holder.pid}' in (lake / ".locks" / f"date={DATE}.lock").read_text()
-    build([REPO / MBO], lake, window_ms=1000, progress=False)
+    build([REPO / MBO], lake, window_ms=1000, progress=False, tick_size=0.25)
     assert same(snapshot(lake), new)
 
 
@@ -128,7 +128,7 @@ def test_a_waiting_writer_proceeds_when_the_owner_finishes(builds, tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", hold, str(lake)], env=dict(os.environ, PYTHONPATH=str(REPO)),
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
-    build([REPO / MBO], lake, window_ms=1000, progress=False, lock_timeout_s=60)
+    build([REPO / MBO], lake, window_ms=1000, progress=False, tick_size=0.25, lock_timeout_s=60)
     assert holder.wait() == 0
     assert same(snapshot(lake), new)
 
@@ -142,13 +142,13 @@ def test_consistent_view_reads_one_build_across_a_commit_and_retired_versions_ex
     shutil.copytree(old_lake, lake)
     with lk.consistent_view(lake):
         first = lk.read_partition(lake, SILVER[0], "ES", DATE)
-        build([REPO / MBO], lake, window_ms=1000, progress=False)       # commits mid-read
+        build([REPO / MBO], lake, window_ms=1000, progress=False, tick_size=0.25)       # commits mid-read
         assert first.equals(old[SILVER[0]]) and same(snapshot(lake), old)
     assert same(snapshot(lake), new)
     retired = lk.read_manifest_document(lake)["retired"]
     assert len(retired) == len(DATASETS) and all((lake / r).is_dir() for r in retired)
     monkeypatch.setattr(lake_commit, "RETIRE_GRACE_S", 0.0)
-    build([REPO / MBO], lake, window_ms=500, progress=False)
+    build([REPO / MBO], lake, window_ms=500, progress=False, tick_size=0.25)
     assert same(snapshot(lake), old)
     assert not any((lake / r).exists() for r in retired)               # expired: removed at this commit
     versions = {(p.parent.relative_to(lake).as_posix(), p.name) for p in lake.glob("*/*/*/date=*/b-*")}
@@ -160,7 +160,7 @@ def test_consistent_view_reads_one_build_across_a_commit_and_retired_versions_ex
 def test_unversioned_lake_still_reads_and_is_replaced_whole(tmp_path, monkeypatch):
     """A lake written before the manifest (parts directly under date=…) reads as before; a build replaces it."""
     lake = tmp_path / "lake"
-    build([REPO / MBO], lake, window_ms=500, progress=False)
+    build([REPO / MBO], lake, window_ms=500, progress=False, tick_size=0.25)
     legacy = tmp_path / "legacy"
     for p in lake.glob("*/*/*/date=*/b-*/part-*.parquet"):         # flatten into the pre-manifest layout
         dst = legacy / p.parent.parent.relative_to(lake) / p.name
@@ -168,7 +168,7 @@ def test_unversioned_lake_still_reads_and_is_replaced_whole(tmp_path, monkeypatc
         shutil.copy(p, dst)
     before = snapshot(lake)
     assert same(snapshot(legacy), before)
-    build([REPO / MBO], legacy, window_ms=1000, progress=False)
+    build([REPO / MBO], legacy, window_ms=1000, progress=False, tick_size=0.25)
     after = snapshot(legacy)
     assert after["silver.future_mbo.snap"].num_rows < before["silver.future_mbo.snap"].num_rows
     retired = lk.read_manifest_document(legacy)["retired"]               # the flat parts, kept a grace period
@@ -176,7 +176,7 @@ def test_unversioned_lake_still_reads_and_is_replaced_whole(tmp_path, monkeypatc
                                      for p in legacy.glob("*/*/*/date=*/part-*.parquet"))
     from marketphys.pipeline import lake_commit
     monkeypatch.setattr(lake_commit, "RETIRE_GRACE_S", 0.0)
-    build([REPO / MBO], legacy, window_ms=1000, progress=False)
+    build([REPO / MBO], legacy, window_ms=1000, progress=False, tick_size=0.25)
     assert not list(legacy.glob("*/*/*/date=*/part-*.parquet"))
     assert pq.read_table(next(legacy.glob("silver/ES/future_mbo.snap/date=*/b-*/part-*.parquet"))).num_rows == \
         after["silver.future_mbo.snap"].num_rows

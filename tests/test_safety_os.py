@@ -34,10 +34,10 @@ def one_line_error(capsys, *needles) -> str:
 
 def test_lake_that_is_a_file(conformance_dir, tmp_path, capsys):
     (tmp_path / "afile").write_text("x")
-    assert main(["build", "--input", str(conformance_dir / ES_FILE), "--lake", str(tmp_path / "afile"), "--quiet"]) == 2
+    assert main(["build", "--input", str(conformance_dir / ES_FILE), "--lake", str(tmp_path / "afile"), "--quiet", "--tick-size", "0.25"]) == 2
     one_line_error(capsys, "afile: exists and is not a directory")
     assert main(["build", "--input", str(conformance_dir / ES_FILE), "--lake", str(tmp_path / "afile" / "sub"),
-                 "--quiet"]) == 2
+                 "--quiet", "--tick-size", "0.25"]) == 2
     one_line_error(capsys, "not a directory")
 
 
@@ -62,7 +62,7 @@ def test_disk_full_and_permission_denied_are_one_line(conformance_dir, lake, tmp
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where))
 
     monkeypatch.setattr(lk.pq, "write_table", full)
-    assert main(["build", "--input", str(conformance_dir / ES_FILE), "--lake", str(tmp_path / "l"), "--quiet"]) == 2
+    assert main(["build", "--input", str(conformance_dir / ES_FILE), "--lake", str(tmp_path / "l"), "--quiet", "--tick-size", "0.25"]) == 2
     one_line_error(capsys, "the disk is full")
     assert not any(p.is_file() for p in (tmp_path / "l").rglob("*"))   # the failed build left nothing
     monkeypatch.undo()
@@ -111,7 +111,7 @@ def test_files_honour_the_umask(tmp_path, mask, mode):
     try:
         atomic_write_text(tmp_path / "f.json", "{}")
         build([os.path.join(os.path.dirname(__file__), "..", "data", "conformance", ES_FILE)], tmp_path / "lake",
-              progress=False)
+              progress=False, tick_size=0.25)
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == mode

@@ -23,6 +23,7 @@ call or a later one; a day whose files continue that same day (later hours) appe
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 import uuid
 from collections import defaultdict
@@ -67,7 +68,9 @@ class StagedLake:
     def write(self, dataset: str, product: str, table: pa.Table, date: str | None = None) -> None:
         d = date or self.date
         target = partition_dir(self.root, dataset, product, d)
-        if (dataset, product, d) not in self.parts and (dataset, product) in self.append:
+        if (dataset, product, d) not in self.parts and ((dataset, product) in self.append or d != self.date):
+            # later hours of a day in the lake, or a window of another date (a day's tail carried over
+            # midnight): extend that date's partition, never replace it
             self._keep_existing(dataset, product, d, target)
         n = self.parts[(dataset, product, d)]
         atomic_write_table(table, target / f"part-{n:05d}.parquet")

@@ -13,10 +13,11 @@ _EXPORTS = {
     "IntegratorConfig": "marketphys.core.integrator", "RolloutResult": "marketphys.core.integrator",
     "GaussNewtonLearner": "marketphys.core.learner", "Ledger": "marketphys.core.ledger",
     "Engine": "marketphys.core.engine", "EngineConfig": "marketphys.core.engine", "Forecast": "marketphys.core.engine",
+    "chain_gex": "marketphys.chain", "ChainGex": "marketphys.chain",
 }
 
 _SUBPACKAGES = {"core", "pipeline", "replay", "serving", "synth", "kernels", "render", "widgets", "baselines",
-                "atomic", "cli", "demo"}
+                "atomic", "cli", "demo", "chain"}
 
 
 def __getattr__(name: str):
@@ -33,15 +34,6 @@ def __getattr__(name: str):
 
 
 __version__ = "0.1.0"
-
-
-def __getattr__(name):
-    """``chain_gex`` / ``ChainGex`` load on first use (keeps ``import marketphys`` light)."""
-    if name in ("chain_gex", "ChainGex"):
-        from marketphys import chain
-
-        return getattr(chain, name)
-    raise AttributeError(f"module 'marketphys' has no attribute {name!r}")
 
 
 __all__ = [

@@ -8,9 +8,11 @@ feed the engine identical frames. The mapping:
 * scalars: every numeric ``physics`` column (ofi, above_score, ...), plus
   ``push`` (the physics column if present, else above_score − below_score),
   ``imbalance`` (book_imbalance), ``spread_ticks`` from snap's BBO, and
-  ``options_age_s`` (how old the held options surfaces are). ``FrameAssembler`` adds the
-  particle's starting state: ``latent_offset`` (ticks) = EMA_α(mid) − mid, where the
-  latent price sits inside the quoted tick, and ``velocity`` = 0 (see ``LatentMidFilter``).
+  ``options_age_s`` (how old the held options surfaces are). ``FrameAssembler`` adds
+  ``latent_offset`` (ticks) = EMA_α(mid) − mid, where a filter puts the latent price
+  inside the quoted tick (see ``LatentMidFilter``). The engine starts the particle at
+  the mid with the last tick's motion (seed section 6) and reads ``latent_offset`` only
+  with ``EngineConfig(start="latent")``, the documented ablation.
 * profiles over the engine grid (cell centres i·dx ticks from spot): every numeric
   ``bucket_radar`` column, ``vacuum`` columns, and ``wall_depth_ask`` /
   ``wall_depth_bid`` = log1p(depth_qty_rest); levels are linearly interpolated
@@ -201,9 +203,9 @@ class LatentMidFilter:
     autocorrelation ≈ −0.2. An EMA of the mid (α = 0.8) estimates the latent price
     without that bounce: regressing future moves on ``EMA − mid`` gives a slope ≈ 1.1 at
     every horizon, i.e. an unbiased position. The quote's last move is therefore not
-    the particle's velocity (using it as v0 made the engine worse than a random walk);
-    the drag brings v to the medium's terminal velocity within 1/κ ≈ 0.4 s, so the
-    particle starts at rest relative to the fields (``velocity`` = 0).
+    the particle's velocity (using it as v0 made the raw rollout worse than a random
+    walk). ``EngineConfig(start="latent")`` uses this filter's offset as x0 with v0 = 0;
+    the default start is the seed's (x0 = 0 at the mid, v0 = the last tick's motion).
     """
 
     def __init__(self, alpha: float = 0.8, max_gap_s: float = 2.0):
@@ -227,11 +229,10 @@ class LatentMidFilter:
 
 
 def with_particle_state(frame: MarketFrame, latent: LatentMidFilter) -> MarketFrame:
-    """Add ``latent_offset`` (x0) and ``velocity`` (v0 = 0) unless the frame already carries them."""
+    """Add ``latent_offset`` (the filter's x0, read with ``start="latent"``) unless the frame carries it."""
     sc = dict(frame.scalars)
     off = latent.update(frame.ts_ns, frame.spot, frame.tick_size)
     sc.setdefault("latent_offset", off)
-    sc.setdefault("velocity", 0.0)
     return replace(frame, scalars=sc)
 
 

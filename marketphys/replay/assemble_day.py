@@ -296,7 +296,6 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
                 rel_s, strikes = (prices * 1.0 - spot[i]) / tick, ch
         off = latent.update(t_i, float(spot[i]), tick)
         sc.setdefault("latent_offset", off)
-        sc.setdefault("velocity", 0.0)
         frames.append(MarketFrame(ts_ns=t_i, spot=float(spot[i]), tick_size=tick, scalars=sc, profiles=profiles,
                                   strike_rel_ticks=rel_s, strikes=strikes))
     return frames

@@ -46,6 +46,8 @@ class DayReplay:
     baseline_x: dict[str, np.ndarray]     # name -> (F, H)
     timings: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    head: object = None
+    _histories: dict | None = field(default=None, repr=False)
 
     @property
     def n_steps(self) -> int:
@@ -62,11 +64,21 @@ class DayReplay:
         return ts, spot, tick
 
     def histories(self) -> dict[str, pd.DataFrame]:
+        """As ``Session.histories``: the engine's head over the kernel's rollouts (Gaussian bands from the
+        learned D: no ensemble runs in the replay kernel), baselines with residual bands, raw ``physics``."""
+        if self._histories is not None:
+            return self._histories
+        from marketphys.core.head import head_over_day
+        from marketphys.replay.session import baseline_head
+
         ts, spot, tick = self._arrays()
-        dt_ns = self.config.dt_ns
-        out = {"engine": ledger_history(ts, spot, tick, self.x_hat, dt_ns)}
+        dt_ns, dt = self.config.dt_ns, self.config.integrator.dt
+        out = {}
+        out["engine"], self.head = head_over_day(ts, spot, tick, self.x_hat, dt, self.config.head)
         for name, x in self.baseline_x.items():
-            out[name] = ledger_history(ts, spot, tick, x, dt_ns)
+            out[name], _ = head_over_day(ts, spot, tick, x, dt, baseline_head(self.config.head))
+        out["physics"] = ledger_history(ts, spot, tick, self.x_hat, dt_ns)
+        self._histories = out
         return out
 
     def scorecard(self, hln: bool = False) -> Scorecard:

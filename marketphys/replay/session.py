@@ -31,6 +31,7 @@ from marketphys.baselines.forecasters import Forecaster, default_baselines
 from marketphys.baselines.scorecard import Scorecard, score_histories
 from marketphys.core.engine import Engine, EngineConfig, Forecast
 from marketphys.core.frame import MarketFrame
+from marketphys.core.head import ForecastHead, HeadConfig
 from marketphys.core.ledger import Ledger, LedgerEntry
 from marketphys.core.producers import Producer
 from marketphys.core.theta import PARAM_NAMES, Theta
@@ -101,6 +102,7 @@ class Session:
         self.engine = Engine(self.producers, self.config, theta0=self.theta0)
         ic = self.config.integrator
         self.ledgers = {b.name: Ledger(ic.horizons, self.config.dt_ns) for b in self.baselines}
+        self.heads = {b.name: ForecastHead(ic.horizons, ic.dt, baseline_head(self.config.head)) for b in self.baselines}
         for b in self.baselines:
             b.reset()
         self._it: Iterator[MarketFrame] | None = None
@@ -148,6 +150,7 @@ class Session:
             led.resolve(frame.ts_ns, frame.spot)
             x = np.asarray(b.step(frame), dtype=np.float64)
             self.baseline_forecasts[b.name] = x
+            self.heads[b.name].step(int(frame.ts_ns), float(frame.spot), float(frame.tick_size), x)
             H = x.shape[0]
             led.add(LedgerEntry(int(frame.ts_ns), float(frame.spot), float(frame.tick_size), x, np.zeros((H, 0)),
                                 np.zeros(0), self.config.dt_ns))
@@ -293,7 +296,10 @@ class Session:
                              **{n: th[:, i] for i, n in enumerate(PARAM_NAMES)}})
 
     def histories(self) -> dict[str, pd.DataFrame]:
-        return {"engine": self.engine.ledger.history(), **{n: l.history() for n, l in self.ledgers.items()}}
+        """Scored histories: the engine's head (mean, median, bands), every baseline with bands from its own
+        rolling residuals, and ``physics``, the raw rollout the head blends with no change."""
+        return {"engine": self.engine.head.history(), **{n: h.history() for n, h in self.heads.items()},
+                "physics": self.engine.ledger.history()}
 
     def scorecard(self, hln: bool = False) -> Scorecard:
         return score_histories(self.histories(), primary="engine", dt=self.config.integrator.dt, hln=hln,
@@ -314,6 +320,14 @@ class Session:
     def __repr__(self) -> str:
         at = None if self.frame is None else _iso(self.frame.ts_ns)
         return f"Session({self.source.describe()}, at={at}, steps={self.n_steps}, θ={self.theta!r})"
+
+
+def baseline_head(cfg: HeadConfig) -> HeadConfig:
+    """A baseline's head: its forecast passed through unchanged (mean = median = its point), bands from its
+    own rolling residuals with the engine head's D forgetting and coverage rule."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, shrink=False, gate=False)
 
 
 def _iso(ts_ns: int) -> str:

@@ -49,7 +49,7 @@ class HeadConfig:
     forgetting: float = 0.9995
     beta_max: float = 2.0
     gate_halflife: float = 2000.0
-    gate_z: float = 1.0
+    gate_z: float = 2.0
     gate_warmup: int = 200
     d_forgetting: float = 0.999
     d0: float = 1.0
@@ -248,7 +248,10 @@ class ForecastHead:
             s = self._z[:, None] * np.sqrt(self.var)[None, :]
         q = mean[None, :] + self.k[None, :] * s
         q[self._i50] = median
-        q = np.sort(q, axis=0)          # the median may sit off the band's centre
+        for i in range(self._i50 - 1, -1, -1):      # the median may sit off the band's centre:
+            q[i] = np.minimum(q[i], q[i + 1])        # widen the band to keep the quantiles ordered
+        for i in range(self._i50 + 1, q.shape[0]):
+            q[i] = np.maximum(q[i], q[i - 1])
         return cand, mean, median, q
 
     def step(self, ts_ns: int, spot: float, tick: float, x_point: np.ndarray, spread: np.ndarray | None = None,

@@ -1,5 +1,8 @@
 """``build``: DBN inputs -> bronze + silver lake, as a list of stages keyed by which inputs are present.
 
+LOBSTER days (``lobster.py``, ``lobster_stage.py``) are picked out of the inputs first and built
+as their own staged days; ``ProductSpec`` carries the tick size / multiplier the input may not give.
+
 Inputs are sorted into kinds (``future_mbo``, ``option_mbo``, ``definition``,
 ``statistics``) and grouped by day. Each day is built by ``build_day(day, lake)``,
 a pure function of (day inputs, lake) so days can be mapped over Dask. A stage runs
@@ -25,6 +28,7 @@ import pyarrow as pa
 
 from .bronze import DbnInfo, UnsupportedSchemaError, check_supported, iter_records_table, read_info
 from .lake import atomic_write_table, partition_dir
+from .spec import ProductSpec
 
 KINDS = ("future_mbo", "option_mbo", "definition", "statistics")
 
@@ -83,6 +87,7 @@ class Settings:
     progress: bool = True
     option_rate: float = 0.0   # Black-76 rate for the options stage (0: undiscounted)
     option_rest_ms: int = 500  # options book_wall pull_rest_qty: orders resting at least this long
+    spec: ProductSpec = field(default_factory=ProductSpec)  # tick size / multiplier the input may not give
 
 
 @dataclass
@@ -217,7 +222,7 @@ def _silver_futures(day: DayInputs, staged: StagedLake, settings: Settings, ctx:
             res = build_futures_day(infos, lambda ds, prod, t: staged.write(ds, prod, t),
                                     definitions=ctx.get("tick_by_instrument"), window_ms=settings.window_ms,
                                     keep_bronze=settings.keep_bronze_mbo, chunk_records=settings.chunk_records,
-                                    progress=bar)
+                                    progress=bar, tick_flag=settings.spec.tick_int())
         finally:
             if bar is not None:
                 bar.close()
@@ -256,9 +261,11 @@ class BuildSummary:
     skipped: list[str] = field(default_factory=list)   # one line per refused input
     futures: list = field(default_factory=list)        # FuturesDayResult per MBO file
     stages: list[str] = field(default_factory=list)
+    lobster: list = field(default_factory=list)        # LobsterDayResult per LOBSTER ticker-day
 
     def lines(self) -> list[str]:
         out = [f"lake: {self.lake}", f"days: {', '.join(self.days) or '-'}"]
+        out += [r.line() for r in self.lobster]
         for f in self.futures:
             out.append(f"futures {f.product} ({f.symbol}, instrument {f.instrument_id}): {f.messages:,} messages, "
                        f"{f.windows:,} windows, {f.counters.get('invalid_windows', 0)} with book_valid false")
@@ -307,22 +314,40 @@ def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
 
 
 def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
-          progress: bool = True, chunk_records: int = 1 << 20) -> BuildSummary:
-    """DBN files/directories -> lake. Unused schemas are skipped with a one-line note (``strict``: refused)."""
+          progress: bool = True, chunk_records: int = 1 << 20, spec: ProductSpec | None = None) -> BuildSummary:
+    """DBN files/directories and LOBSTER days (zip or message/orderbook CSV pair) -> lake. Unused DBN
+    schemas are skipped with a one-line note (``strict``: refused). ``spec``: tick size / multiplier
+    where the input gives none."""
+    from .lobster import split_inputs
+    from .lobster_stage import build_lobster_day
+
     if int(window_ms) <= 0:
         raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
     lake = Path(lake)
     summary = BuildSummary(lake=lake)
-    infos, skipped = usable_inputs(inputs, strict)
+    pairs, dbn_inputs = split_inputs(inputs)
+    infos, skipped = usable_inputs(dbn_inputs, strict) if dbn_inputs or not pairs else ([], [])
     summary.skipped.extend(skipped)
-    if not infos:
+    if not infos and not pairs:
         raise ValueError("no usable inputs: " + "; ".join(summary.skipped))
     settings = Settings(window_ms=int(window_ms), keep_bronze_mbo=keep_bronze_mbo, chunk_records=chunk_records,
-                        progress=progress)
+                        progress=progress, spec=spec or ProductSpec())
     lake.mkdir(parents=True, exist_ok=True)
+    for pair in pairs:
+        res = build_lobster_day(pair, lake, settings, settings.spec)
+        summary.lobster.append(res)
+        summary.futures.append(res.futures)
+        if pair.date not in summary.days:
+            summary.days.append(pair.date)
+        summary.stages += [s for s in ("lobster", "silver.future_mbo") if s not in summary.stages]
+        for k, v in res.futures.rows.items():
+            summary.rows[k] = summary.rows.get(k, 0) + v
+        if keep_bronze_mbo:
+            summary.rows["bronze.future_mbo.mbo"] = summary.rows.get("bronze.future_mbo.mbo", 0) + res.futures.messages
     for day in group_days(infos):
         res = build_day(day, lake, settings)
-        summary.days.append(day.date)
+        if day.date not in summary.days:
+            summary.days.append(day.date)
         summary.stages += [s for s in res["stages"] if s not in summary.stages]
         summary.futures += res["futures"]
         summary.skipped += res["skipped"]

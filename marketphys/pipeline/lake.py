@@ -84,3 +84,25 @@ def list_dates(lake, dataset: str, product: str) -> list[str]:
 def list_products(lake) -> list[str]:
     base = Path(lake) / "silver"
     return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+def products_with(lake, dataset: str) -> list[str]:
+    """Products holding at least one day of ``dataset``."""
+    layer, rest = split_name(dataset)
+    base = Path(lake) / layer
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and list_dates(lake, dataset, p.name))
+
+
+def resolve_product(lake, product: str | None, dataset: str = "silver.future_mbo.snap") -> str:
+    """``product``, or the one product of the lake holding ``dataset`` when none is given; an error naming
+    the products when there are several (or none)."""
+    if product is not None:
+        return product
+    found = products_with(lake, dataset)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise LakeError(f"lake {str(lake)!r} holds no {dataset}; build it with `marketphys build` first")
+    raise LakeError(f"lake {str(lake)!r} holds several products ({', '.join(found)}): pick one with --product")

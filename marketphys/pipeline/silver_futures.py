@@ -31,13 +31,18 @@ def product_of(symbol: str) -> str:
     return m.group(1) if m else re.sub(r"[^A-Za-z0-9_]", "_", s)[:16] or "UNKNOWN"
 
 
-def tick_int_for(product: str, definitions: dict[int, int] | None = None, instrument_id: int | None = None) -> int:
-    """Tick size in 1e-9 price units: from a definition when given, else the known product table."""
+def tick_int_for(product: str, definitions: dict[int, int] | None = None, instrument_id: int | None = None,
+                 flag: int | None = None) -> int:
+    """Tick size in 1e-9 price units: from a definition when given, else the ``--tick-size`` flag
+    (``flag``, 1e-9 units), else the known product table."""
     if definitions and instrument_id in definitions and 0 < definitions[instrument_id] < 2**62:
         return int(definitions[instrument_id])
+    if flag is not None:
+        return int(flag)
     if product in KNOWN_TICKS:
         return int(round(KNOWN_TICKS[product] * 1e9))
-    raise ValueError(f"no tick size known for product {product!r}: add its definition file to --input")
+    raise ValueError(f"no tick size known for product {product!r}: add its definition file to --input, "
+                     f"or pass --tick-size")
 
 
 @dataclass
@@ -165,7 +170,7 @@ def futures_chunks(infos, head_records: int = 1 << 20) -> Iterator[np.ndarray]:
 
 def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None, window_ms: int = 500,
                       keep_bronze: bool = True, chunk_records: int = 1 << 20, progress=None,
-                      instrument_id: int | None = None) -> FuturesDayResult:
+                      instrument_id: int | None = None, tick_flag: int | None = None) -> FuturesDayResult:
     """Stream one futures MBO file through the book; ``writer(contract_name, product, table)`` stores parts.
 
     Records are decoded in small chunks into one reused buffer (``DECODE_RECORDS``: it stays in
@@ -191,7 +196,7 @@ def build_futures_day(info, writer, *, definitions: dict[int, int] | None = None
             iid = instrument_id if instrument_id is not None else pick_instrument(chunk, info.mappings)
             symbol = info.mappings.get(iid, info.symbols[0] if info.symbols else str(iid))
             product = product_of(symbol)
-            tick_int = tick_int_for(product, definitions, iid)
+            tick_int = tick_int_for(product, definitions, iid, tick_flag)
             book = FuturesBook(iid, tick_int, window_ns=int(window_ms) * 1_000_000)
             res = FuturesDayResult(product=product, instrument_id=iid, symbol=symbol)
         res.messages += len(chunk)

@@ -166,11 +166,12 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return out[hp_cols + ["days"] + metric_cols].sort_values("mean_skill", ascending=False)
 
 
-def lake_days(lake, dates: Sequence[str] | None = None, product: str = "ES") -> dict:
+def lake_days(lake, dates: Sequence[str] | None = None, product: str | None = None) -> dict:
     """Day label -> LakeSource for each date (all dates with futures snaps when None)."""
     from marketphys.pipeline import lake as lakemod
     from marketphys.pipeline.contracts import by_surface
     from marketphys.replay.sources import LakeSource
 
+    product = lakemod.resolve_product(lake, product, by_surface()["snap"].name)
     dates = list(dates) if dates else lakemod.list_dates(lake, by_surface()["snap"].name, product)
     return {d: LakeSource(lake, date=d, product=product) for d in dates}

@@ -11,7 +11,8 @@ BACKEND_CHOICES = ("numpy", "msl-cpu", "metal", "auto")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lake", required=True, help="lake directory (built with `marketphys build`)")
     parser.add_argument("--date", default=None, help="date YYYY-MM-DD (default: the newest date with futures data)")
-    parser.add_argument("--product", default="ES", help="product (default ES)")
+    parser.add_argument("--product", default=None,
+                        help="product (default: the one product the lake holds; required when it holds several)")
     parser.add_argument("--backend", default="numpy",
                         help="kernel backend of the engine's rollout: numpy (the reference), msl-cpu, metal or auto "
                              "(the fastest that works here)")

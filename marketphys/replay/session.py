@@ -82,9 +82,11 @@ class Session:
 
     # -- construction helpers --------------------------------------------------------------
     @classmethod
-    def from_lake(cls, lake, date: str | None = None, product: str = "ES", **kw) -> "Session":
+    def from_lake(cls, lake, date: str | None = None, product: str | None = None, **kw) -> "Session":
+        """``product`` None: the one product the lake holds."""
         src = LakeSource(lake, date=date, product=product, assemble=kw.pop("assemble", None))
-        return cls(src, meta={"lake": str(lake), "date": src.date, "product": product, **kw.pop("meta", {})}, **kw)
+        return cls(src, meta={"lake": str(lake), "date": src.date, "product": src.product, **kw.pop("meta", {})},
+                   **kw)
 
     @classmethod
     def from_frames(cls, frames: Sequence[MarketFrame], **kw) -> "Session":

@@ -79,14 +79,19 @@ class StreamSource(FrameSource):
 class LakeSource(FrameSource):
     """One product-date of the lake assembled into frames (re-read from disk on each iteration)."""
 
-    def __init__(self, lake, date: str | None = None, product: str = "ES", assemble: AssembleConfig | None = None,
-                 surfaces: Sequence[str] = LAKE_SURFACES):
+    def __init__(self, lake, date: str | None = None, product: str | None = None,
+                 assemble: AssembleConfig | None = None, surfaces: Sequence[str] = LAKE_SURFACES):
+        """``product`` None: the one product the lake holds. ``assemble`` None: the default grid, with
+        the tick size the snaps were built with (any product, not only ES)."""
         self.lake = Path(lake)
         if not self.lake.is_dir():
             raise SourceError(f"lake directory {str(self.lake)!r} does not exist; build one with `marketphys build`")
-        self.product = product
-        self.assemble = assemble or AssembleConfig()
         contracts = by_surface()
+        try:
+            product = lakemod.resolve_product(self.lake, product, contracts["snap"].name)
+        except lakemod.LakeError as err:
+            raise SourceError(str(err)) from None
+        self.product = product
         unknown = [s for s in surfaces if s not in contracts]
         if unknown:
             raise SourceError(f"unknown surfaces {unknown}; the lake serves {sorted(contracts)}")
@@ -100,7 +105,16 @@ class LakeSource(FrameSource):
                               f"{', '.join(snap_dates)}")
         self.contracts = {s: contracts[s] for s in surfaces
                           if self.date in lakemod.list_dates(self.lake, contracts[s].name, product)}
+        self.assemble = assemble or AssembleConfig(tick_size=self.snap_tick_size())
         self.last_assembler: FrameAssembler | None = None
+
+    def snap_tick_size(self) -> float:
+        """The tick size the date's snaps were built with (their ``tick_int``, 1e-9 units)."""
+        d = lakemod.partition_dir(self.lake, by_surface()["snap"].name, self.product, self.date)
+        col = pq.read_table(sorted(d.glob("part-*.parquet"))[0], columns=["tick_int"]).column("tick_int")
+        if len(col) == 0 or col[0].as_py() <= 0:
+            raise SourceError(f"{d}: snap has no positive tick_int to take the tick size from")
+        return col[0].as_py() * 1e-9
 
     @property
     def has_options(self) -> bool:

@@ -167,7 +167,8 @@ class Scorecard:
         """One line per horizon, e.g. 't+0.5 s: engine mean better than random_walk (RMSE x0.974, DM p 5e-15); ...'."""
         out = []
         for r in self.verdicts(baseline, alpha).itertuples(index=False):
-            out.append(f"t+{r.seconds:g} s: {self.primary} mean {r.verdict} than {baseline} "
+            n = int(self.table[(self.table["horizon"] == r.horizon) & (self.table["forecaster"] == baseline)]["n"].iloc[0])
+            out.append(f"t+{r.seconds:g} s (n={n}): {self.primary} mean {r.verdict} than {baseline} "
                        f"(RMSE x{r.rmse_ratio:.3f}, DM p {r.p_value:.2g}); median {r.verdict_mae} "
                        f"(MAE x{r.mae_ratio:.3f}, DM p {r.p_value_abs:.2g})")
         return out

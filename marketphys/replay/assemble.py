@@ -7,7 +7,8 @@ feed the engine identical frames. The mapping:
   book is not valid (``book_valid`` false, snapshot recovery) gives no frame.
 * scalars: every numeric ``physics`` column (ofi, above_score, ...), plus
   ``push`` (the physics column if present, else above_score − below_score),
-  ``imbalance`` (book_imbalance), ``spread_ticks`` from snap's BBO, and
+  ``imbalance`` (book_imbalance), ``spread_ticks`` and ``queue_imbalance`` ((Q_bid − Q_ask) /
+  (Q_bid + Q_ask) at the touch) from snap's BBO, and
   ``options_age_s`` (how old the held options surfaces are). ``FrameAssembler`` adds
   ``latent_offset`` (ticks) = EMA_α(mid) − mid, where a filter puts the latent price
   inside the quoted tick (see ``LatentMidFilter``). The engine starts the particle at
@@ -184,6 +185,10 @@ def assemble_frame(futures: Mapping[str, pa.Table], held_options: Mapping[str, p
         ask = snap.column("best_ask_price_int")[0].as_py()
         if bid and ask:
             scalars["spread_ticks"] = (ask - bid) * PRICE_SCALE / tick
+            qi = queue_imbalance(snap.column("best_bid_qty")[0].as_py() if "best_bid_qty" in snap.column_names else None,
+                                 snap.column("best_ask_qty")[0].as_py() if "best_ask_qty" in snap.column_names else None)
+            if qi is not None:
+                scalars["queue_imbalance"] = qi
     opt_ts = [int(t.column(TS)[0].as_py()) for t in held_options.values() if t is not None and t.num_rows]
     if opt_ts:
         scalars["options_age_s"] = (ts - max(opt_ts)) / 1e9
@@ -192,6 +197,16 @@ def assemble_frame(futures: Mapping[str, pa.Table], held_options: Mapping[str, p
     frame = MarketFrame(ts_ns=ts, spot=spot, tick_size=tick, scalars=scalars,
                         profiles=_profiles(futures, cfg.grid, issues), strike_rel_ticks=rel, strikes=strikes)
     return frame.validate(cfg.grid.size)
+
+
+def queue_imbalance(bid_qty, ask_qty):
+    """(Q_bid − Q_ask) / (Q_bid + Q_ask) at the touch (Gould & Bonart 2016), None when either is missing or both 0."""
+    if bid_qty is None or ask_qty is None:
+        return None
+    b, a = float(bid_qty), float(ask_qty)
+    if not (np.isfinite(b) and np.isfinite(a)) or b + a <= 0:
+        return None
+    return (b - a) / (b + a)
 
 
 class LatentMidFilter:

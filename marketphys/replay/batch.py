@@ -130,6 +130,8 @@ def day_arrays(frames: Sequence[MarketFrame], channels: Sequence[str] = ("ofi", 
     spot = np.fromiter((f.spot for f in frames), np.float64, len(frames))
     tick = np.fromiter((f.tick_size for f in frames), np.float64, len(frames))
     scal = {c: np.fromiter((f.scalars.get(c, 0.0) for f in frames), np.float64, len(frames)) for c in channels}
+    for c in channels:
+        scal[f"{c}:present"] = np.fromiter((c in f.scalars for f in frames), bool, len(frames))
     return ts, spot, tick, scal
 
 

@@ -61,8 +61,19 @@ class Session:
     """Engine + baselines over one frame source, stepped by the user."""
 
     def __init__(self, source, producers: Sequence[Producer] | None = None, config: EngineConfig | None = None,
-                 theta0=None, baselines: Sequence[Forecaster] | None = None, log=None, meta: dict | None = None):
+                 theta0=None, baselines: Sequence[Forecaster] | None = None, log=None, meta: dict | None = None,
+                 theta=None):
+        """``theta``: a θ file (path or ``ThetaFile``) to resume from: its configuration, producers, θ and, when
+        it carries one, the engine's whole learning state (so learning continues exactly where it stopped)."""
         self.source: FrameSource = as_source(source)
+        self._resume_state = None
+        if theta is not None:
+            from marketphys.replay.export import ThetaFile, load_theta
+            tf = theta if isinstance(theta, ThetaFile) else load_theta(theta)
+            config = tf.config if config is None else config
+            producers = tf.producers() if producers is None else producers
+            theta0 = tf.theta if theta0 is None else theta0
+            self._resume_state = tf.state
         if producers is None:
             from marketphys.replay.producers import lake_producers
             producers = lake_producers()
@@ -102,6 +113,9 @@ class Session:
     def reset(self) -> None:
         """Back to before the first frame (producers, walls, θ, ledgers, baselines all reset)."""
         self.engine = Engine(self.producers, self.config, theta0=self.theta0)
+        if getattr(self, "_resume_state", None) is not None:
+            from marketphys.core.state import load_engine_state
+            load_engine_state(self.engine, self._resume_state)
         ic = self.config.integrator
         self.ledgers = {b.name: Ledger(ic.horizons, self.config.dt_ns) for b in self.baselines}
         self.heads = {b.name: ForecastHead(ic.horizons, ic.dt, baseline_head(self.config.head)) for b in self.baselines}

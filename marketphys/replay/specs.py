@@ -14,6 +14,7 @@ from marketphys.core.engine import EngineConfig
 from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig
 from marketphys.core.producers import Producer
+from marketphys.core.head import HeadConfig
 from marketphys.core.theta import PARAM_NAMES, ThetaBounds
 
 
@@ -64,6 +65,9 @@ def engine_config_from_dict(d: dict) -> EngineConfig:
                             seed=int(d["seed"]), n_paths=int(d["n_paths"]), quantiles=tuple(d["quantiles"]),
                             learn=bool(d["learn"]), huber_delta=float(d["huber_delta"]), forgetting=float(d["forgetting"]),
                             damping=float(d["damping"]), prior_strength=float(d["prior_strength"]),
-                            alpha=None if d.get("alpha") is None else tuple(d["alpha"]), bounds=bounds)
+                            alpha=None if d.get("alpha") is None else tuple(d["alpha"]), bounds=bounds,
+                            # files from before the seed's start was the default were trained with the latent start
+                            start=d.get("start", "latent"),
+                            head=HeadConfig.from_dict(d["head"]) if "head" in d else HeadConfig())
     except (KeyError, TypeError) as err:
         raise SpecError(f"engine configuration record is incomplete or malformed: {err!r}") from None

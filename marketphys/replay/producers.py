@@ -210,13 +210,19 @@ def seed_producers() -> list[Producer]:
 
 
 def lake_producers() -> list[Producer]:
-    """Smoothed order flow drives the current, gamma strikes are walls, a uniform viscosity damps.
+    """The default medium for lake and live frames: the seed's whole medium (``seed_producers``).
 
-    Gains put each field in the units of the physics (C in ticks/s, O in wall strengths
-    of a few units) so θ starts near 1. Vacuum wells and depth obstacles are left to the
-    user to ablate (``ProfileProducer("vacuum_score", "U", ...)``): on the synthetic
-    session they did not add skill (their learned weights went to 0).
+    Until issue 13 the default was flow current, gex walls and a uniform viscosity only (U was
+    zero everywhere); ``thin_lake_producers()`` keeps that set for comparison. What each
+    producer adds on the synthetic day (DM p-value and learned weight, ``ablate_day``) is in
+    benchmarks/RESULTS.md and docs/engine.md.
     """
+    return seed_producers()
+
+
+def thin_lake_producers() -> list[Producer]:
+    """The medium before issue 13: smoothed order flow drives the current, gamma strikes are walls, a
+    uniform viscosity damps; no potential (U = 0)."""
     return [
         FlowCurrentProducer("trade_imbalance", gain=1.0, name="flow_trades"),
         FlowCurrentProducer("push", gain=2.5, name="flow_push"),

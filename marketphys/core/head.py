@@ -6,8 +6,9 @@ engine *emits* per horizon h is built from it by an online, causal head:
 * mean      m_h = g_h · β_h · x̂ᵖ_h. β_h is a least-squares blend with "no change" (RLS of
   the realised move on x̂ᵖ_h, through the origin, with forgetting and a prior of
   ``prior_n`` pseudo-observations at β = 0, clipped to [0, beta_max]); g_h is a skill
-  gate, open only while the blend's recent squared-error gain over "no change" is
-  positive by ``gate_z`` standard errors. A learner that finds no signal thus emits
+  gate, open only while the blend's squared-error gain over "no change" is positive by
+  ``gate_z`` standard errors both recently (half-life ``gate_halflife`` origins) and
+  over the long run (``gate_halflife_long``), so a lucky streak does not open it. A learner that finds no signal thus emits
   "no change" instead of losing to it.
 * median    q50_h = g'_h · β_h · x̂ᵖ_h with its own gate g'_h on absolute error: prices
   are discrete and most 0.5 s intervals do not move, so the median is usually "no
@@ -49,7 +50,8 @@ class HeadConfig:
     forgetting: float = 0.9995
     beta_max: float = 2.0
     gate_halflife: float = 2000.0
-    gate_z: float = 2.0
+    gate_halflife_long: float = 20000.0
+    gate_z: float = 3.0
     gate_warmup: int = 200
     d_forgetting: float = 0.999
     d0: float = 1.0
@@ -62,7 +64,7 @@ class HeadConfig:
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise ValueError(f"HeadConfig.{name} must be in (0, 1], got {v!r}")
-        for name in ("prior_n", "beta_max", "gate_halflife", "gate_z", "d0", "aci_rate"):
+        for name in ("prior_n", "beta_max", "gate_halflife", "gate_halflife_long", "gate_z", "d0", "aci_rate"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
                 raise ValueError(f"HeadConfig.{name} must be finite and >= 0, got {v!r}")
@@ -147,13 +149,18 @@ class ForecastHead:
         self.g_mean_sq = np.zeros(H)
         self.g_med = np.zeros(H)        # EWMA of |e_rw| − |e_cand|
         self.g_med_sq = np.zeros(H)
+        self.gl_mean = np.zeros(H)      # the same gains with the long half-life (a lucky streak is not skill)
+        self.gl_mean_sq = np.zeros(H)
+        self.gl_med = np.zeros(H)
+        self.gl_med_sq = np.zeros(H)
         self.var = np.full(H, 2.0 * c.d0 * self.dt * np.arange(1, H + 1))
         self.k = np.ones(H)
         self.pending: deque[_Origin] = deque()
         self._hist: list[_Origin] = []
 
     def state_dict(self) -> dict:
-        keys = ("sxx", "sxy", "m2", "n_resolved", "g_mean", "g_mean_sq", "g_med", "g_med_sq", "var", "k")
+        keys = ("sxx", "sxy", "m2", "n_resolved", "g_mean", "g_mean_sq", "g_med", "g_med_sq", "gl_mean", "gl_mean_sq",
+                "gl_med", "gl_med_sq", "var", "k")
         return {k: getattr(self, k).tolist() for k in keys}
 
     def load_state_dict(self, d: dict) -> None:
@@ -169,21 +176,25 @@ class ForecastHead:
         den = self.sxx + c.prior_n * np.maximum(self.m2, 1e-12)
         return np.clip(np.where(den > 0, self.sxy / np.where(den > 0, den, 1.0), 0.0), 0.0, c.beta_max)
 
-    def _gate(self, g: np.ndarray, g2: np.ndarray) -> np.ndarray:
+    def _significant(self, g: np.ndarray, g2: np.ndarray, halflife: float) -> np.ndarray:
+        n_eff = np.minimum(self.n_resolved, halflife / np.log(2.0))
+        sd = np.sqrt(np.maximum(g2 - g * g, 0.0) / np.maximum(n_eff, 1.0))
+        return g > self.config.gate_z * sd
+
+    def _gate(self, short: tuple, long: tuple) -> np.ndarray:
         c = self.config
         if not c.gate:
             return np.ones(self.H, dtype=bool)
-        n_eff = np.minimum(self.n_resolved, c.gate_halflife / np.log(2.0))
-        sd = np.sqrt(np.maximum(g2 - g * g, 0.0) / np.maximum(n_eff, 1.0))
-        return (self.n_resolved >= c.gate_warmup) & (g > c.gate_z * sd)
+        return ((self.n_resolved >= c.gate_warmup) & self._significant(*short, c.gate_halflife)
+                & self._significant(*long, c.gate_halflife_long))
 
     @property
     def gate_mean(self) -> np.ndarray:
-        return self._gate(self.g_mean, self.g_mean_sq)
+        return self._gate((self.g_mean, self.g_mean_sq), (self.gl_mean, self.gl_mean_sq))
 
     @property
     def gate_median(self) -> np.ndarray:
-        return self._gate(self.g_med, self.g_med_sq)
+        return self._gate((self.g_med, self.g_med_sq), (self.gl_med, self.gl_med_sq))
 
     @property
     def D(self) -> np.ndarray:
@@ -226,6 +237,11 @@ class ForecastHead:
         self.g_mean_sq[h] += a * (d_sq * d_sq - self.g_mean_sq[h])
         self.g_med[h] += a * (d_ab - self.g_med[h])
         self.g_med_sq[h] += a * (d_ab * d_ab - self.g_med_sq[h])
+        al = 1.0 - 0.5 ** (1.0 / c.gate_halflife_long)
+        self.gl_mean[h] += al * (d_sq - self.gl_mean[h])
+        self.gl_mean_sq[h] += al * (d_sq * d_sq - self.gl_mean_sq[h])
+        self.gl_med[h] += al * (d_ab - self.gl_med[h])
+        self.gl_med_sq[h] += al * (d_ab * d_ab - self.gl_med_sq[h])
         r = y - float(o.mean[h])
         ld = c.d_forgetting
         self.var[h] = ld * self.var[h] + (1 - ld) * r * r

@@ -73,7 +73,8 @@ def ablate_day(frames, producers: Sequence[Producer], drop: str, config=None, ba
     The comparison is of the raw rollouts (``physics``: the head would hide a producer that adds
     nothing by gating it off), DM on squared error, negative = the producer helps. The table adds the
     learned weight of the producer's field in the run with it (``weight``, its sign ``weight_sign``)
-    and the emitted (head) RMSE with and without.
+    and the emitted (head) RMSE with and without. ``with_`` holds the head scorecard (engine = with,
+    without = without), ``without`` the raw-rollout one.
     """
     from marketphys.core.theta import PARAM_NAMES
     from marketphys.replay.batch import replay_day
@@ -88,7 +89,7 @@ def ablate_day(frames, producers: Sequence[Producer], drop: str, config=None, ba
             p.reset()
         runs[label] = replay_day(frames, producers=prods, config=config, backend=backend, theta0=theta0,
                                  progress=False)
-    hw, hwo = runs["with"].histories(), runs["without"].histories()
+    hw, hwo = runs["with"].histories(baselines=False), runs["without"].histories(baselines=False)
     card = score_histories({"engine": hw["physics"], "without": hwo["physics"]}, primary="engine")
     head = score_histories({"engine": hw["engine"], "without": hwo["engine"]}, primary="engine")
     target = next(p.target for p in producers if p.name == drop)
@@ -103,8 +104,7 @@ def ablate_day(frames, producers: Sequence[Producer], drop: str, config=None, ba
                      "dm_stat": d["stat"], "p_value": d["p_value"], "weight": w,
                      "weight_sign": int(np.sign(w)) if np.isfinite(w) else 0,
                      "head_rmse_with": rmh.loc[h, "engine"], "head_rmse_without": rmh.loc[h, "without"]})
-    return Ablation(producer=drop, with_=runs["with"].scorecard(), without=runs["without"].scorecard(),
-                    table=pd.DataFrame(rows))
+    return Ablation(producer=drop, with_=head, without=card, table=pd.DataFrame(rows))
 
 
 __all__ = ["Ablation", "ablate", "ablate_day", "diebold_mariano"]

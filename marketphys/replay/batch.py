@@ -63,23 +63,24 @@ class DayReplay:
         tick = np.fromiter((f.tick_size for f in self.frames), np.float64, len(self.frames))
         return ts, spot, tick
 
-    def histories(self) -> dict[str, pd.DataFrame]:
+    def histories(self, baselines: bool = True) -> dict[str, pd.DataFrame]:
         """As ``Session.histories``: the engine's head over the kernel's rollouts (Gaussian bands from the
         learned D: no ensemble runs in the replay kernel), baselines with residual bands, raw ``physics``."""
-        if self._histories is not None:
-            return self._histories
         from marketphys.core.head import head_over_day
         from marketphys.replay.session import baseline_head
 
         ts, spot, tick = self._arrays()
         dt_ns, dt = self.config.dt_ns, self.config.integrator.dt
-        out = {}
-        out["engine"], self.head = head_over_day(ts, spot, tick, self.x_hat, dt, self.config.head)
-        for name, x in self.baseline_x.items():
-            out[name], _ = head_over_day(ts, spot, tick, x, dt, baseline_head(self.config.head))
-        out["physics"] = ledger_history(ts, spot, tick, self.x_hat, dt_ns)
+        out = self._histories if self._histories is not None else {}
+        if "engine" not in out:
+            out["engine"], self.head = head_over_day(ts, spot, tick, self.x_hat, dt, self.config.head)
+            out["physics"] = ledger_history(ts, spot, tick, self.x_hat, dt_ns)
+        if baselines:
+            for name, x in self.baseline_x.items():
+                if name not in out:
+                    out[name], _ = head_over_day(ts, spot, tick, x, dt, baseline_head(self.config.head))
         self._histories = out
-        return out
+        return out if baselines else {k: out[k] for k in ("engine", "physics")}
 
     def scorecard(self, hln: bool = False) -> Scorecard:
         return score_histories(self.histories(), primary="engine", dt=self.config.integrator.dt, hln=hln,

@@ -128,7 +128,8 @@ class Scorecard:
         return {"schema": SCHEMA, "primary": self.primary,
                 "loss": "rmse scores the mean (x_hat), mae the median (q50); DM on squared error of the mean "
                         "(stat, p_value) and absolute error of the median (stat_abs, p_value_abs)",
-                "verdicts": self.verdicts().to_dict(orient="records"),
+                "verdicts": [{k: (_f(v) if isinstance(v, float) else v) for k, v in r.items()}
+                             for r in self.verdicts().to_dict(orient="records")],
                 "dm_variance": "HAC, rectangular kernel to lag h-1 (Newey-West if not positive)",
                 "forecasters": self.forecasters, "horizons": horizons, **self.meta}
 

@@ -80,7 +80,10 @@ class DayReplay:
                 if name not in out:
                     out[name], _ = head_over_day(ts, spot, tick, x, dt, baseline_head(self.config.head))
         self._histories = out
-        return out if baselines else {k: out[k] for k in ("engine", "physics")}
+        if not baselines:
+            return {k: out[k] for k in ("engine", "physics")}
+        # Session's order: the engine, the baselines, the raw rollout
+        return {"engine": out["engine"], **{n: out[n] for n in self.baseline_x}, "physics": out["physics"]}
 
     def scorecard(self, hln: bool = False) -> Scorecard:
         return score_histories(self.histories(), primary="engine", dt=self.config.integrator.dt, hln=hln,

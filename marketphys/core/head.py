@@ -51,8 +51,8 @@ class HeadConfig:
     beta_max: float = 2.0
     gate_halflife: float = 2000.0
     gate_halflife_long: float = 20000.0
-    gate_z: float = 3.0
-    gate_warmup: int = 200
+    gate_z: float = 3.5
+    gate_warmup: int = 50
     d_forgetting: float = 0.999
     d0: float = 1.0
     coverage: float = 0.9
@@ -177,9 +177,15 @@ class ForecastHead:
         return np.clip(np.where(den > 0, self.sxy / np.where(den > 0, den, 1.0), 0.0), 0.0, c.beta_max)
 
     def _significant(self, g: np.ndarray, g2: np.ndarray, halflife: float) -> np.ndarray:
+        """Is the EWMA gain above gate_z standard errors? EWMAs start at 0, so both moments are divided by
+        1 − (1 − a)^n (the weight they have accumulated) before use."""
+        a = 1.0 - 0.5 ** (1.0 / halflife)
+        w = 1.0 - (1.0 - a) ** self.n_resolved
+        w = np.where(w > 0, w, 1.0)
+        m, m2 = g / w, g2 / w
         n_eff = np.minimum(self.n_resolved, halflife / np.log(2.0))
-        sd = np.sqrt(np.maximum(g2 - g * g, 0.0) / np.maximum(n_eff, 1.0))
-        return g > self.config.gate_z * sd
+        sd = np.sqrt(np.maximum(m2 - m * m, 0.0) / np.maximum(n_eff, 1.0))
+        return m > self.config.gate_z * sd
 
     def _gate(self, short: tuple, long: tuple) -> np.ndarray:
         c = self.config

@@ -77,7 +77,7 @@ def export_theta(path, session=None, *, theta=None, config: EngineConfig | None 
         training_window = session.training_window() if training_window is None else training_window
         if scorecard is None and session.n_steps:
             scorecard = session.scorecard()
-        if state is None:
+        if state is None and getattr(session, "engine", None) is not None:   # a DayReplay keeps no engine
             from marketphys.core.state import engine_state
             state = engine_state(session.engine)
     if theta is None or config is None:

@@ -134,3 +134,13 @@ def test_engine_emits_bands_by_default():
     b = fc.bands
     assert b[0.05][-1] < b[0.5][-1] < b[0.95][-1]
     assert np.all(np.asarray(eng.fields.D) > 0)       # the learned D is in the medium the paths diffuse in
+
+
+def test_session_shows_the_head():
+    from marketphys.replay.session import Session
+
+    s = Session.from_frames(_frames(), producers=[], baselines=[])
+    s.run(progress=False)
+    hf = s.head_frame()
+    assert list(hf.horizon) == [1, 2, 3, 4] and not hf.gate_mean.any()
+    assert np.allclose(hf.D, s.engine.head.D) and "head gates open" in s.summary()

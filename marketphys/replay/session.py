@@ -305,6 +305,14 @@ class Session:
             d[name] = fc.spot + x * fc.tick_size
         return pd.DataFrame(d)
 
+    def head_frame(self) -> pd.DataFrame:
+        """The forecast head now, per horizon: blend β, skill gates (mean, median), learned D, band scale k."""
+        h = self.engine.head
+        H = h.H
+        return pd.DataFrame({"horizon": np.arange(1, H + 1), "seconds": np.arange(1, H + 1) * h.dt, "beta": h.beta,
+                             "gate_mean": h.gate_mean, "gate_median": h.gate_median, "D": h.D, "k": h.k,
+                             "n_resolved": h.n_resolved})
+
     def theta_history(self) -> pd.DataFrame:
         """θ used at each origin (after learning from everything resolved by then)."""
         th = np.array(self._theta_rows) if self._theta_rows else np.zeros((0, len(PARAM_NAMES)))
@@ -331,7 +339,9 @@ class Session:
         tw = self.training_window()
         rate = self.n_steps / self.elapsed_s if self.elapsed_s > 0 else float("nan")
         return (f"{self.n_steps} frames {tw['first_utc']} .. {tw['last_utc']}; {rate:.0f} frames/s; "
-                f"θ = {self.theta!r}; walls now {len(self.engine.walls)}")
+                f"θ = {self.theta!r}; walls now {len(self.engine.walls)}; head gates open "
+                f"{self.engine.head.gate_mean.astype(int).tolist()} (mean) {self.engine.head.gate_median.astype(int).tolist()} "
+                f"(median)")
 
     def __repr__(self) -> str:
         at = None if self.frame is None else _iso(self.frame.ts_ns)

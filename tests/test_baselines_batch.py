@@ -18,7 +18,10 @@ def _frames(steps, moves, flows):
     ts = 1_700_000_000_000_000_000 + np.cumsum(steps).astype(np.int64)
     spot = 5000.0 + 0.25 * np.cumsum(moves)
     fr = [MarketFrame(ts_ns=int(t), spot=float(s), tick_size=0.25,
-                      scalars={"ofi": float(f), "push": float(0.5 * f + m)} if k % 7 else {"ofi": float(f)})
+                      scalars={"ofi": float(f), "push": float(0.5 * f + m),
+                               # the touch's queue imbalance and spread (microprice, queue imbalance) on most frames
+                               **({"queue_imbalance": float(np.tanh(f)), "spread_ticks": 1.0 + (k % 5 == 0)}
+                                  if k % 3 else {})} if k % 7 else {"ofi": float(f)})
           for k, (t, s, f, m) in enumerate(zip(ts, spot, flows, moves))]
     return fr
 
@@ -40,8 +43,9 @@ def _arrays(frames):
     ts = np.array([f.ts_ns for f in frames], np.int64)
     spot = np.array([f.spot for f in frames])
     tick = np.array([f.tick_size for f in frames])
-    scal = {c: np.array([f.scalars.get(c, 0.0) for f in frames]) for c in ("ofi", "push", "imbalance")}
-    return ts, spot, tick, scal
+    from marketphys.replay.batch import _scalar_channels, day_arrays
+
+    return day_arrays(frames, _scalar_channels(default_baselines()))
 
 
 def _sorted(h: pd.DataFrame) -> pd.DataFrame:

@@ -11,7 +11,8 @@ from marketphys.cli import main
 from marketphys.replay.export import load_theta
 from marketphys.replay.log import replay_log
 
-FORECASTERS = {"engine", "random_walk", "constant_velocity", "ar", "ofi"}
+FORECASTERS = {"engine", "random_walk", "constant_velocity", "ar", "ofi", "microprice", "queue_imbalance", "physics_linear",
+               "physics"}
 
 
 def check_scorecard_shape(doc: dict) -> None:
@@ -23,7 +24,11 @@ def check_scorecard_shape(doc: dict) -> None:
             assert {"n", "mae", "rmse", "hit_rate"} <= set(per[f])
         assert set(per["engine"]["dm"]) == FORECASTERS - {"engine"}
         for b in per["engine"]["dm"].values():
-            assert set(b) == {"stat", "p_value"}
+            assert set(b) == {"stat", "p_value", "stat_abs", "p_value_abs"}
+        for f in FORECASTERS - {"physics"}:      # every forecaster but the raw rollout has bands
+            assert {"cover50", "cover90", "pinball"} <= set(per[f])
+    assert [v["horizon"] for v in doc["verdicts"]] == [1, 2, 3, 4]
+    assert {v["verdict"] for v in doc["verdicts"]} <= {"better", "no different", "worse"}
 
 
 def test_cli_replay_writes_scorecard_theta_and_log(tmp_path, capsys):

@@ -213,7 +213,8 @@ def test_futures_only_lake_replays_and_scores(tmp_path):
     s.run(progress=False)
     assert s.n_steps == len(info["ts"])
     card = s.scorecard()
-    assert set(card.forecasters) == {"engine", "random_walk", "constant_velocity", "ar", "ofi"}
+    assert set(card.forecasters) == {"engine", "random_walk", "constant_velocity", "ar", "ofi", "microprice",
+                                     "queue_imbalance", "physics_linear", "physics"}
     assert (card.table.n > 0).all()
     assert len(s.walls) == 0                       # no options: the gamma-wall producer has nothing to say
 

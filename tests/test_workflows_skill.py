@@ -23,7 +23,10 @@ def replayed(tmp_path_factory):
     root = tmp_path_factory.mktemp("skill")
     res = generate_session(SynthConfig(minutes=MINUTES, seed=1), root / "dbn", progress=False)
     build([root / "dbn"], root / "lake", progress=False)
-    s = Session.from_lake(root / "lake", config=EngineConfig(backend="auto"))
+    # the latent start (EMA(mid) − mid, v0 = 0) is the ablation whose raw rollout wins by > 1 % at t+0.5 s;
+    # with the seed's start (the default) the head keeps the engine from harm but the margin is smaller
+    # (benchmarks/RESULTS.md, issue 13)
+    s = Session.from_lake(root / "lake", config=EngineConfig(backend="auto", start="latent"))
     walls_seen = []   # (frame index, engine walls) at a few moments
     n = len(s.source)
     for k in (n // 3, 2 * n // 3):

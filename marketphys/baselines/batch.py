@@ -199,7 +199,7 @@ def baseline_forecasts(baselines, ts, spot, tick, scalars: dict[str, np.ndarray]
 
     Knows the four default baselines; any other forecaster is stepped frame by frame by the caller.
     """
-    from marketphys.baselines.forecasters import ConstantVelocity, OfiRegression, OnlineAR, RandomWalk
+    from marketphys.baselines.forecasters import ConstantVelocity, Microprice, OfiRegression, OnlineAR, RandomWalk
 
     ts = np.asarray(ts, np.int64)
     F = ts.shape[0]
@@ -214,7 +214,14 @@ def baseline_forecasts(baselines, ts, spot, tick, scalars: dict[str, np.ndarray]
             X, ok = ar_features(ts, spot, tick, b.order, b.max_gap_s)
             out[b.name] = direct_regression(ts, spot, tick, X, ok, dt=b.dt, forgetting=b.forgetting, ridge=b.ridge,
                                             compiled=compiled, **kw)
-        elif type(b) is OfiRegression:
+        elif isinstance(b, Microprice):
+            present = scalars.get("queue_imbalance:present")
+            if present is None:
+                raise ValueError("baseline_forecasts: Microprice needs scalars['queue_imbalance:present'] (day_arrays)")
+            X, ok = b.day_features(scalars, present)
+            out[b.name] = direct_regression(ts, spot, tick, X, ok, dt=b.dt, forgetting=b.forgetting, ridge=b.ridge,
+                                            compiled=compiled, **kw)
+        elif isinstance(b, OfiRegression):
             cols = [np.asarray(scalars.get(c, np.zeros(F)), np.float64) for c in b.channels]
             if b.intercept:
                 cols.append(np.ones(F))

@@ -16,7 +16,7 @@ import numpy as np
 from marketphys.baselines.rls import RLS
 from marketphys.core.frame import MarketFrame
 
-BASELINE_NAMES = ("random_walk", "constant_velocity", "ar", "ofi")
+BASELINE_NAMES = ("random_walk", "constant_velocity", "ar", "ofi", "microprice", "queue_imbalance", "physics_linear")
 
 
 @dataclass
@@ -181,7 +181,71 @@ class OfiRegression(_DirectRegression):
         return np.array(x)
 
 
+class QueueImbalance(OfiRegression):
+    """x̂_h = β_h·I + α_h with I = (Q_bid − Q_ask)/(Q_bid + Q_ask) at the touch (Gould & Bonart 2016: the
+    queue imbalance predicts the next mid move on large-tick books), a direct regression refit online."""
+
+    name = "queue_imbalance"
+
+    def __init__(self, channels: tuple[str, ...] = ("queue_imbalance",), **kw):
+        super().__init__(channels=channels, **kw)
+
+
+class PhysicsLinear(OfiRegression):
+    """An online linear model on the lake's physics scalars: above − below score (``push``), book_imbalance,
+    ofi and trade_imbalance (issue 13's morning/afternoon model, learned online under the ledger's rules)."""
+
+    name = "physics_linear"
+
+    def __init__(self, channels: tuple[str, ...] = ("push", "book_imbalance", "ofi", "trade_imbalance"), **kw):
+        super().__init__(channels=channels, **kw)
+
+
+class Microprice(_DirectRegression):
+    """Stoikov's (2018) micro-price: x̂_h = G_h(I, S), the expected h-step mid move given the touch's queue
+    imbalance I (``n_buckets`` equal bins on [−1, 1]) and the spread S (1 tick, wider), estimated online as
+    per-bucket means of the realised moves (an RLS on the bucket's one-hot; forgetting as the other
+    regressions). Stoikov's estimator iterates a Markov chain of (I, S) to the limit; the direct
+    per-horizon mean is its finite-horizon version and needs no symmetrisation step."""
+
+    name = "microprice"
+
+    def __init__(self, n_buckets: int = 10, **kw):
+        if n_buckets < 2:
+            raise ValueError(f"Microprice: n_buckets must be >= 2, got {n_buckets!r}")
+        self.n_buckets = int(n_buckets)
+        self.channels = ("queue_imbalance", "spread_ticks")
+        super().__init__(**kw)
+
+    @property
+    def dim(self):
+        return 2 * self.n_buckets
+
+    def config(self) -> dict:
+        return {**super().config(), "channels": list(self.channels)}
+
+    def bucket(self, imb: np.ndarray, spread: np.ndarray) -> np.ndarray:
+        b = np.clip(((np.asarray(imb, float) + 1.0) / 2.0 * self.n_buckets).astype(np.int64), 0, self.n_buckets - 1)
+        return b + self.n_buckets * (np.asarray(spread, float) > 1.5)
+
+    def features(self, frame):
+        if "queue_imbalance" not in frame.scalars:
+            return None
+        x = np.zeros(self.dim)
+        x[int(self.bucket(frame.scalars["queue_imbalance"], frame.scalars.get("spread_ticks", 1.0)))] = 1.0
+        return x
+
+    def day_features(self, scalars: dict[str, np.ndarray], present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(F, dim) one-hot features and the valid mask over a day's scalar arrays."""
+        F = present.shape[0]
+        X = np.zeros((F, self.dim))
+        b = self.bucket(scalars["queue_imbalance"], scalars["spread_ticks"])
+        X[np.arange(F), b] = 1.0
+        return X * present[:, None], present
+
+
 def default_baselines(horizons: int = 4, dt: float = 0.5) -> list[Forecaster]:
-    """The four baselines of DESIGN.md section 10, in scorecard order."""
+    """The four baselines of DESIGN.md section 10 and the literature's simple book predictors, in scorecard order."""
     kw = {"horizons": horizons, "dt": dt}
-    return [RandomWalk(**kw), ConstantVelocity(**kw), OnlineAR(**kw), OfiRegression(**kw)]
+    return [RandomWalk(**kw), ConstantVelocity(**kw), OnlineAR(**kw), OfiRegression(**kw), Microprice(**kw),
+            QueueImbalance(**kw), PhysicsLinear(**kw)]

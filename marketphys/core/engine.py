@@ -16,6 +16,7 @@ import numpy as np
 from marketphys.core.fields import Fields
 from marketphys.core.frame import FrameError, MarketFrame
 from marketphys.core.grid import Grid
+from marketphys.core.head import ForecastHead, HeadConfig, HeadOutput
 from marketphys.core.integrator import IntegratorConfig, RolloutStats, ensemble_bands
 from marketphys.core.learner import GaussNewtonLearner
 from marketphys.core.ledger import Ledger, LedgerEntry
@@ -24,6 +25,7 @@ from marketphys.core.theta import Theta, ThetaBounds
 from marketphys.core.walls import WallSet, obstacle_field
 
 MODES = ("replay", "live", "test")
+STARTS = ("mid", "latent")
 
 
 ENGINE_BACKENDS = ("auto", "numpy", "msl-cpu", "metal")
@@ -35,7 +37,7 @@ class EngineConfig:
     integrator: IntegratorConfig = field(default_factory=IntegratorConfig)
     mode: str = "replay"
     seed: int = 0
-    n_paths: int = 0
+    n_paths: int = 32
     quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
     learn: bool = True
     huber_delta: float = 4.0
@@ -49,12 +51,19 @@ class EngineConfig:
     """Kernel backend for the rollout and ensemble: "auto" (metal, else msl-cpu, else numpy; the
     engine's ``backend_reason`` says which and why), "numpy" (the float64 reference), "msl-cpu"
     or "metal". Results agree across backends to float32 tolerance (docs/kernels.md)."""
+    start: str = "mid"
+    """Where the particle starts (seed section 6): "mid" = x0 0 at the observed mid, v0 the last tick's motion;
+    "latent" = x0 the frame's ``latent_offset`` (EMA(mid) − mid), v0 0 (the latent-mid filter, an ablation)."""
+    head: HeadConfig = field(default_factory=HeadConfig)
+    """The forecast head: blend with no change, skill gates, learned D and calibrated bands (core/head.py)."""
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"EngineConfig.mode must be one of {MODES}, got {self.mode!r}")
         if self.backend not in ENGINE_BACKENDS:
             raise ValueError(f"EngineConfig.backend must be one of {ENGINE_BACKENDS}, got {self.backend!r}")
+        if self.start not in STARTS:
+            raise ValueError(f"EngineConfig.start must be one of {STARTS}, got {self.start!r}")
         if self.n_paths < 0:
             raise ValueError(f"EngineConfig.n_paths must be >= 0, got {self.n_paths!r}")
         if self.grid.half_width_ticks < 1:
@@ -69,12 +78,14 @@ class EngineConfig:
                 "seed": self.seed, "n_paths": self.n_paths, "quantiles": list(self.quantiles), "learn": self.learn,
                 "huber_delta": self.huber_delta, "forgetting": self.forgetting, "damping": self.damping,
                 "prior_strength": self.prior_strength, "alpha": None if self.alpha is None else list(self.alpha),
-                "bounds": self.bounds.to_dict(), "backend": self.backend}
+                "bounds": self.bounds.to_dict(), "backend": self.backend, "start": self.start,
+                "head": self.head.to_dict()}
 
 
 @dataclass
 class Forecast:
-    """What one step emits: x̂(t+1..t+H) in ticks and as prices, with bands and diagnostics."""
+    """What one step emits, in ticks from spot and as prices: the particle's rollout ``x_hat`` (what θ learns
+    from), the head's ``mean`` and ``median`` (what is scored: ``head`` holds β, gates and D), bands, diagnostics."""
 
     origin_ts_ns: int
     spot: float
@@ -87,6 +98,21 @@ class Forecast:
     bands: dict[float, np.ndarray] | None
     stats: dict
     dt: float = 0.5
+    x0: float = 0.0
+    head: HeadOutput | None = None
+
+    @property
+    def mean(self) -> np.ndarray:
+        """The emitted mean forecast (ticks): the head's blend of the rollout with no change."""
+        return self.x_hat if self.head is None else self.head.mean
+
+    @property
+    def median(self) -> np.ndarray:
+        return self.x_hat if self.head is None else self.head.median
+
+    @property
+    def mean_prices(self) -> np.ndarray:
+        return self.spot + self.mean * self.tick_size
 
     @property
     def prices(self) -> np.ndarray:
@@ -127,6 +153,7 @@ class Engine:
                                           huber_delta=c.huber_delta, forgetting=c.forgetting, damping=c.damping,
                                           prior_strength=c.prior_strength, learn=c.learn)
         self.ledger = Ledger(c.integrator.horizons, c.dt_ns)
+        self.head = ForecastHead(c.integrator.horizons, c.integrator.dt, c.head)
         self.walls = WallSet()
         self.fields: Fields | None = None
         self.last_frame: MarketFrame | None = None
@@ -194,16 +221,22 @@ class Engine:
             res = self.kernels.rollout(fields, self.learner.theta, v0, self.config.integrator, sensitivities=True,
                                        x0=x0)
         self.stats.add(res.stats)
-        bands = None
+        spread, d_run = None, None
         if self.config.n_paths:
+            # the paths diffuse with the learned one-step D (in fields.D); the head rescales per horizon
+            levels = tuple(self.config.head.quantiles)
             bands_fn = ensemble_bands if self.kernels is None else self.kernels.ensemble_bands
-            bands, st = bands_fn(fields, self.learner.theta, v0, self.config.integrator, self.config.n_paths,
-                                 self.config.seed, self.config.quantiles, stream=self.n_frames, x0=x0)
+            qs, st = bands_fn(fields, self.learner.theta, v0, self.config.integrator, self.config.n_paths,
+                              self.config.seed, levels, stream=self.n_frames, x0=x0)
             self.stats.add(st)
+            spread = np.stack([qs[q] for q in levels]) - qs[0.5][None, :]
+            d_run = float(np.mean(fields.D))
+        out = self.head.step(int(frame.ts_ns), float(frame.spot), float(frame.tick_size), res.x[0], spread, d_run)
         theta = self.learner.theta.copy()
         fc = Forecast(origin_ts_ns=int(frame.ts_ns), spot=float(frame.spot), tick_size=float(frame.tick_size),
                       x_hat=res.x[0].copy(), v0=float(v0), a0=float(res.a0[0]), theta=theta, jac=res.jac[0].copy(),
-                      bands=bands, stats=res.stats.to_dict(), dt=self.config.integrator.dt)
+                      bands=out.bands, stats=res.stats.to_dict(), dt=self.config.integrator.dt, x0=float(x0),
+                      head=out)
         self.ledger.add(LedgerEntry(fc.origin_ts_ns, fc.spot, fc.tick_size, fc.x_hat, fc.jac, theta, self.config.dt_ns))
         self.fields, self.last_frame, self.last_forecast = fields, frame, fc
         self.n_frames += 1
@@ -242,17 +275,23 @@ class Engine:
         grid = self.config.grid
         acc, (c, s, w) = self.gather(frame)
         O = acc["O"] + (obstacle_field(grid, c, s, w) if c.size else 0.0)
-        return Fields.from_arrays(grid, U=acc["U"], C=acc["C"], G=acc["G"], O=O, D=acc["D"])
+        D = acc["D"] + (float(self.head.D[0]) if self.config.n_paths else 0.0)
+        return Fields.from_arrays(grid, U=acc["U"], C=acc["C"], G=acc["G"], O=O, D=D)
 
     def initial_position(self, frame: MarketFrame) -> float:
-        """x0 in ticks from spot: the frame's ``latent_offset`` scalar (where the particle is estimated to
-        sit inside the quoted tick, e.g. a smoothed microprice minus the mid), else 0 (the mid itself)."""
-        return float(frame.scalars.get("latent_offset", 0.0))
+        """x0 in ticks from spot: 0, the observed mid (seed section 6); with ``start="latent"`` the frame's
+        ``latent_offset`` scalar (where a filter estimates the particle inside the quoted tick)."""
+        if self.config.start == "latent":
+            return float(frame.scalars.get("latent_offset", 0.0))
+        return 0.0
 
     def initial_velocity(self, frame: MarketFrame) -> float:
-        """v0 in ticks/s: the frame's ``velocity`` scalar if given, else the last tick's motion."""
+        """v0 in ticks/s: the frame's ``velocity`` scalar if given (a generator that knows it), else the last
+        tick's motion (seed section 6); with ``start="latent"`` the particle starts at rest (0)."""
         if "velocity" in frame.scalars:
             return float(frame.scalars["velocity"])
+        if self.config.start == "latent":
+            return 0.0
         prev = self.last_frame
         if prev is None:
             return 0.0

@@ -140,7 +140,7 @@ class ReplayBlock:
 
         config = config or EngineConfig()
         eng = Engine(producers, EngineConfig(grid=config.grid, integrator=config.integrator, learn=False,
-                                             max_v0_gap_s=config.max_v0_gap_s))
+                                             max_v0_gap_s=config.max_v0_gap_s, start=config.start, n_paths=0))
         frames = list(frames)
         F, cells = len(frames), config.grid.size
         contrib = np.zeros((F, 5, cells))

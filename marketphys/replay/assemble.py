@@ -7,10 +7,13 @@ feed the engine identical frames. The mapping:
   book is not valid (``book_valid`` false, snapshot recovery) gives no frame.
 * scalars: every numeric ``physics`` column (ofi, above_score, ...), plus
   ``push`` (the physics column if present, else above_score − below_score),
-  ``imbalance`` (book_imbalance), ``spread_ticks`` from snap's BBO, and
-  ``options_age_s`` (how old the held options surfaces are). ``FrameAssembler`` adds the
-  particle's starting state: ``latent_offset`` (ticks) = EMA_α(mid) − mid, where the
-  latent price sits inside the quoted tick, and ``velocity`` = 0 (see ``LatentMidFilter``).
+  ``imbalance`` (book_imbalance), ``spread_ticks`` and ``queue_imbalance`` ((Q_bid − Q_ask) /
+  (Q_bid + Q_ask) at the touch) from snap's BBO, and
+  ``options_age_s`` (how old the held options surfaces are). ``FrameAssembler`` adds
+  ``latent_offset`` (ticks) = EMA_α(mid) − mid, where a filter puts the latent price
+  inside the quoted tick (see ``LatentMidFilter``). The engine starts the particle at
+  the mid with the last tick's motion (seed section 6) and reads ``latent_offset`` only
+  with ``EngineConfig(start="latent")``, the documented ablation.
 * profiles over the engine grid (cell centres i·dx ticks from spot): every numeric
   ``bucket_radar`` column, ``vacuum`` columns, and ``wall_depth_ask`` /
   ``wall_depth_bid`` = log1p(depth_qty_rest); levels are linearly interpolated
@@ -196,6 +199,10 @@ def assemble_frame(futures: Mapping[str, pa.Table], held_options: Mapping[str, p
         ask = snap.column("best_ask_price_int")[0].as_py()
         if bid and ask:
             scalars["spread_ticks"] = (ask - bid) * PRICE_SCALE / tick
+            qi = queue_imbalance(snap.column("best_bid_qty")[0].as_py() if "best_bid_qty" in snap.column_names else None,
+                                 snap.column("best_ask_qty")[0].as_py() if "best_ask_qty" in snap.column_names else None)
+            if qi is not None:
+                scalars["queue_imbalance"] = qi
     opt_ts = [int(t.column(TS)[0].as_py()) for t in held_options.values() if t is not None and t.num_rows]
     if opt_ts:
         scalars["options_age_s"] = (ts - max(opt_ts)) / 1e9
@@ -204,6 +211,16 @@ def assemble_frame(futures: Mapping[str, pa.Table], held_options: Mapping[str, p
     frame = MarketFrame(ts_ns=ts, spot=spot, tick_size=tick, scalars=scalars,
                         profiles=_profiles(futures, cfg.grid, issues), strike_rel_ticks=rel, strikes=strikes)
     return frame.validate(cfg.grid.size)
+
+
+def queue_imbalance(bid_qty, ask_qty):
+    """(Q_bid − Q_ask) / (Q_bid + Q_ask) at the touch (Gould & Bonart 2016), None when either is missing or both 0."""
+    if bid_qty is None or ask_qty is None:
+        return None
+    b, a = float(bid_qty), float(ask_qty)
+    if not (np.isfinite(b) and np.isfinite(a)) or b + a <= 0:
+        return None
+    return (b - a) / (b + a)
 
 
 class LatentMidFilter:
@@ -215,9 +232,9 @@ class LatentMidFilter:
     autocorrelation ≈ −0.2. An EMA of the mid (α = 0.8) estimates the latent price
     without that bounce: regressing future moves on ``EMA − mid`` gives a slope ≈ 1.1 at
     every horizon, i.e. an unbiased position. The quote's last move is therefore not
-    the particle's velocity (using it as v0 made the engine worse than a random walk);
-    the drag brings v to the medium's terminal velocity within 1/κ ≈ 0.4 s, so the
-    particle starts at rest relative to the fields (``velocity`` = 0).
+    the particle's velocity (using it as v0 made the raw rollout worse than a random
+    walk). ``EngineConfig(start="latent")`` uses this filter's offset as x0 with v0 = 0;
+    the default start is the seed's (x0 = 0 at the mid, v0 = the last tick's motion).
     """
 
     def __init__(self, alpha: float = 0.8, max_gap_s: float = 2.0):
@@ -241,11 +258,10 @@ class LatentMidFilter:
 
 
 def with_particle_state(frame: MarketFrame, latent: LatentMidFilter) -> MarketFrame:
-    """Add ``latent_offset`` (x0) and ``velocity`` (v0 = 0) unless the frame already carries them."""
+    """Add ``latent_offset`` (the filter's x0, read with ``start="latent"``) unless the frame carries it."""
     sc = dict(frame.scalars)
     off = latent.update(frame.ts_ns, frame.spot, frame.tick_size)
     sc.setdefault("latent_offset", off)
-    sc.setdefault("velocity", 0.0)
     return replace(frame, scalars=sc)
 
 

@@ -163,6 +163,12 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
         okb = ~(np.isnan(bid.astype(float)) | np.isnan(ask.astype(float))) & (np.nan_to_num(bid) != 0) & \
             (np.nan_to_num(ask) != 0)
         spread = (okb, (np.nan_to_num(ask).astype(np.int64) - np.nan_to_num(bid).astype(np.int64)) * PRICE_SCALE / tick)
+    qimb = None
+    if spread is not None and {"best_bid_qty", "best_ask_qty"} <= set(snap.column_names):
+        bq = np.nan_to_num(snap.column("best_bid_qty").to_numpy(zero_copy_only=False)[keep].astype(float))
+        aq = np.nan_to_num(snap.column("best_ask_qty").to_numpy(zero_copy_only=False)[keep].astype(float))
+        tot = bq + aq
+        qimb = (spread[0] & (tot > 0), np.where(tot > 0, (bq - aq) / np.where(tot > 0, tot, 1.0), 0.0))
 
     # -- options held as of each frame -----------------------------------------------------
     held_idx, held_ts, opt = {}, {}, {}
@@ -277,6 +283,8 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
                 sc.setdefault("imbalance", sc["book_imbalance"])
         if spread is not None and spread[0][i]:
             sc["spread_ticks"] = float(spread[1][i])
+        if qimb is not None and qimb[0][i]:
+            sc["queue_imbalance"] = float(qimb[1][i])
         opt_ts = [int(held_ts[s][i]) for s in held_ts if held_ts[s][i] >= 0]
         if opt_ts:
             sc["options_age_s"] = (t_i - max(opt_ts)) / 1e9
@@ -297,7 +305,6 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
                 rel_s, strikes = (prices * 1.0 - spot[i]) / tick, ch
         off = latent.update(t_i, float(spot[i]), tick)
         sc.setdefault("latent_offset", off)
-        sc.setdefault("velocity", 0.0)
         frames.append(MarketFrame(ts_ns=t_i, spot=float(spot[i]), tick_size=tick, scalars=sc, profiles=profiles,
                                   strike_rel_ticks=rel_s, strikes=strikes))
     return frames

@@ -46,6 +46,8 @@ class DayReplay:
     baseline_x: dict[str, np.ndarray]     # name -> (F, H)
     timings: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    head: object = None
+    _histories: dict | None = field(default=None, repr=False)
 
     @property
     def n_steps(self) -> int:
@@ -61,13 +63,27 @@ class DayReplay:
         tick = np.fromiter((f.tick_size for f in self.frames), np.float64, len(self.frames))
         return ts, spot, tick
 
-    def histories(self) -> dict[str, pd.DataFrame]:
+    def histories(self, baselines: bool = True) -> dict[str, pd.DataFrame]:
+        """As ``Session.histories``: the engine's head over the kernel's rollouts (Gaussian bands from the
+        learned D: no ensemble runs in the replay kernel), baselines with residual bands, raw ``physics``."""
+        from marketphys.core.head import head_over_day
+        from marketphys.replay.session import baseline_head
+
         ts, spot, tick = self._arrays()
-        dt_ns = self.config.dt_ns
-        out = {"engine": ledger_history(ts, spot, tick, self.x_hat, dt_ns)}
-        for name, x in self.baseline_x.items():
-            out[name] = ledger_history(ts, spot, tick, x, dt_ns)
-        return out
+        dt_ns, dt = self.config.dt_ns, self.config.integrator.dt
+        out = self._histories if self._histories is not None else {}
+        if "engine" not in out:
+            out["engine"], self.head = head_over_day(ts, spot, tick, self.x_hat, dt, self.config.head)
+            out["physics"] = ledger_history(ts, spot, tick, self.x_hat, dt_ns)
+        if baselines:
+            for name, x in self.baseline_x.items():
+                if name not in out:
+                    out[name], _ = head_over_day(ts, spot, tick, x, dt, baseline_head(self.config.head))
+        self._histories = out
+        if not baselines:
+            return {k: out[k] for k in ("engine", "physics")}
+        # Session's order: the engine, the baselines, the raw rollout
+        return {"engine": out["engine"], **{n: out[n] for n in self.baseline_x}, "physics": out["physics"]}
 
     def scorecard(self, hln: bool = False) -> Scorecard:
         return score_histories(self.histories(), primary="engine", dt=self.config.integrator.dt, hln=hln,
@@ -118,6 +134,8 @@ def day_arrays(frames: Sequence[MarketFrame], channels: Sequence[str] = ("ofi", 
     spot = np.fromiter((f.spot for f in frames), np.float64, len(frames))
     tick = np.fromiter((f.tick_size for f in frames), np.float64, len(frames))
     scal = {c: np.fromiter((f.scalars.get(c, 0.0) for f in frames), np.float64, len(frames)) for c in channels}
+    for c in channels:
+        scal[f"{c}:present"] = np.fromiter((c in f.scalars for f in frames), bool, len(frames))
     return ts, spot, tick, scal
 
 

@@ -57,13 +57,18 @@ def _row(label: str, lane: int, hp: dict, n_frames: int, backend: str, theta, ca
 
 
 def _run_day_session(label: str, frames: list, producers, base: EngineConfig, lanes: list[dict], theta0) -> list[dict]:
+    from marketphys.baselines.scorecard import score_histories
     from marketphys.replay.session import Session
 
     rows = []
     for i, hp in enumerate(lanes):
         s = Session(frames, producers=producers, config=dataclasses.replace(base, **hp), theta0=theta0)
         s.run(progress=False)
-        rows.append(_row(label, i, hp, s.n_steps, "session", s.theta.values, s.scorecard()))
+        # the lanes differ in how θ learns: score the raw rollout (as the kernel path does), not the head
+        hist = s.histories()
+        hist = {"engine": hist.pop("physics"), **{k: v for k, v in hist.items() if k != "engine"}}
+        card = score_histories(hist, primary="engine", dt=s.config.integrator.dt)
+        rows.append(_row(label, i, hp, s.n_steps, "session", s.theta.values, card))
     return rows
 
 
@@ -107,7 +112,7 @@ def _run_day(label: str, source, producers, base: EngineConfig, lanes: list[dict
 def calibrate(days: Mapping[str, object], lanes: Sequence[dict] | None = None, producers=None,
               config: EngineConfig | None = None, theta0=None, scheduler: str = "processes", client=None,
               progress: bool = True, backend: str = "auto") -> pd.DataFrame:
-    """One row per (day, lane): settings, final θ, RMSE and skill per horizon. ``days``: label -> source.
+    """One row per (day, lane): settings, final θ, RMSE and skill per horizon of the raw rollout (what the lanes change; the head is scored elsewhere). ``days``: label -> source.
 
     Sources are lists of frames or ``LakeSource``s (use ``lake_days(lake, dates)``).
     ``backend``: "auto", "msl-cpu", "metal", "numpy" (all lanes in the replay kernel) or

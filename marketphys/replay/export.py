@@ -76,7 +76,7 @@ def _first_non_finite(obj, where: str = "") -> str | None:
 
 
 def theta_document(theta, config: EngineConfig, producers=(), training_window: dict | None = None,
-                   scorecard: dict | None = None, notes: str = "") -> dict:
+                   scorecard: dict | None = None, notes: str = "", state: dict | None = None) -> dict:
     import marketphys
     t = theta if isinstance(theta, Theta) else Theta(np.asarray(theta))
     doc = {"schema": THETA_SCHEMA, "schema_version": THETA_SCHEMA_VERSION, "package_version": marketphys.__version__,
@@ -85,6 +85,8 @@ def theta_document(theta, config: EngineConfig, producers=(), training_window: d
            "grid": config.grid.to_dict(), "engine_config": config.to_dict(),
            "producers": [producer_spec(p) for p in producers], "training_window": training_window or {},
            "scorecard": scorecard, "notes": notes}
+    if state is not None:
+        doc["state"] = state
     doc = json.loads(json.dumps(doc, default=_jsonable, allow_nan=False))
     doc["checksum"] = checksum(doc)
     key = signing_key()
@@ -104,8 +106,9 @@ def _jsonable(o):
 
 
 def export_theta(path, session=None, *, theta=None, config: EngineConfig | None = None, producers=None,
-                 training_window: dict | None = None, scorecard=None, notes: str = "") -> Path:
-    """Write a θ file atomically; from a ``Session`` (its θ, settings, window, scorecard) or from parts."""
+                 training_window: dict | None = None, scorecard=None, notes: str = "", state: dict | None = None) -> Path:
+    """Write a θ file atomically; from a ``Session`` (its θ, settings, window, scorecard and the engine's whole
+    learning state, ``core.state``: learner curvature, ledger, head with D, walls, producers) or from parts."""
     if session is not None:
         theta = session.theta if theta is None else theta
         config = session.config if config is None else config
@@ -113,10 +116,13 @@ def export_theta(path, session=None, *, theta=None, config: EngineConfig | None 
         training_window = session.training_window() if training_window is None else training_window
         if scorecard is None and session.n_steps:
             scorecard = session.scorecard()
+        if state is None and getattr(session, "engine", None) is not None:   # a DayReplay keeps no engine
+            from marketphys.core.state import engine_state
+            state = engine_state(session.engine)
     if theta is None or config is None:
         raise ThetaFileError("export_theta needs a session, or theta= and config=")
     sc = scorecard.to_dict() if hasattr(scorecard, "to_dict") else scorecard
-    doc = theta_document(theta, config, producers or (), training_window, sc, notes)
+    doc = theta_document(theta, config, producers or (), training_window, sc, notes, state)
     atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return Path(path)
 
@@ -137,6 +143,11 @@ class ThetaFile:
     def producers(self):
         """Rebuild the recorded producers (raises SpecError for ones defined in a notebook)."""
         return build_producers(self.producer_specs)
+
+    @property
+    def state(self) -> dict | None:
+        """The engine's learning state when exported from a session (``core.state.engine_state``), else None."""
+        return self.document.get("state")
 
     @property
     def scorecard(self) -> dict | None:

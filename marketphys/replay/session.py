@@ -31,6 +31,7 @@ from marketphys.baselines.forecasters import Forecaster, default_baselines
 from marketphys.baselines.scorecard import Scorecard, score_histories
 from marketphys.core.engine import Engine, EngineConfig, Forecast
 from marketphys.core.frame import MarketFrame
+from marketphys.core.head import ForecastHead, HeadConfig
 from marketphys.core.ledger import Ledger, LedgerEntry
 from marketphys.core.producers import Producer
 from marketphys.core.theta import PARAM_NAMES, Theta
@@ -60,8 +61,19 @@ class Session:
     """Engine + baselines over one frame source, stepped by the user."""
 
     def __init__(self, source, producers: Sequence[Producer] | None = None, config: EngineConfig | None = None,
-                 theta0=None, baselines: Sequence[Forecaster] | None = None, log=None, meta: dict | None = None):
+                 theta0=None, baselines: Sequence[Forecaster] | None = None, log=None, meta: dict | None = None,
+                 theta=None):
+        """``theta``: a θ file (path or ``ThetaFile``) to resume from: its configuration, producers, θ and, when
+        it carries one, the engine's whole learning state (so learning continues exactly where it stopped)."""
         self.source: FrameSource = as_source(source)
+        self._resume_state = None
+        if theta is not None:
+            from marketphys.replay.export import ThetaFile, load_theta
+            tf = theta if isinstance(theta, ThetaFile) else load_theta(theta)
+            config = tf.config if config is None else config
+            producers = tf.producers() if producers is None else producers
+            theta0 = tf.theta if theta0 is None else theta0
+            self._resume_state = tf.state
         if producers is None:
             from marketphys.replay.producers import lake_producers
             producers = lake_producers()
@@ -101,8 +113,12 @@ class Session:
     def reset(self) -> None:
         """Back to before the first frame (producers, walls, θ, ledgers, baselines all reset)."""
         self.engine = Engine(self.producers, self.config, theta0=self.theta0)
+        if getattr(self, "_resume_state", None) is not None:
+            from marketphys.core.state import load_engine_state
+            load_engine_state(self.engine, self._resume_state)
         ic = self.config.integrator
         self.ledgers = {b.name: Ledger(ic.horizons, self.config.dt_ns) for b in self.baselines}
+        self.heads = {b.name: ForecastHead(ic.horizons, ic.dt, baseline_head(self.config.head)) for b in self.baselines}
         for b in self.baselines:
             b.reset()
         self._it: Iterator[MarketFrame] | None = None
@@ -150,6 +166,7 @@ class Session:
             led.resolve(frame.ts_ns, frame.spot)
             x = np.asarray(b.step(frame), dtype=np.float64)
             self.baseline_forecasts[b.name] = x
+            self.heads[b.name].step(int(frame.ts_ns), float(frame.spot), float(frame.tick_size), x)
             H = x.shape[0]
             led.add(LedgerEntry(int(frame.ts_ns), float(frame.spot), float(frame.tick_size), x, np.zeros((H, 0)),
                                 np.zeros(0), self.config.dt_ns))
@@ -288,6 +305,14 @@ class Session:
             d[name] = fc.spot + x * fc.tick_size
         return pd.DataFrame(d)
 
+    def head_frame(self) -> pd.DataFrame:
+        """The forecast head now, per horizon: blend β, skill gates (mean, median), learned D, band scale k."""
+        h = self.engine.head
+        H = h.H
+        return pd.DataFrame({"horizon": np.arange(1, H + 1), "seconds": np.arange(1, H + 1) * h.dt, "beta": h.beta,
+                             "gate_mean": h.gate_mean, "gate_median": h.gate_median, "D": h.D, "k": h.k,
+                             "n_resolved": h.n_resolved})
+
     def theta_history(self) -> pd.DataFrame:
         """θ used at each origin (after learning from everything resolved by then)."""
         th = np.array(self._theta_rows) if self._theta_rows else np.zeros((0, len(PARAM_NAMES)))
@@ -295,7 +320,10 @@ class Session:
                              **{n: th[:, i] for i, n in enumerate(PARAM_NAMES)}})
 
     def histories(self) -> dict[str, pd.DataFrame]:
-        return {"engine": self.engine.ledger.history(), **{n: l.history() for n, l in self.ledgers.items()}}
+        """Scored histories: the engine's head (mean, median, bands), every baseline with bands from its own
+        rolling residuals, and ``physics``, the raw rollout the head blends with no change."""
+        return {"engine": self.engine.head.history(), **{n: h.history() for n, h in self.heads.items()},
+                "physics": self.engine.ledger.history()}
 
     def scorecard(self, hln: bool = False) -> Scorecard:
         return score_histories(self.histories(), primary="engine", dt=self.config.integrator.dt, hln=hln,
@@ -311,7 +339,9 @@ class Session:
         tw = self.training_window()
         rate = self.n_steps / self.elapsed_s if self.elapsed_s > 0 else float("nan")
         return (f"{self.n_steps} frames {tw['first_utc']} .. {tw['last_utc']}; {rate:.0f} frames/s; "
-                f"θ = {self.theta!r}; walls now {len(self.engine.walls)}; backend {self.backend}")
+                f"θ = {self.theta!r}; walls now {len(self.engine.walls)}; head gates open "
+                f"{self.engine.head.gate_mean.astype(int).tolist()} (mean) {self.engine.head.gate_median.astype(int).tolist()} "
+                f"(median); backend {self.backend}")
 
     @property
     def backend(self) -> str:
@@ -326,6 +356,14 @@ class Session:
     def __repr__(self) -> str:
         at = None if self.frame is None else _iso(self.frame.ts_ns)
         return f"Session({self.source.describe()}, at={at}, steps={self.n_steps}, θ={self.theta!r})"
+
+
+def baseline_head(cfg: HeadConfig) -> HeadConfig:
+    """A baseline's head: its forecast passed through unchanged (mean = median = its point), bands from its
+    own rolling residuals with the engine head's D forgetting and coverage rule."""
+    import dataclasses
+
+    return dataclasses.replace(cfg, shrink=False, gate=False)
 
 
 def _iso(ts_ns: int) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 from marketphys.core.engine import EngineConfig
 from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig
+from marketphys.core.head import HeadConfig
 from marketphys.core.producers import FunctionProducer, Producer, class_key, registered_class, registered_function
 from marketphys.core.theta import PARAM_NAMES, ThetaBounds
 
@@ -134,7 +135,10 @@ def engine_config_from_dict(d: dict) -> EngineConfig:
                             learn=bool(d["learn"]), huber_delta=float(d["huber_delta"]), forgetting=float(d["forgetting"]),
                             damping=float(d["damping"]), prior_strength=float(d["prior_strength"]),
                             alpha=None if d.get("alpha") is None else tuple(d["alpha"]), bounds=bounds,
-                            backend=str(d.get("backend", "numpy")))  # records from before "auto" ran on numpy
+                            backend=str(d.get("backend", "numpy")),  # records from before "auto" ran on numpy
+                            # files from before the seed's start was the default were trained with the latent start
+                            start=d.get("start", "latent"),
+                            head=HeadConfig.from_dict(d["head"]) if "head" in d else HeadConfig())
     except (KeyError, TypeError, AttributeError) as err:
         raise SpecError(f"engine configuration record is incomplete or malformed: {err!r}") from None
     except ValueError as err:

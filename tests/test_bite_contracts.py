@@ -49,7 +49,16 @@ def valid_table(c: Contract) -> pa.Table:
     elif c.name == "gold.hud.physics_norm_calibration":
         cols = {"metric": ["flow_abs", "flow_reinforce"], "q05": [0.5, -8.0], "q95": [9.0, 2.0], "signed": [False, True],
                 "n": [10, 12], "period_start": ["2024-03-01"] * 2, "period_end": ["2024-03-15"] * 2, "version": [1, 1],
-                "computed_at_ns": [T0, T0]}
+                "source": ["rolling:10d"] * 2, "computed_at_ns": [T0, T0]}
+        t = pa.table({f.name: pa.array(cols[f.name]).cast(f.type) for f in c.schema})
+    elif c.name.endswith("gex_chain_1s"):
+        # one row per window; abs total == call + put, |net| < abs total, zero gamma > 0 exactly where found
+        call, put = np.array([3.0e9, 1.0e9]), np.array([1.0e9, 2.5e9])
+        cols = {"window_end_ts_ns": [T0 + 1_000_000_000, T0 + 2_000_000_000], "underlying_spot_ref": [5000.0, 5001.0],
+                "spot_ref_price_int": [5_000_000_000_000, 5_001_000_000_000], "gex_total": call - put,
+                "gex_abs_total": call + put, "gex_call_abs_total": call, "gex_put_abs_total": put,
+                "zero_gamma_points": [4990.0, 0.0], "zero_gamma_found": [True, False],
+                "band_half_width_points": [120.0, 120.0], "options_priced": [40, 42]}
         t = pa.table({f.name: pa.array(cols[f.name]).cast(f.type) for f in c.schema})
     else:  # bronze: any values of the DBN types
         t = pa.table({f.name: pa.array(["A", "B"] if pa.types.is_string(f.type) else [1, 2]).cast(f.type)
@@ -117,6 +126,21 @@ CASES = {
                                       np.arange(-240, 241, 20) * 250_000_000), r"spot_ref_price_int > 0"),
         ("strike", lambda t, p, c: _put(t, "strike_price_int", 7, t.column("strike_price_int")[7].as_py() + 1),
          r"strike_price_int == spot_ref_price_int \+ rel_ticks"),
+    ],
+    "one_row_per_window": [
+        ("repeat", lambda t, p, c: _ts_repeat(t, p), r"one row per window, window_end_ts_ns strictly increasing"),
+        ("back", lambda t, p, c: _ts_back(t, p), r"one row per window, window_end_ts_ns strictly increasing"),
+    ],
+    "chain_consistent": [
+        ("sum", lambda t, p, c: _put(t, "gex_abs_total", 0, t.column("gex_abs_total")[0].as_py() * 1.01),
+         r"gex_abs_total == call \+ put"),
+        # the net total beyond the absolute total, with call + put still summing (only the bound breaks)
+        ("net", lambda t, p, c: _put(t, "gex_total", 1, -t.column("gex_abs_total")[1].as_py() * 1.5),
+         r"\|gex_total\| <= gex_abs_total"),
+        ("zero-gamma-missing", lambda t, p, c: _put(t, "zero_gamma_points", 1, 4995.0),
+         r"zero_gamma_points > 0 exactly where zero_gamma_found"),
+        ("zero-gamma-found", lambda t, p, c: _put(t, "zero_gamma_found", 0, False),
+         r"zero_gamma_points > 0 exactly where zero_gamma_found"),
     ],
     "book_keys": [("side", lambda t, p, c: _put(t, "side", 1, "X"), r"side in \{'A', 'B'\}.*'X'"),
                   ("duplicate", lambda t, p, c: _put(t, "side", 1, "A"), r"one row per \(window_end_ts_ns")],

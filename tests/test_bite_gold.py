@@ -116,7 +116,13 @@ def test_calibration_table_matches_its_contract_and_round_trips(tmp_path):
     load_all()["gold.hud.physics_norm_calibration"].validate(t)
     assert t.column("metric").to_pylist() == ["flow_abs", "flow_reinforce"]     # sorted
     back = NormCalibration.from_table(t)
-    assert back.source == "gold" and NormCalibration.from_table(t, source="self:x").source == "self:x"
+    assert back.source == "gold" and back.bands == calib.bands
+    # the table carries its source: it wins over the caller's fallback, which only a table without it takes
+    rolled = NormCalibration(2, "2024-03-01", "2024-03-05", calib.bands, "rolling:5d").to_table()
+    load_all()["gold.hud.physics_norm_calibration"].validate(rolled)
+    assert rolled.column("source").to_pylist() == ["rolling:5d"] * 2
+    assert NormCalibration.from_table(rolled, source="self:x").source == "rolling:5d"
+    assert NormCalibration.from_table(rolled.drop(["source"]), source="self:x").source == "self:x"
     stored = gold.write_calibration(tmp_path, "ES", NormCalibration(0, "2024-03-01", "2024-03-05", calib.bands, "self:x"))
     assert (stored.version, stored.period_start, stored.period_end, stored.source) == (1, "2024-03-01", "2024-03-05", "gold")
     loaded = gold.load_calibration(tmp_path, "ES")
@@ -170,21 +176,71 @@ def test_compute_calibration_strides_each_part(tmp_path, monkeypatch):
     assert c.bands["flow_abs"].q05 == pytest.approx(1 + 0.05 * 4 * 2)       # sorted 1,3,4,5,8: position 0.2
 
 
-def test_calibrate_stores_a_version_and_renormalises_every_part(tmp_path):
-    _flow_lake(tmp_path)
-    gold.register_metric(gold.METRICS["flow_abs"])            # re-registering the same metric is harmless
-    calib, n = gold.calibrate(tmp_path, "ES", start="2024-03-05", end="2024-03-05")
-    assert n == 3 and calib.version == 1 and (calib.period_start, calib.period_end) == ("2024-03-05", "2024-03-05")
-    b = calib.bands["flow_abs"]
-    assert (b.q05, b.q95) == (pytest.approx(5 + 0.05 * 5), pytest.approx(5 + 0.95 * 5))
+def _default_bands():
+    """The bundled first-day bands, read straight from the file (not through gold)."""
+    import json
+    from pathlib import Path
+
+    doc = json.loads((Path(__file__).resolve().parents[1] / "data" / "norms" / "default_calibration.json").read_text())
+    return {k: Band(float(b["q05"]), float(b["q95"]), bool(b["signed"]), int(b["n"])) for k, b in doc["bands"].items()}
+
+
+def _norms(lake, date):
     from marketphys.pipeline import lake as lk
 
-    t = lk.read_partition(tmp_path, gold.GEX_FLOW, "ES", "2024-03-04").to_pandas()   # every date, not just the period
-    want = np.clip((t["flow_abs"] - b.q05) / (b.q95 - b.q05), 0, 1)
-    np.testing.assert_allclose(t["flow_abs_norm"], want)
-    rb = calib.bands["flow_reinforce"]
-    np.testing.assert_allclose(t["flow_reinforce_norm"], np.clip(t["flow_reinforce"] / max(abs(rb.q05), abs(rb.q95)), -1, 1))
-    again, n2 = gold.calibrate(tmp_path, "ES", apply=False)
-    assert n2 == 0 and again.version == 2 and (again.period_start, again.period_end) == ("2024-03-04", "2024-03-05")
-    assert gold.renormalise(tmp_path, "ES", ["2024-03-09", "2024-03-04"], None) == 2    # a missing date is skipped
-    assert lk.read_partition(tmp_path, gold.GEX_FLOW, "ES", "2024-03-04").column("flow_abs_norm").to_pylist() == [0.0] * 6
+    return lk.read_partition(lake, gold.GEX_FLOW, "ES", date).to_pandas()
+
+
+def test_calibrate_is_causal_and_never_rewrites_a_served_day(tmp_path):
+    """A day is normalised with bands from the days before it only (a first day: the bundled default);
+    a day that has a calibration keeps it and its values unless a new version is asked for."""
+    _flow_lake(tmp_path)
+    gold.register_metric(gold.METRICS["flow_abs"])            # re-registering the same metric is harmless
+    days, n = gold.calibrate(tmp_path, "ES", start="2024-03-05", end="2024-03-05")
+    assert n == 1 and [(d.date, d.action) for d in days] == [("2024-03-05", "written")]
+    cal = days[0].calibration
+    assert (cal.version, cal.period_start, cal.period_end, cal.source) == (0, "2024-03-04", "2024-03-04", "rolling:1d")
+    # 2024-03-05 sees 2024-03-04 only: flow_abs nonzero 1, 2, 3, 4 -> q05 = 1 + 0.05·3, q95 = 1 + 0.95·3
+    b = cal.bands["flow_abs"]
+    assert (b.q05, b.q95, b.n) == (pytest.approx(1.15), pytest.approx(3.85), 4)
+    rb = cal.bands["flow_reinforce"]          # −1..−4: both tails negative, scale max(|q05|, |q95|) = 3.85
+    assert (rb.q05, rb.q95, rb.signed) == (pytest.approx(-3.85), pytest.approx(-1.15), True)
+    assert cal.bands["gex_abs"] == _default_bands()["gex_abs"]     # no earlier data of it: the default band
+    t = _norms(tmp_path, "2024-03-05")
+    v = np.arange(5.0, 11.0)
+    np.testing.assert_allclose(t["flow_abs_norm"], np.clip((v - 1.15) / 2.7, 0, 1))    # 5..10 above q95: all 1
+    np.testing.assert_allclose(t["flow_reinforce_norm"], np.clip(-v / 3.85, -1, 1))
+    assert _norms(tmp_path, "2024-03-04")["flow_abs_norm"].tolist() == [0.0] * 6         # outside the range: untouched
+    stored = gold.day_calibration(tmp_path, "ES", "2024-03-05")
+    assert stored.version == 0 and stored.bands == cal.bands and stored.source == "rolling:1d"
+
+    # the whole lake: the first day gets the bundled default, the served day is kept as it is
+    before = _norms(tmp_path, "2024-03-05")
+    days, n = gold.calibrate(tmp_path, "ES")
+    assert n == 2 and [(d.date, d.action) for d in days] == [("2024-03-04", "written"), ("2024-03-05", "kept")]
+    first = days[0].calibration
+    assert first.source == "default" and first.bands["flow_abs"] == _default_bands()["flow_abs"]
+    d = _default_bands()
+    t4 = _norms(tmp_path, "2024-03-04")
+    fa, fr = d["flow_abs"], d["flow_reinforce"]
+    np.testing.assert_allclose(t4["flow_abs_norm"], np.clip((t4["flow_abs"] - fa.q05) / (fa.q95 - fa.q05), 0, 1))
+    assert abs(fr.q05) < abs(fr.q95)      # the bundled signed band: scale is its wider tail
+    np.testing.assert_allclose(t4["flow_reinforce_norm"], np.clip(t4["flow_reinforce"] / max(abs(fr.q05), abs(fr.q95)), -1, 1))
+    assert _norms(tmp_path, "2024-03-05").equals(before)
+
+    # a later day changes nothing about an earlier one (causality by truncation)
+    from marketphys.pipeline import lake as lk
+
+    big = np.array([100.0, 200.0, 300.0])
+    lk.write_partition(tmp_path, gold.GEX_FLOW, "ES", "2024-03-06", pa.table({
+        "flow_abs": big, "flow_reinforce": -big, "pull_rest_intensity": np.zeros(3), "flow_abs_norm": np.zeros(3)}))
+    days, n = gold.calibrate(tmp_path, "ES", new_version=True, apply=False)
+    assert n == 0 and [(x.date, x.action, x.calibration.version) for x in days] == \
+        [("2024-03-04", "new version", 1), ("2024-03-05", "new version", 1), ("2024-03-06", "written", 0)]
+    assert days[1].calibration.bands == cal.bands              # 2024-03-06 does not leak into 2024-03-05
+    assert days[2].calibration.source == "rolling:2d"
+    assert gold.day_calibration(tmp_path, "ES", "2024-03-05").version == 0     # apply=False wrote nothing
+    assert gold.day_calibration(tmp_path, "ES", "2024-03-06") is None
+    days, n = gold.calibrate(tmp_path, "ES", start="2024-03-05", end="2024-03-05", new_version=True)
+    assert n == 1 and gold.day_calibration(tmp_path, "ES", "2024-03-05").version == 1
+    assert _norms(tmp_path, "2024-03-05").equals(before)        # same earlier days, same bands, same values

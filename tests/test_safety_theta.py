@@ -147,3 +147,20 @@ def test_hmac_signing_round_trip_and_refusals(tmp_path, monkeypatch):
     monkeypatch.delenv(SIGNING_KEY_ENV)
     assert np.array_equal(load_theta(good).theta.values, tf.theta.values)
     assert "signature" not in base_doc()
+
+
+def test_every_builtin_producer_class_is_in_the_registry():
+    """A producer class the library ships (and its default sets use) must rebuild from a θ file without
+    registering it: a new class left out of the registry makes every exported θ that uses it unloadable."""
+    import inspect
+
+    import marketphys.core.producers as core_producers
+    import marketphys.replay.producers as lake_producers
+    from marketphys.core.producers import FunctionProducer, Producer
+    from marketphys.replay.specs import BUILTIN_PRODUCERS
+
+    shipped = {f"{m.__name__}:{name}" for m in (core_producers, lake_producers)
+               for name, cls in vars(m).items()
+               if inspect.isclass(cls) and issubclass(cls, Producer) and cls.__module__ == m.__name__
+               and cls not in (Producer, FunctionProducer) and not inspect.isabstract(cls) and not name.startswith("_")}
+    assert shipped - set(BUILTIN_PRODUCERS) == set()

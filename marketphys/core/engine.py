@@ -8,6 +8,7 @@ forecast. A forecast made at t therefore depends on frames ≤ t only.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -68,6 +69,11 @@ class EngineConfig:
             raise ValueError(f"EngineConfig.n_paths must be >= 0, got {self.n_paths!r}")
         if self.grid.half_width_ticks < 1:
             raise ValueError("EngineConfig.grid is too small")
+        q = tuple(float(x) for x in self.quantiles)
+        if tuple(self.head.quantiles) != q:
+            # one set of quantile levels: the head emits the bands the engine is asked for (HeadConfig checks
+            # that they hold 0.5 and its coverage band's ends)
+            object.__setattr__(self, "head", dataclasses.replace(self.head, quantiles=q))
 
     @property
     def dt_ns(self) -> int:

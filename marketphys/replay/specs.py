@@ -35,7 +35,8 @@ BUILTIN_PRODUCERS: dict[str, str] = {
     f"{mod}:{cls}": mod for mod, names in {
         "marketphys.core.producers": ("PushProducer", "SoftWallProducer", "ConstantViscosity", "ConstantDiffusion",
                                       "ProfileProducer", "StrikeWallProducer"),
-        "marketphys.replay.producers": ("GexWallProducer", "FlowCurrentProducer"),
+        "marketphys.replay.producers": ("GexWallProducer", "FlowCurrentProducer", "DepthVacuumProducer",
+                                        "DepthViscosity", "FlowGexWallProducer"),
         "marketphys.synth.engine_world": ("WorldProfiles", "WorldWalls"),
     }.items() for cls in names}
 """The producer classes a θ file may name without registering them; only these modules are ever imported."""

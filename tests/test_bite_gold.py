@@ -244,3 +244,17 @@ def test_calibrate_is_causal_and_never_rewrites_a_served_day(tmp_path):
     days, n = gold.calibrate(tmp_path, "ES", start="2024-03-05", end="2024-03-05", new_version=True)
     assert n == 1 and gold.day_calibration(tmp_path, "ES", "2024-03-05").version == 1
     assert _norms(tmp_path, "2024-03-05").equals(before)        # same earlier days, same bands, same values
+
+
+def test_a_metric_without_values_on_the_earlier_days_keeps_its_default_band(monkeypatch, tmp_path):
+    """Earlier days where a nonzero-only metric was always zero give it no values (n = 0): it must keep
+    the bundled default band, not an empty (0, 0) band that sends every later value to 1.0."""
+    from marketphys.pipeline import gold
+
+    default = gold.default_calibration()
+    metric = next(k for k in default.bands if k in gold.day_metrics())
+    empty = gold.NormCalibration(0, "2024-03-04", "2024-03-04", {metric: gold.Band(0.0, 0.0, False, 0)}, "rolling:1d")
+    monkeypatch.setattr(gold, "metric_dates", lambda lake, product, metrics: ["2024-03-04"])
+    monkeypatch.setattr(gold, "compute_calibration", lambda *a, **k: empty)
+    cal = gold.causal_calibration(tmp_path, "ES", "2024-03-05")
+    assert cal.bands[metric] == default.bands[metric]

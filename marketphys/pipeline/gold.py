@@ -263,7 +263,9 @@ def causal_calibration(lake, product: str, date: str, days: int = ROLLING_DAYS) 
         return NormCalibration(0, "", "", default_bands, "default")
     cal = compute_calibration(lake, product, earlier, source=f"rolling:{len(earlier)}d", metrics=metrics,
                               allow_empty=True)
-    return NormCalibration(0, earlier[0], earlier[-1], {**default_bands, **cal.bands}, cal.source)
+    # a metric with no values on those days (a nonzero-only one that was always zero) keeps its default band
+    seen = {k: b for k, b in cal.bands.items() if b.n > 0}
+    return NormCalibration(0, earlier[0], earlier[-1], {**default_bands, **seen}, cal.source)
 
 
 def day_calibration(lake, product: str, date: str) -> NormCalibration | None:

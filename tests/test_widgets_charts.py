@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from marketphys.widgets import charts as C
+from marketphys.widgets import offline as O
 
 T0 = pd.Timestamp("2026-03-02 14:30:00", tz="UTC").value       # 08:30 in Chicago (CST), 13:30 is not the point
 
@@ -143,7 +144,7 @@ def restore_renderer():
     name, opts = alt.renderers.active, dict(alt.renderers.options)
     offline = alt.JupyterChart._is_offline
     yield
-    C._saved_renderer = None
+    O._saved_renderer = None
     alt.renderers.enable(name, **opts)
     if alt.JupyterChart._is_offline != offline:
         alt.JupyterChart.enable_offline(offline)
@@ -151,30 +152,30 @@ def restore_renderer():
 
 def test_offline_renderer_active_in_a_kernel_and_opt_out_restores(monkeypatch, restore_renderer):
     alt.renderers.enable("default")
-    monkeypatch.setattr(C, "_in_kernel", lambda: True)
-    monkeypatch.delenv(C.OFFLINE_ENV, raising=False)
-    assert C._auto_offline()
+    monkeypatch.setattr(O, "_in_kernel", lambda: True)
+    monkeypatch.delenv(O.OFFLINE_ENV, raising=False)
+    assert O.auto_offline()
     assert alt.renderers.active == "jupyter" and alt.renderers.options == {"offline": True}
-    C.disable_offline_charts()
+    O.disable_offline_charts()
     assert alt.renderers.active == "default" and alt.renderers.options == {}
     assert not alt.JupyterChart._is_offline
 
 
 def test_offline_is_not_forced_on_a_user_choice_or_outside_a_kernel(monkeypatch, restore_renderer):
-    monkeypatch.delenv(C.OFFLINE_ENV, raising=False)
+    monkeypatch.delenv(O.OFFLINE_ENV, raising=False)
     alt.renderers.enable("default")
-    monkeypatch.setattr(C, "_in_kernel", lambda: False)
-    assert not C._auto_offline() and alt.renderers.active == "default"
-    monkeypatch.setattr(C, "_in_kernel", lambda: True)
+    monkeypatch.setattr(O, "_in_kernel", lambda: False)
+    assert not O.auto_offline() and alt.renderers.active == "default"
+    monkeypatch.setattr(O, "_in_kernel", lambda: True)
     alt.renderers.enable("html")                          # the user's own choice stays
-    assert not C._auto_offline() and alt.renderers.active == "html"
+    assert not O.auto_offline() and alt.renderers.active == "html"
     alt.renderers.enable("default")
-    monkeypatch.setenv(C.OFFLINE_ENV, "1")
-    assert not C._auto_offline() and alt.renderers.active == "default"
+    monkeypatch.setenv(O.OFFLINE_ENV, "1")
+    assert not O.auto_offline() and alt.renderers.active == "default"
 
 
 def test_jupyter_offline_bundle_carries_vega_and_no_cdn(restore_renderer):
-    C.enable_offline_charts()
+    O.enable_offline_charts()
     alt.JupyterChart.enable_offline(True)                # what the jupyter renderer does on display
     esm = alt.JupyterChart._esm
     assert "cdn.jsdelivr" not in esm and len(esm) > 200_000      # Vega, Vega-Lite and vega-embed inlined
@@ -188,3 +189,18 @@ def test_charts_render_to_marks_with_bundled_vega():
     assert ">actual<" in svg and "(America/Chicago)" in svg and ">08:30<" in svg
     svg2 = vlc.vegalite_to_svg(C.error_by_horizon(table).to_json())
     assert ">+2.0s<" in svg2 and "(UTC)" in svg2
+
+
+def test_baseline_theta_chart_is_24h_in_the_zone():
+    from marketphys.baselines.charts import theta_chart
+    th = pd.DataFrame({"ts_ns": T0 + np.arange(5, dtype=np.int64) * 500_000_000, "wU": np.arange(5.0), "b": 1.0})
+    spec = theta_chart(th, tz="America/Chicago").to_dict()
+    assert spec["encoding"]["x"]["axis"] == {"format": "%H:%M", "title": "time (America/Chicago)"}
+    assert pd.Timestamp(min(r["time"] for r in rows(spec)), unit="ms").hour == 8
+
+
+def test_saved_html_inlines_vega(tmp_path):
+    pytest.importorskip("vl_convert", reason="vl-convert-python not installed (inlines the Vega bundle)")
+    C.actual_vs_predicted(C.forecast_table(history(n=20))).save(str(tmp_path / "c.html"), inline=True)
+    html = (tmp_path / "c.html").read_text()
+    assert "cdn.jsdelivr" not in html and "<script" in html and len(html) > 200_000

@@ -15,63 +15,16 @@ drawn on a 24 h clock in ``tz`` (UTC by default), named in the axis title.
 
 from __future__ import annotations
 
-import os
-
 import altair as alt
 import numpy as np
 import pandas as pd
 
 from marketphys.core.theta import PARAM_NAMES
+from marketphys.widgets import offline
+from marketphys.widgets.offline import disable_offline_charts, enable_offline_charts  # noqa: F401
 
 DEFAULT_MAX_POINTS = 4000
 """Rows a chart embeds in total (all series together), safely under Altair's 5000-row limit."""
-
-
-OFFLINE_ENV = "MARKETPHYS_ONLINE_CHARTS"
-"""Set to 1 before import to keep Altair's renderer untouched in notebooks (Vega from the CDN)."""
-
-_saved_renderer: tuple[str, dict] | None = None
-
-
-def enable_offline_charts() -> None:
-    """Render Altair charts through the ``jupyter`` widget renderer with Vega bundled locally (no CDN).
-
-    Remembers the renderer it replaces, so ``disable_offline_charts()`` can restore it; widgets made by
-    ``LiveCharts`` load the same offline bundle.
-    """
-    global _saved_renderer
-    if _saved_renderer is None:
-        _saved_renderer = (alt.renderers.active, dict(alt.renderers.options))
-    alt.renderers.enable("jupyter", offline=True)
-
-
-def disable_offline_charts() -> None:
-    """Opt out: restore the renderer active before ``enable_offline_charts()`` and load Vega from the CDN."""
-    global _saved_renderer
-    if _saved_renderer is not None:
-        name, options = _saved_renderer
-        alt.renderers.enable(name, **options)
-        _saved_renderer = None
-    if alt.JupyterChart._is_offline:
-        alt.JupyterChart.enable_offline(False)
-
-
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    return getattr(get_ipython(), "kernel", None) is not None
-
-
-def _auto_offline() -> bool:
-    """At import: go offline in a Jupyter kernel unless opted out or the user already chose a renderer."""
-    if os.environ.get(OFFLINE_ENV, "") not in ("", "0") or not _in_kernel():
-        return False
-    if alt.renderers.active != "default":
-        return False
-    enable_offline_charts()
-    return True
 
 
 def _check_columns(df: pd.DataFrame, need: tuple[str, ...], what: str) -> None:
@@ -289,7 +242,7 @@ class LiveCharts:
                 "theta": theta_over_time(theta_table(lab.history), self.max_points, self.tz)}
 
     def update(self, engine, lab) -> dict[str, alt.JupyterChart]:
-        if _saved_renderer is not None and not alt.JupyterChart._is_offline:
+        if offline.is_enabled() and not alt.JupyterChart._is_offline:
             alt.JupyterChart.enable_offline(True)      # the widgets load the same local Vega bundle
         for name, chart in self.charts(engine, lab).items():
             if name in self.widgets:
@@ -299,4 +252,4 @@ class LiveCharts:
         return self.widgets
 
 
-_auto_offline()
+offline.auto_offline()                  # Vega without a CDN in notebooks (see marketphys.widgets.offline)

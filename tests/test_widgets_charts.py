@@ -45,12 +45,13 @@ def rows(spec):
 
 # ------------------------------------------------------------------------ time axis
 @pytest.mark.parametrize("tz,hour", [("UTC", 14), ("America/Chicago", 8)])
-def test_time_axis_is_24h_in_the_named_zone(tz, hour):
-    table = C.forecast_table(history())
+@pytest.mark.parametrize("n,fmt", [(240, "%H:%M:%S"), (8000, "%H:%M")])     # 2 min: seconds shown; 67 min: %H:%M
+def test_time_axis_is_24h_in_the_named_zone(tz, hour, n, fmt):
+    table = C.forecast_table(history(n=n))
     for chart in (C.actual_vs_predicted(table, tz=tz), C.error_by_horizon(table, tz=tz)):
         spec = chart.to_dict()
         x = x_axis(spec)
-        assert x["axis"]["format"] == "%H:%M" and x["scale"]["type"] == "utc"
+        assert x["axis"]["format"] == fmt and x["scale"]["type"] == "utc"       # %H: 24 h (a 12 h clock is %I)
         assert x["axis"]["title"].endswith(f"({tz})")
         first = min(r["time"] for r in rows(spec))
         # drawn on a UTC scale, the value's UTC hour is the wall-clock hour in tz: 14:30 UTC = 08:30 CST
@@ -70,17 +71,19 @@ def test_theta_axis_is_24h_too():
     th = pd.DataFrame({"ts_ns": np.repeat(T0 + np.arange(10) * 500_000_000, 2), "param": ["wU", "b"] * 10,
                        "value": np.arange(20.0)})
     x = C.theta_over_time(th, tz="Europe/London").to_dict()["encoding"]["x"]
-    assert x["axis"] == {"format": "%H:%M", "title": "time (Europe/London)"}
+    assert (x["axis"]["format"], x["axis"]["title"]) == ("%H:%M:%S", "time (Europe/London)")
 
 
 # ------------------------------------------------------------------------ legend and band
 def test_actual_has_a_legend_entry_in_black():
     spec = C.actual_vs_predicted(C.forecast_table(history())).to_dict()
-    pred = next(l for l in layers(spec) if mark(l) == "line" and l["encoding"]["color"].get("field") == "horizon_s")
+    pred = next(l for l in layers(spec) if mark(l) == "line" and l["encoding"].get("color", {}).get("field") == "horizon_s")
     scale = pred["encoding"]["color"]["scale"]
     assert scale["domain"] == ["+0.5s", "+1.0s", "+1.5s", "+2.0s", "actual"]
     assert scale["range"][-1] == "black"
-    act = [l for l in layers(spec) if l["encoding"]["color"].get("datum") == "actual"]
+    act = [l for l in layers(spec) if l["encoding"].get("color", {}).get("datum") == "actual"]
+    band = [l for l in layers(spec) if mark(l) == "area"]
+    assert band and pred["encoding"]["color"]["legend"]["symbolType"] == "stroke"
     assert len(act) == 1 and mark(act[0]) == "line" and act[0]["encoding"]["y"]["field"] == "actual"
 
 
@@ -186,7 +189,10 @@ def test_charts_render_to_marks_with_bundled_vega():
     table = C.forecast_table(history(n=120))
     svg = vlc.vegalite_to_svg(C.actual_vs_predicted(table, tz="America/Chicago").to_json())
     assert svg.count("<path") >= 6                          # 4 horizons + actual + band areas
-    assert ">actual<" in svg and "(America/Chicago)" in svg and ">08:30<" in svg
+    assert ">actual<" in svg and "(America/Chicago)" in svg
+    import re
+    ticks = re.findall(r">(\d\d:\d\d:\d\d)<", svg)
+    assert len(ticks) >= 4 and all(t.startswith("08:3") for t in ticks), ticks
     svg2 = vlc.vegalite_to_svg(C.error_by_horizon(table).to_json())
     assert ">+2.0s<" in svg2 and "(UTC)" in svg2
 
@@ -195,7 +201,7 @@ def test_baseline_theta_chart_is_24h_in_the_zone():
     from marketphys.baselines.charts import theta_chart
     th = pd.DataFrame({"ts_ns": T0 + np.arange(5, dtype=np.int64) * 500_000_000, "wU": np.arange(5.0), "b": 1.0})
     spec = theta_chart(th, tz="America/Chicago").to_dict()
-    assert spec["encoding"]["x"]["axis"] == {"format": "%H:%M", "title": "time (America/Chicago)"}
+    assert spec["encoding"]["x"]["axis"] == {"format": "%H:%M:%S", "title": "time (America/Chicago)"}
     assert pd.Timestamp(min(r["time"] for r in rows(spec)), unit="ms").hour == 8
 
 
@@ -204,3 +210,7 @@ def test_saved_html_inlines_vega(tmp_path):
     C.actual_vs_predicted(C.forecast_table(history(n=20))).save(str(tmp_path / "c.html"), inline=True)
     html = (tmp_path / "c.html").read_text()
     assert "cdn.jsdelivr" not in html and "<script" in html and len(html) > 200_000
+
+
+def test_time_format_switches_at_half_an_hour():
+    assert C.time_format(C.SECONDS_SPAN_S * 1e3) == "%H:%M:%S" and C.time_format(C.SECONDS_SPAN_S * 1e3 + 1) == "%H:%M"

@@ -57,8 +57,19 @@ def wall_clock_ms(ts_ns, tz: str = "UTC") -> np.ndarray:
     return (local.tz_localize(None).asi8 // 1_000_000).astype(np.int64)
 
 
-def _time_x(field: str, title: str, tz: str) -> alt.X:
-    return alt.X(f"{field}:T", scale=alt.Scale(type="utc"), axis=alt.Axis(format="%H:%M", title=f"{title} ({tz})"))
+SECONDS_SPAN_S = 1800.0
+"""Charts spanning at most this long label their time axis with seconds (%H:%M:%S), longer ones %H:%M."""
+
+
+def time_format(span_ms: float) -> str:
+    """24 h tick format: with seconds for short spans (a few minutes would repeat one %H:%M label)."""
+    return "%H:%M:%S" if span_ms <= SECONDS_SPAN_S * 1e3 else "%H:%M"
+
+
+def _time_x(field: str, title: str, tz: str, times=None) -> alt.X:
+    t = np.asarray(times if times is not None else [], dtype=np.int64)
+    fmt = time_format(float(t.max() - t.min()) if t.size else 0.0)
+    return alt.X(f"{field}:T", scale=alt.Scale(type="utc"), axis=alt.Axis(format=fmt, title=f"{title} ({tz})", tickCount=8, labelOverlap=True))
 
 
 def _time_tooltip(field: str) -> alt.Tooltip:
@@ -125,10 +136,11 @@ def actual_vs_predicted(table: pd.DataFrame, max_points: int = DEFAULT_MAX_POINT
     palette = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#eeca3b", "#9d755d",
                "#ff9da6", "#bab0ac"]
     color = alt.Scale(domain=[*horizons, "actual"], range=[*(palette * (len(horizons) // 10 + 1))[:len(horizons)], "black"])
-    base = alt.Chart(g).encode(x=_time_x("time", "target time", tz))
+    base = alt.Chart(g).encode(x=_time_x("time", "target time", tz, g["time"]))
     pred = base.mark_line(strokeWidth=1.5).encode(
         y=alt.Y("predicted:Q", scale=alt.Scale(zero=False), title="price"),
-        color=alt.Color("horizon_s:N", title="series", scale=color),
+        color=alt.Color("horizon_s:N", title="series", scale=color,     # line keys, not the band's faded swatch
+                        legend=alt.Legend(symbolType="stroke", symbolOpacity=1, symbolStrokeWidth=2)),
         tooltip=["horizon_s", _time_tooltip("time"), alt.Tooltip("predicted:Q", format=".2f")])
     act = base.transform_filter("isValid(datum.actual)").transform_aggregate(
         actual="mean(actual)", groupby=["time"]).mark_line(strokeWidth=1).encode(
@@ -136,7 +148,7 @@ def actual_vs_predicted(table: pd.DataFrame, max_points: int = DEFAULT_MAX_POINT
     layers = [pred, act]
     title = "actual vs predicted"
     if "lo" in g and g["lo"].notna().any():
-        layers.insert(0, base.mark_area(opacity=0.2).encode(y="lo:Q", y2="hi:Q", color=alt.Color("horizon_s:N", scale=color)))
+        layers.insert(0, base.mark_area(fillOpacity=0.2).encode(y="lo:Q", y2="hi:Q", color=alt.Color("horizon_s:N", scale=color)))
         title += f" (band: {table.attrs.get('band', 'quantiles')})"
     return alt.layer(*layers).properties(width=640, height=260, title=title)
 
@@ -170,7 +182,7 @@ def error_by_horizon(table: pd.DataFrame, max_points: int = DEFAULT_MAX_POINTS, 
     g = r.groupby(["horizon_s", "time"], as_index=False).agg(mae=("mae", "last"), n=("n", "last"))
     g["time"] = wall_clock_ms(g["time"], tz)
     return alt.Chart(g).mark_line().encode(
-        x=_time_x("time", "origin time", tz), y=alt.Y("mae:Q", title=f"|error| (ticks), rolling {window_s:g} s mean"),
+        x=_time_x("time", "origin time", tz, g["time"]), y=alt.Y("mae:Q", title=f"|error| (ticks), rolling {window_s:g} s mean"),
         color=alt.Color("horizon_s:N", title="horizon", sort=_horizon_order(table)),
         tooltip=["horizon_s", _time_tooltip("time"), alt.Tooltip("mae:Q", format=".3f"), "n:Q"],
     ).properties(width=640, height=200, title=f"error by horizon (rolling {window_s:g} s mean)")
@@ -194,7 +206,7 @@ def theta_over_time(theta: pd.DataFrame, max_points: int = DEFAULT_MAX_POINTS, t
     g = d.groupby(["param", "time"], as_index=False).agg(value=("value", "last"))
     g["time"] = wall_clock_ms(g["time"], tz)
     return alt.Chart(g).mark_line().encode(
-        x=_time_x("time", "time", tz), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+        x=_time_x("time", "time", tz, g["time"]), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
         color=alt.Color("param:N", legend=None), row=alt.Row("param:N", title=None),
     ).properties(width=640, height=60, title="θ over time").resolve_scale(y="independent")
 

@@ -214,3 +214,19 @@ def test_saved_html_inlines_vega(tmp_path):
 
 def test_time_format_switches_at_half_an_hour():
     assert C.time_format(C.SECONDS_SPAN_S * 1e3) == "%H:%M:%S" and C.time_format(C.SECONDS_SPAN_S * 1e3 + 1) == "%H:%M"
+
+
+def test_live_chart_widgets_load_the_offline_bundle(restore_renderer):
+    from marketphys.widgets.lab import PhysicsLab
+    from marketphys.widgets.sample import sample_session
+
+    lab = PhysicsLab(width=64, height=40, backend="numpy")
+    eng = sample_session(6, lab=lab, n_paths=4)
+    if alt.JupyterChart._is_offline:
+        alt.JupyterChart.enable_offline(False)
+    O.enable_offline_charts()
+    widgets = C.LiveCharts(tz="Asia/Tokyo").update(eng, lab)
+    assert alt.JupyterChart._is_offline
+    for w in widgets.values():
+        assert "cdn.jsdelivr" not in w._esm and "esm.sh" not in w._esm
+    assert widgets["error_by_horizon"].chart.to_dict()["encoding"]["x"]["axis"]["title"] == "origin time (Asia/Tokyo)"

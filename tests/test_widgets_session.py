@@ -143,3 +143,18 @@ def test_session_charts_without_lab_use_the_frame_tick(world):
     data = next(iter(charts["actual_vs_predicted"].to_dict()["datasets"].values()))
     spot = world.frames[19].spot
     assert all(abs(r["actual"] - spot) < 200 * world.frames[0].tick_size for r in data if r["actual"] is not None)
+
+
+def test_session_charts_band_from_the_head_quantiles_without_a_lab(world):
+    s = session(world, n=30)
+    s.run(progress=False)
+    spec = s.charts(tz="America/Chicago")["actual_vs_predicted"].to_dict()
+    levels = s.config.quantiles
+    assert min(levels) < 0.5 < max(levels)                # the forecast carries a band by default
+    areas = [l for l in spec["layer"] if (l["mark"]["type"] if isinstance(l["mark"], dict) else l["mark"]) == "area"]
+    assert len(areas) == 1 and spec["title"].startswith("actual vs predicted (band: q")
+    assert spec["layer"][0]["encoding"]["x"]["axis"]["title"] == "target time (America/Chicago)"
+    head = s.engine.head.history()
+    data = [r for v in spec["datasets"].values() for r in v if r.get("lo") is not None]
+    assert data and all(r["lo"] <= r["hi"] for r in data)
+    assert min(r["lo"] for r in data) >= (head["spot"] + head[f"q{100 * min(levels):02g}"] * world.frames[0].tick_size).min() - 1e-9

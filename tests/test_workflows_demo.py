@@ -30,3 +30,5 @@ def test_demo_writes_everything_it_promises(tmp_path, capsys, engine):
     if engine == "session":
         assert len(read_log(out / "replay.arrow").frames) == 60
     assert (out / "three_band_1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("charts/scorecard.html", "charts/theta.html"):     # Vega inlined: the pages open offline
+        assert "cdn.jsdelivr" not in (out / name).read_text(), name

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
+
+from marketphys.widgets import offline
 
 
 def scorecard_charts(card) -> alt.VConcatChart:
@@ -22,9 +25,15 @@ def scorecard_charts(card) -> alt.VConcatChart:
     return alt.vconcat(alt.hconcat(rmse, skill), hit)
 
 
-def theta_chart(theta_df) -> alt.Chart:
-    """θ over time (a Session's ``theta_history()``), one line per weight."""
+def theta_chart(theta_df, tz: str = "UTC") -> alt.Chart:
+    """θ over time (a Session's ``theta_history()``), one line per weight, on a 24 h clock in ``tz``."""
+    from marketphys.widgets.charts import time_format, wall_clock_ms
+
     long = theta_df.melt(id_vars=["ts_ns"], var_name="weight", value_name="value")
-    long["t_s"] = (long["ts_ns"] - long["ts_ns"].min()) / 1e9
-    return alt.Chart(long).mark_line().encode(x=alt.X("t_s:Q", title="seconds into replay"), y="value:Q",
-                                              color="weight:N").properties(title="θ over time", width=560, height=200)
+    long["time"] = wall_clock_ms(long["ts_ns"], tz)
+    return alt.Chart(long.drop(columns="ts_ns")).mark_line().encode(
+        x=alt.X("time:T", scale=alt.Scale(type="utc"), axis=alt.Axis(format=time_format(float(np.ptp(long["time"])) if len(long) else 0.0), title=f"time ({tz})")),
+        y="value:Q", color="weight:N").properties(title="θ over time", width=560, height=200)
+
+
+offline.auto_offline()                  # Vega without a CDN in notebooks (see marketphys.widgets.offline)

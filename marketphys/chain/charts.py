@@ -10,6 +10,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from marketphys.widgets import offline
+
 from .exposure import ChainGex
 
 _M = 1e6
@@ -76,3 +78,6 @@ def profile_chart(res: ChainGex, walls: pd.DataFrame | None = None) -> alt.Layer
     zg = "none in range" if res.zero_gamma is None else f"{res.zero_gamma:,.1f}"
     return alt.layer(lines, zero, *_rules(res, walls)).properties(
         width=620, height=260, title=f"GEX profile ({res.settings.get('sticky', 'strike')} sticky); zero gamma {zg}")
+
+
+offline.auto_offline()                  # Vega without a CDN in notebooks (see marketphys.widgets.offline)

@@ -209,11 +209,12 @@ class Session:
         from marketphys.widgets.lab import PhysicsLab
         return PhysicsLab.from_session(self, **kwargs)
 
-    def charts(self, lab=None, max_points: int | None = None) -> dict:
-        """Altair charts of the run so far: actual vs predicted (with the lab's ensemble bands), error
-        by horizon, θ over time; pre-aggregated so a whole day never meets Altair's row limit."""
+    def charts(self, lab=None, max_points: int | None = None, tz: str = "UTC") -> dict:
+        """Altair charts of the run so far: actual vs predicted (with the forecast's quantile band), rolling
+        error by horizon, θ over time; times on a 24 h clock in ``tz`` (e.g. "America/Chicago"); pre-aggregated
+        so a whole day never meets Altair's row limit. In a notebook Vega renders offline (no CDN)."""
         from marketphys.widgets.charts import session_charts
-        return session_charts(self, lab=lab, max_points=max_points)
+        return session_charts(self, lab=lab, max_points=max_points, tz=tz)
 
     def seek(self, t) -> Forecast | None:
         """Step until the frame at time ``t`` (or the first after it) has been processed."""

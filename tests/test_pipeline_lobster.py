@@ -13,7 +13,6 @@ from marketphys.pipeline import contracts_futures as cf
 from marketphys.pipeline import lobster as L
 from marketphys.pipeline.bronze import F_LAST, F_SNAPSHOT
 from marketphys.pipeline.lake import list_dates, read_partition
-from marketphys.pipeline.spec import ProductSpec
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +173,7 @@ def test_tick_size_flag_reaches_the_lake(generated, tmp_path, capsys):
     assert main(["build", "--input", str(folder), "--lake", str(lake), "--quiet", "--tick-size", "0.5"]) == 2
     assert "not a multiple of the tick size 0.5; pass the right --tick-size" in capsys.readouterr().err
     assert not lake.exists() or not list(lake.rglob("*.parquet"))
-    build(folder, lake, progress=False, spec=ProductSpec(tick_size=0.01))
+    build(folder, lake, progress=False, tick_size=0.01)
     snap = read_partition(lake, cf.SNAP.name, "TEST", "2024-01-16")
     assert set(snap.column("tick_int").to_pylist()) == {10_000_000}
 

@@ -8,7 +8,7 @@ import pytest
 
 from marketphys.pipeline.silver_futures import tick_int_for
 from marketphys.pipeline.silver_options import OptionChain, OptionsInputError
-from marketphys.pipeline.spec import ProductSpec, multiplier_for
+from marketphys.pipeline.spec import ProductSpec
 
 
 def _defs(mult):
@@ -25,10 +25,10 @@ def test_tick_order_is_definition_then_flag_never_a_table():
 
 
 def test_multiplier_order_is_definition_then_flag_never_a_table():
-    both = OptionChain.from_definitions(_defs([50.0, np.nan]), default_multiplier=multiplier_for(ProductSpec(multiplier=7)))
+    both = OptionChain.from_definitions(_defs([50.0, np.nan]), default_multiplier=ProductSpec(multiplier=7).multiplier)
     assert both.multiplier.tolist() == [50.0, 7.0]                           # a definition's own value is kept
     with pytest.raises(OptionsInputError, match="no multiplier .* instrument_id 2.*--multiplier"):
-        OptionChain.from_definitions(_defs([50.0, np.nan]), default_multiplier=multiplier_for(ProductSpec()))
+        OptionChain.from_definitions(_defs([50.0, np.nan]), default_multiplier=ProductSpec().multiplier)
 
 
 @pytest.mark.parametrize("kw", [{"tick_size": 0}, {"tick_size": -0.25}, {"multiplier": float("nan")},

@@ -421,12 +421,12 @@ def usable_inputs(inputs, strict: bool = False) -> tuple[list, list[str]]:
 
 def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bronze_mbo: bool = True,
           progress: bool = True, chunk_records: int = 1 << 20, option_band_rows: int | None = 12,
-          spec: ProductSpec | None = None, tick_size: float | None = None, multiplier: float | None = None,
+          tick_size: float | None = None, multiplier: float | None = None,
           allow_partial_book: bool = False, lock_timeout_s: float = 0.0, allow_short: bool = False) -> BuildSummary:
     """DBN files/directories and LOBSTER days (zip or message/orderbook CSV pair) -> lake. Unused DBN
     schemas are skipped with a one-line note (``strict``: refused).
 
-    ``tick_size`` / ``multiplier`` (or a ``spec`` holding both): the futures tick where no definition
+    ``tick_size`` / ``multiplier`` (one ``ProductSpec``): the futures tick where no definition
     gives it (LOBSTER: one cent) and the options multiplier where a definition has none; no product
     table guesses either. ``allow_partial_book``: use the book of a stream that starts without a
     snapshot (events on unknown orders are counted). ``option_band_rows``: options priced within this
@@ -436,10 +436,7 @@ def build(inputs, lake, *, window_ms: int = 500, strict: bool = False, keep_bron
     from .lobster import split_inputs
     from .lobster_stage import build_lobster_day
 
-    if spec is None:
-        spec = ProductSpec(tick_size=tick_size, multiplier=multiplier)
-    elif tick_size is not None or multiplier is not None:
-        raise ValueError("give tick_size/multiplier either in spec or as arguments, not both")
+    spec = ProductSpec(tick_size=tick_size, multiplier=multiplier)
     if int(window_ms) <= 0:
         raise ValueError(f"window_ms must be a positive number of milliseconds, got {window_ms}")
     lake = Path(lake)

@@ -61,14 +61,15 @@ def run(args) -> int:
     if args.multiplier is not None and not args.multiplier > 0:
         raise CliError(f"--multiplier must be > 0, got {args.multiplier}")
     try:
-        spec = ProductSpec(tick_size=args.tick_size, multiplier=args.multiplier)
+        ProductSpec(tick_size=args.tick_size, multiplier=args.multiplier)   # checked before any work
     except ValueError as err:
         raise CliError(f"--tick-size/--multiplier: {err}") from None
     t0 = time.perf_counter()
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,
                         keep_bronze_mbo=not args.no_bronze_mbo, progress=not args.quiet, option_band_rows=band,
-                        spec=spec, allow_partial_book=args.allow_partial_book,
+                        tick_size=args.tick_size, multiplier=args.multiplier,
+                        allow_partial_book=args.allow_partial_book,
                         lock_timeout_s=max(0.0, args.wait_lock), allow_short=args.allow_short)
     except DbnError as err:
         raise CliError(str(err)) from None

@@ -30,10 +30,3 @@ class ProductSpec:
         if self.tick_size is None:
             return default
         return int(round(self.tick_size * PRICE_SCALE))
-
-
-def multiplier_for(spec: ProductSpec | None = None) -> float | None:
-    """The flag's multiplier, else None: definitions must give it (no product table guesses it)."""
-    if spec is not None and spec.multiplier is not None:
-        return float(spec.multiplier)
-    return None

@@ -13,6 +13,7 @@ import datetime as dt
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from marketphys.pipeline import lake as lakemod
 from marketphys.pipeline.contracts import Contract, by_surface, load_all, register
@@ -172,3 +173,14 @@ def build_fixture_lake(lake, date: str = "2024-03-15", seconds: float = 10.0, *,
             tables = [_window_table(s, c, int(ts[i]), float(mid[i]), rng, level_ticks) for i in sel]
             lakemod.write_partition(lake, c.name, "ES", date, pa.concat_tables(tables), part=part_offset + p)
     return {"ts": ts, "mid": mid, "date": date}
+
+
+FIXTURE_DATE = "2024-03-15"
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    """The small two-part lake most serving tests stream from (import it by name into the test module)."""
+    d = tmp_path_factory.mktemp("lake")
+    build_fixture_lake(d, FIXTURE_DATE, seconds=6, parts=2)
+    return d

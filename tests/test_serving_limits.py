@@ -22,7 +22,7 @@ import pyarrow as pa
 import pytest
 import websockets
 
-from fixtures_serving import build_fixture_lake, ensure_contracts
+from fixtures_serving import FIXTURE_DATE, build_fixture_lake, ensure_contracts, lake  # noqa: F401 (fixture)
 from marketphys.pipeline import lake as lakemod
 from marketphys.serving import protocol as P
 from marketphys.serving.client import StreamError, batches
@@ -31,15 +31,8 @@ from marketphys.serving.producer import release_memory
 from marketphys.serving.server import TOKEN_ENV, ServeConfig, ServeError, ServerThread, resolve_token
 
 pytestmark = pytest.mark.timeout(120)
-DATE = "2024-03-15"
+DATE = FIXTURE_DATE
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory):
-    d = tmp_path_factory.mktemp("lake")
-    build_fixture_lake(d, DATE, seconds=6, parts=2)
-    return d
 
 
 @pytest.fixture(scope="module")

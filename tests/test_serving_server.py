@@ -14,21 +14,14 @@ import pyarrow as pa
 import pytest
 import websockets
 
-from fixtures_serving import GEX_EXTENDED, build_fixture_lake, ensure_contracts
+from fixtures_serving import FIXTURE_DATE, GEX_EXTENDED, build_fixture_lake, ensure_contracts, lake  # noqa: F401 (fixture)
 from marketphys.pipeline import lake as lakemod
 from marketphys.serving import protocol as P
 from marketphys.serving.client import StreamError, batches, raw_messages
 from marketphys.serving.server import ServeConfig, ServeError, ServerThread, bind_socket
 
 pytestmark = pytest.mark.timeout(60)
-DATE = "2024-03-15"
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory):
-    d = tmp_path_factory.mktemp("lake")
-    build_fixture_lake(d, DATE, seconds=6, parts=2)
-    return d
+DATE = FIXTURE_DATE
 
 
 @pytest.fixture(scope="module")

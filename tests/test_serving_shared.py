@@ -12,20 +12,13 @@ import time
 import pytest
 import websockets
 
-from fixtures_serving import build_fixture_lake
+from fixtures_serving import FIXTURE_DATE, build_fixture_lake, lake  # noqa: F401 (fixture)
 from marketphys.serving.client import Reassembler
 from marketphys.serving.server import ServeConfig, ServerThread
 from marketphys.serving.session import ClientQueue, EncodedBatch
 
 pytestmark = pytest.mark.timeout(90)
-DATE = "2024-03-15"
-
-
-@pytest.fixture(scope="module")
-def lake(tmp_path_factory):
-    d = tmp_path_factory.mktemp("lake")
-    build_fixture_lake(d, DATE, seconds=6, parts=2)
-    return d
+DATE = FIXTURE_DATE
 
 
 @pytest.fixture(scope="module")

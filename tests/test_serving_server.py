@@ -14,7 +14,8 @@ import pyarrow as pa
 import pytest
 import websockets
 
-from fixtures_serving import FIXTURE_DATE, GEX_EXTENDED, build_fixture_lake, ensure_contracts, lake  # noqa: F401 (fixture)
+from fixtures_serving import (FIXTURE_DATE, GEX_EXTENDED, build_fixture_lake, ensure_contracts,  # noqa: F401
+                              lake)  # the shared fixture
 from marketphys.pipeline import lake as lakemod
 from marketphys.serving import protocol as P
 from marketphys.serving.client import StreamError, batches, raw_messages

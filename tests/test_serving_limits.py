@@ -107,27 +107,38 @@ def test_stalled_clients_hold_their_queue_not_the_day_and_give_it_all_back(long_
         gc.collect()
         release_memory()
         time.sleep(0.3)
-        base = rss_mb()
-        socks = [_stalled_client(s.port, "speed=max") for _ in range(n_clients)]
-        assert wait_for(lambda: s.stats.producers == n_clients)
-        peak, last, t_end = 0.0, -1, time.monotonic() + 8
-        while time.monotonic() < t_end:  # until every producer waits on its full queue
-            time.sleep(0.5)
-            peak = max(peak, rss_mb() - base)
-            if s.stats.windows_encoded == last:
-                break
-            last = s.stats.windows_encoded
-        # a whole part of this day is ~300 MB decoded per client; each client may hold its queue plus a
-        # reader whose size does not depend on the day's length
-        print(f"stalled: RSS +{peak:.0f} MB with {n_clients} clients")
-        assert peak < n_clients * (queue_bytes / 2**20 + 80), f"RSS grew {peak:.0f} MB with {n_clients} stalled"
-        for c in socks:
-            c.shutdown(socket.SHUT_WR)  # half-close, never read: the server must not wait on its buffers
-        assert wait_for(lambda: len(s.stats.active) == 0 and s.stats.producers == 0)
-        assert wait_for(lambda: close_wait_sockets(s.port) == 0), "server sockets left in CLOSE-WAIT"
-        assert wait_for(lambda: rss_mb() - base < 40, timeout=5.0), f"RSS still +{rss_mb() - base:.0f} MB"
-        for c in socks:
-            c.close()
+        base, arrow_base = rss_mb(), pa.total_allocated_bytes()
+        gc.disable()  # what the server holds must be freed by reference counting, not by a later gc pass
+        try:
+            _stall_and_release(s, n_clients, queue_bytes, base, arrow_base)
+        finally:
+            gc.enable()
+
+
+def _stall_and_release(s, n_clients: int, queue_bytes: int, base: float, arrow_base: int) -> None:
+    """Stall ``n_clients`` at max speed, check what they hold, half-close them and check it all comes back."""
+    socks = [_stalled_client(s.port, "speed=max") for _ in range(n_clients)]
+    assert wait_for(lambda: s.stats.producers == n_clients)
+    peak, last, t_end = 0.0, -1, time.monotonic() + 8
+    while time.monotonic() < t_end:  # until every producer waits on its full queue
+        time.sleep(0.5)
+        peak = max(peak, rss_mb() - base)
+        if s.stats.windows_encoded == last:
+            break
+        last = s.stats.windows_encoded
+    # a whole part of this day is ~300 MB decoded per client; each client may hold its queue plus a
+    # reader whose size does not depend on the day's length
+    print(f"stalled: RSS +{peak:.0f} MB with {n_clients} clients")
+    assert peak < n_clients * (queue_bytes / 2**20 + 80), f"RSS grew {peak:.0f} MB with {n_clients} stalled"
+    for c in socks:
+        c.shutdown(socket.SHUT_WR)  # half-close, never read: the server must not wait on its buffers
+    assert wait_for(lambda: len(s.stats.active) == 0 and s.stats.producers == 0)
+    assert wait_for(lambda: close_wait_sockets(s.port) == 0), "server sockets left in CLOSE-WAIT"
+    assert wait_for(lambda: pa.total_allocated_bytes() - arrow_base < 1 << 20), \
+        f"Arrow still holds +{(pa.total_allocated_bytes() - arrow_base) / 2**20:.1f} MB after every stream closed"
+    assert wait_for(lambda: rss_mb() - base < 40, timeout=5.0), f"RSS still +{rss_mb() - base:.0f} MB"
+    for c in socks:
+        c.close()
 
 
 def test_connection_limit_refuses_with_503_and_frees_the_slot(lake):

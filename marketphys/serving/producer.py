@@ -103,6 +103,13 @@ class Producer:
         self.queues.add(q)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"producer {self.key}")
+            self._task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task) -> None:
+        """A cancelled task keeps its CancelledError, whose traceback holds our frames and through them
+        this producer: drop the task so that the windows it held are freed now, not at the next gc."""
+        if self._task is task:
+            self._task = None
 
     def leave(self, q: ClientQueue) -> None:
         self.queues.discard(q)
@@ -144,6 +151,8 @@ class Producer:
             self.stats.producers -= 1
             if self._merger is not None:
                 self._merger.close()
+            self._merger = self.last_whole = None
+            self.accepting = False  # a finished stream takes no new clients: the hub opens a fresh one
 
     async def _loop(self, merger: WindowMerger) -> None:
         key, surfaces = self.key, list(self.key.surfaces)

@@ -122,7 +122,9 @@ def violations(root: Path, exceptions: dict[tuple[str, str], str] | None = None)
             if dst not in RANKS:
                 out.append(f"{edge}  (target is on no layer)")
             elif RANKS[dst] > RANKS[src]:
-                out.append(f"{edge}  (upward: {src or 'marketphys'} rank {RANKS[src]} -> {dst or 'marketphys'} rank {RANKS[dst]})")
+                out.append(
+                    f"{edge}  (upward: {src or 'marketphys'} rank {RANKS[src]} -> {dst or 'marketphys'} rank {RANKS[dst]})"
+                )
             elif RANKS[dst] == RANKS[src]:
                 out.append(f"{edge}  (sideways: {src} and {dst} share rank {RANKS[src]})")
     return out

@@ -1,6 +1,6 @@
 """`make demo` fast paths vs their references, on one lake day.
 
-    python benchmarks/demo.py --lake out/demo/lake --frames 1500
+    python benchmarks/demo.py --lake out/demo/lake --frames 1500 [--quick]
 
 Prints, each next to its baseline measured in the same run: lake -> frames per frame
 (per-window ``LakeSource`` iteration vs ``day_frames``), and engine + baselines per frame
@@ -28,7 +28,11 @@ def main() -> None:
     ap.add_argument("--lake", required=True)
     ap.add_argument("--frames", type=int, default=1500, help="frames for the slow reference paths")
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for `make bench`, same-run baselines kept (not for RESULTS.md)")
     a = ap.parse_args()
+    if a.quick:
+        a.frames = min(a.frames, 300)
     src = LakeSource(a.lake)
     t = time.perf_counter()
     slow = list(islice(iter(src), a.frames))

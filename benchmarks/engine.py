@@ -4,7 +4,7 @@ Prints frames/s and µs per step (p50/p99) for the NumPy reference engine next t
 trivial baseline measured in the same run over the same frames (a random-walk
 forecaster through the same ledger), so the figure reads as a ratio.
 
-    python benchmarks/engine.py [--frames 46800] [--paths 0]
+    python benchmarks/engine.py [--frames 46800] [--paths 0] [--quick]
 """
 
 from __future__ import annotations
@@ -51,7 +51,11 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=46_800)
     ap.add_argument("--paths", type=int, default=0, help="ensemble paths per frame (0 = off)")
     ap.add_argument("--backends", default="numpy,msl-cpu", help="engine rollout backends to time, comma-separated")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for `make bench`, same-run baselines kept (not for RESULTS.md)")
     args = ap.parse_args()
+    if args.quick:
+        args.frames = min(args.frames, 1_000)
 
     t0 = time.perf_counter()
     world = make_world(WorldConfig(n_frames=args.frames, seed=1))

@@ -6,7 +6,8 @@ machine is shared, so both are printed), best of ``--repeat`` runs:
 - convert: LOBSTER messages -> MBO records, with the top-N repair against every orderbook row;
 - whole build: ``build`` into a fresh lake (decode + convert + bronze + the compiled book + the five
   silver surfaces, validated and written as Parquet), as ``marketphys build --input ZIP`` runs it.
-Usage: python benchmarks/lobster.py [--zip PATH] [--repeat R]
+Usage: python benchmarks/lobster.py [--zip PATH] [--repeat R] [--quick]
+(--quick: one repeat, and a missing file is a skip, not an error: the file is not in the repository)
 """
 
 from __future__ import annotations
@@ -40,11 +41,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--zip", default=str(REALDATA / "LOBSTER_SampleFile_AMZN_2012-06-21_5.zip"))
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for `make bench`, same-run baselines kept (not for RESULTS.md)")
     args = ap.parse_args()
+    if args.quick:
+        args.repeat = 1
     path = Path(args.zip)
     if not path.is_file():
-        print(f"no LOBSTER file at {path}: pass --zip or set MARKETPHYS_REALDATA")
-        return 2
+        print(f"{'skipped: ' if args.quick else ''}no LOBSTER file at {path}: pass --zip or set MARKETPHYS_REALDATA")
+        return 0 if args.quick else 2
     (pair,), _ = lobster.split_inputs([path])
     day, (dc, dw) = timed(lambda: lobster.read_day(pair), args.repeat)
     conv, (cc, cw) = timed(lambda: lobster.convert(day), args.repeat)

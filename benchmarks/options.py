@@ -4,7 +4,7 @@ Baselines measured in the same run:
 - decode only (bronze.iter_mbo over the same DBN file) next to decode + stage;
 - vollib's per-option Black-76 implied vol and gamma next to the vectorised black76.
 
-Usage: python benchmarks/options.py [--minutes 15] [--greeks 1000000] [--band 12 all]
+Usage: python benchmarks/options.py [--minutes 15] [--greeks 1000000] [--band 12 all] [--quick]
 """
 
 from __future__ import annotations
@@ -107,7 +107,11 @@ def main(argv=None) -> int:
     ap.add_argument("--greeks", type=int, default=1_000_000, help="options per greeks batch")
     ap.add_argument("--band", nargs="+", default=["12"], metavar="ROWS|all",
                     help="options strike bands to time the stage with (default 12: the 25 surface rows)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for `make bench`, same-run baselines kept (not for RESULTS.md)")
     a = ap.parse_args(argv)
+    if a.quick:
+        a.minutes, a.greeks = min(a.minutes, 2.0), min(a.greeks, 100_000)
     bands = tuple(None if b == "all" else int(b) for b in a.band)
     g = bench_greeks(a.greeks)
     print(f"greeks (IV inversion + gamma), {g['n']:,} options:")

@@ -13,7 +13,8 @@ is zstd + DBN -> structured arrays as the futures path decodes (``futures_chunks
 chunks into one reused buffer), next to a baseline of fresh 1 Mi-record chunks; "whole
 path" adds the compiled book, the five surface tables and their contract validation, as
 ``build`` runs them (streamed batches).
-Usage: python benchmarks/pipeline.py [--session] [--messages N] [--repeat R]
+Usage: python benchmarks/pipeline.py [--session] [--messages N] [--repeat R] [--quick]
+(--quick: a generated stream of 200,000 messages, one repeat, instead of the 390-minute session)
 """
 
 from __future__ import annotations
@@ -174,7 +175,11 @@ def main() -> None:
     ap.add_argument("--session", action="store_true", help="the 390-minute synthetic session")
     ap.add_argument("--cache", type=Path, default=Path("data/cache/bench-session"))
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for `make bench`, same-run baselines kept (not for RESULTS.md)")
     args = ap.parse_args()
+    if args.quick:
+        args.messages, args.session, args.repeat = args.messages or 200_000, False, 1
     if not args.messages and not args.session:
         args.session = True
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")

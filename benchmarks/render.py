@@ -5,7 +5,7 @@ Baselines in the same run: the NumPy reference renderer (texture), raw RGBA on t
 wire (browser), and the Playwright-driven step loop the first version was measured with.
 Wall-clock figures swing with machine load, so the render lines also give the CPU time
 of one render (process time, all threads), which does not.
-Run: python benchmarks/render.py [--no-browser]
+Run: python benchmarks/render.py [--no-browser] [--quick]  (--quick: fewer reps, no browser)
 """
 
 from __future__ import annotations
@@ -132,14 +132,15 @@ def main() -> None:
     backends = render_backends()
     print(f"render 1280x720 (median of reps), backends here: {backends}; load average {os.getloadavg()[0]:.1f}")
     print(f"  pack() (validation + per-frame reductions): {time_pack():.2f} ms")
-    base, base_cpu = time_render("numpy", 5)
+    quick = "--quick" in sys.argv
+    base, base_cpu = time_render("numpy", 2 if quick else 5)
     print(f"  numpy (baseline)   {base:8.1f} ms wall  {base_cpu:8.1f} ms CPU")
     for be in backends:
         if be == "numpy":
             continue
-        ms, cpu = time_render(be, 20)
+        ms, cpu = time_render(be, 5 if quick else 20)
         print(f"  {be:18s} {ms:8.1f} ms wall  {cpu:8.1f} ms CPU   ({base / ms:.0f}x numpy; target <= 15 ms)")
-    if "--no-browser" not in sys.argv and os.path.exists(CHROMIUM):
+    if not quick and "--no-browser" not in sys.argv and os.path.exists(CHROMIUM):
         r, be = browser_scrub()
         print(f"browser scrub 960x540, backend {be}, frames never rendered before (target >= 20 updates/s):")
         print(f"  Playwright round trip per step, raw RGBA (first version's method, baseline): {r['playwright_raw']:6.1f} updates/s")

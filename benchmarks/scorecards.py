@@ -1,7 +1,7 @@
 """Scorecards of a whole lake date (engine head, raw physics, every baseline) with coverage and verdict lines.
 
     python benchmarks/scorecards.py --lake out/lake --date 2024-05-09 [--product ES] [--start mid|latent]
-                                    [--frames-cache out/frames.pkl] [--json out/card.json]
+                                    [--frames-cache out/frames.pkl] [--json out/card.json] [--quick]
 
 The day is replayed with the whole-day kernel loop (``replay_day``, msl-cpu when it works here), the
 same online rules as a ``Session``. The random walk is the baseline every verdict is relative to.
@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--json", default=None)
     ap.add_argument("--no-head", action="store_true", help="score the raw rollout only (gates and blend off)")
+    ap.add_argument("--quick", action="store_true",
+                    help="the first 2,000 frames of the day only, for `make bench` (not for RESULTS.md)")
     args = ap.parse_args(argv)
 
     from marketphys.core.engine import EngineConfig
@@ -46,6 +48,8 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     frames = load_frames(args.lake, args.date, args.product, args.frames_cache)
+    if args.quick:
+        frames = frames[:2_000]
     t_frames = time.perf_counter() - t0
     cfg = EngineConfig(start=args.start)
     if args.no_head:

@@ -1,7 +1,9 @@
 """Serving benchmark: clients in their own processes against a server in its own process, loopback only.
 
-Run from the repo root: ``python benchmarks/serving.py [--seconds 60]``. Uses a generated lake with
+Run from the repo root: ``python benchmarks/serving.py [--seconds 60] [--quick]``. Uses a generated lake with
 real-size surfaces (±400-tick wall/vacuum, 401 radar buckets, 25 strikes; ~250 KB a window, default six).
+``--quick`` (``make bench``): a 10 s session, 3 s real-time phases, a tenth of the clients, best of 1; the
+targets below are for the full run.
 
 Same-run baseline: reading + Arrow-IPC-encoding every window in this process, no network (the
 ceiling one stream can reach). Then, each figure against its target (issue 19):
@@ -237,7 +239,11 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0, help="length of the generated session")
     ap.add_argument("--realtime-s", type=float, default=20.0, help="how long the 1x phases run")
     ap.add_argument("--procs", type=int, default=4, help="client processes the clients are spread over")
+    ap.add_argument("--quick", action="store_true", help="small sizes for `make bench` (not for RESULTS.md)")
     args = ap.parse_args()
+    if args.quick:
+        args.seconds, args.realtime_s = min(args.seconds, 10.0), min(args.realtime_s, 3.0)
+    scale, tries = (10, 1) if args.quick else (1, 3)  # the quick run divides every client count by `scale`
     if args.role == "server":
         return run_server(args.lake, args.join_s)
     if args.role == "clients":
@@ -253,7 +259,7 @@ def main() -> int:
     try:
         for decode in (True, False):  # best of 3, each next to a baseline run, to see through the load
             best, best_base, srv_cpu, base_cpu = 0.0, 0.0, [], []
-            for _ in range(3):
+            for _ in range(tries):
                 n, dt, c = baseline(lake)
                 best_base = max(best_base, n / dt)
                 base_cpu.append(c / n)
@@ -270,8 +276,9 @@ def main() -> int:
                   f"load {os.getloadavg()[0]:.2f}")
 
         k_rt = int(args.realtime_s * 2)
-        for clients, speed, limit, target, decode in ((100, "1", k_rt, 50, True), (100, "1", k_rt, 50, False),
-                                                      (10, "20", None, 100, True)):
+        for clients, speed, limit, target, decode in ((100 // scale, "1", k_rt, 50, True),
+                                                      (100 // scale, "1", k_rt, 50, False),
+                                                      (max(10 // scale, 1), "20", None, 100, True)):
             before = server.ask("stats")
             c0 = cpu_s(server.p.pid)
             res, t_start, ccpu = phase(server, f"speed={speed}", clients, min(args.procs, clients), limit,
@@ -290,7 +297,8 @@ def main() -> int:
 
         base_rss = rss_mb(server.p.pid)
         samples: list[float] = []
-        res, _, _ = phase(server, "speed=1", 90, args.procs, k_rt, stalled=10, hold_s=args.realtime_s + 4,
+        res, _, _ = phase(server, "speed=1", 90 // scale, args.procs, k_rt, stalled=10 // scale,
+                          hold_s=args.realtime_s + 4,
                        sample=lambda: samples.append(rss_mb(server.p.pid)))
         lat, drops, got = latency_report(server, res)
         st = server.ask("stats")
@@ -298,7 +306,8 @@ def main() -> int:
         end_rss = rss_mb(server.p.pid)
         s = np.array(samples)
         half = len(s) // 2
-        print(f"90 readers + 10 stalled at 1x: server RSS {base_rss:.0f} MB before, {s.min():.0f}-{s.max():.0f} MB "
+        print(f"{90 // scale} readers + {10 // scale} stalled at 1x: server RSS {base_rss:.0f} MB before, "
+              f"{s.min():.0f}-{s.max():.0f} MB "
               f"during (first half mean {s[:half].mean():.0f}, second half {s[half:].mean():.0f}), {end_rss:.0f} MB "
               f"2 s after; readers p99 {np.percentile(lat, 99):.1f} ms, {drops} dropped; slow disconnects "
               f"{st['slow_disconnects']}; load {os.getloadavg()[0]:.2f}")

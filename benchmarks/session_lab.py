@@ -4,7 +4,7 @@ Baseline (same run): the session without a lab. Then the lab as notebooks use it
 every step, draws at most every ``batch_interval_s`` during run, once at the end) and the
 lab drawing every frame (``batch_interval_s=0``, what an unthrottled lab would cost).
 
-    python benchmarks/session_lab.py [--frames 600] [--every-frame 30] [--backend auto]
+    python benchmarks/session_lab.py [--frames 600] [--every-frame 30] [--backend auto] [--quick]
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--width", type=int, default=960)
     ap.add_argument("--height", type=int, default=540)
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for `make bench`, same-run baselines kept (not for RESULTS.md)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.frames, args.every_frame = min(args.frames, 120), min(args.every_frame, 8)
     world = make_world(WorldConfig(n_frames=max(args.frames, args.every_frame), seed=1))
     size = dict(width=args.width, height=args.height, backend=args.backend)
     timed_run(world.frames[:20], world.producers, dict(size))            # warm up: kernel build, caches

@@ -2,7 +2,7 @@
 
 Baseline (same run): encoding MBO records one by one through databento_dbn's Python
 record objects (``bytes(MBOMsg(...))``), which is what a naive writer would do; our
-writer lays out the same bytes with NumPy. Run: ``python benchmarks/synth.py [--minutes M]``.
+writer lays out the same bytes with NumPy. Run: ``python benchmarks/synth.py [--minutes M] [--quick]``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, nargs="*", default=[10, 390])
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for `make bench`, same-run baselines kept (not for RESULTS.md)")
     args = ap.parse_args()
+    if args.quick:
+        args.minutes = [2.0]
     from marketphys.synth import SynthConfig, generate_session
 
     with tempfile.TemporaryDirectory() as d:
@@ -57,8 +61,8 @@ def main() -> None:
             print(f"{m:6.1f} min: {res.seconds:6.2f} s  futures {res.records['futures_mbo']:>10,}  "
                   f"options {res.records['options_mbo']:>10,}  -> {n / res.seconds / 1e6:.2f} M records/s")
             print(f"           stages: {stages}")
-    n = 200_000
-    b, o, c = baseline_encode(n), ours_encode(2_000_000), ours_encode(2_000_000, "compiled")
+    n, m = (20_000, 200_000) if args.quick else (200_000, 2_000_000)
+    b, o, c = baseline_encode(n), ours_encode(m), ours_encode(m, "compiled")
     print(f"MBO encoding: databento_dbn objects {b / 1e6:.2f} M rec/s (baseline) vs NumPy layout {o / 1e6:.1f} M rec/s "
           f"({o / b:.0f}x) vs compiled packer {c / 1e6:.1f} M rec/s ({c / b:.0f}x)")
 

@@ -1,6 +1,6 @@
 """Session replay cost: engine alone (baseline) vs a Session (engine + 4 baselines + ledgers) vs + replay log.
 
-    python benchmarks/workflows.py --frames 600
+    python benchmarks/workflows.py --frames 600 [--quick]
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from marketphys.synth.engine_world import WorldConfig, make_world
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=600)
-    n = ap.parse_args().frames
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes for `make bench`, same-run baselines kept (not for RESULTS.md)")
+    a = ap.parse_args()
+    n = min(a.frames, 150) if a.quick else a.frames
     w = make_world(WorldConfig(n_frames=n))
     t = time.perf_counter()
     w.engine().run(w.frames)

@@ -32,3 +32,20 @@ def lobster_amzn() -> Path:
     if not LOBSTER_AMZN.is_file():
         pytest.skip(f"real-data file {LOBSTER_AMZN.name} not found at {LOBSTER_AMZN} (set MARKETPHYS_REALDATA)")
     return LOBSTER_AMZN
+
+
+# Whole modules that take minutes, marked here (not in each file) so `make test-fast` skips them by name;
+# `make test` runs everything. A module listed here that no longer exists fails the collection.
+SLOW_MODULES = {
+    "test_workflows_notebooks": "runs the seven notebooks top to bottom in Jupyter kernels",
+    "test_options_e2e": "builds two synthetic days on a local Dask cluster",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    gone = [m for m in SLOW_MODULES if not any(ROOT.joinpath("tests").rglob(f"{m}.py"))]
+    if gone:
+        raise pytest.UsageError(f"tests/conftest.py SLOW_MODULES names missing test modules: {gone}")
+    for item in items:
+        if item.path.stem in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -1,4 +1,4 @@
-"""The ``marketphys`` command line (DESIGN.md section 10).
+"""The ``marketphys`` command line (docs/architecture.md#command-line).
 
 Each subcommand lives beside the code it drives, in a module exposing
 ``add_arguments(parser)`` and ``run(args) -> int``; this file only routes.

@@ -2,7 +2,7 @@
 
 Surfaces whose contracts the pipeline branches have registered are used as they
 are; any served surface still missing is registered here with the columns
-DESIGN.md section 5 names (futures every 500 ms, options every 1 s with 25 strike
+docs/architecture.md#data-pipeline names (futures every 500 ms, options every 1 s with 25 strike
 rows). Values are generated per column from the contract's schema, so the same
 builder keeps working when the real contracts land.
 """

@@ -1,6 +1,6 @@
 """The ledger's tolerance pinned at both edges, and expired horizons that must teach nothing.
 
-The tolerance is Δt/4 (seed section 8): a frame within ±Δt/4 of a target resolves it; one
+The tolerance is Δt/4 (docs/architecture.md#prediction-loop): a frame within ±Δt/4 of a target resolves it; one
 later than target + Δt/4 expires it. A gap test that checks only that θ stays finite passes
 when an expired target is "resolved" from the late frame's price; here θ must equal a run
 that never sees that price.

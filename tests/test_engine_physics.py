@@ -1,4 +1,4 @@
-"""Closed-form cases, invariants and convergence of the integrator (seed sections 6, 13)."""
+"""Closed-form cases, invariants and convergence of the integrator (docs/architecture.md#dynamics)."""
 
 from __future__ import annotations
 

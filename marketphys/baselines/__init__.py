@@ -1,4 +1,4 @@
-"""Honest forecast baselines and the scorecard (DESIGN.md section 8).
+"""Honest forecast baselines and the scorecard (docs/architecture.md#baselines-and-the-scorecard).
 
 Every forecaster here sees the same frames as the engine, one at a time, and is
 scored through the same ledger rules; the scorecard compares them per horizon with

@@ -245,7 +245,7 @@ class Microprice(_DirectRegression):
 
 
 def default_baselines(horizons: int = 4, dt: float = 0.5) -> list[Forecaster]:
-    """The four baselines of DESIGN.md section 10 and the literature's simple book predictors, in scorecard order."""
+    """The four baselines of docs/architecture.md#baselines-and-the-scorecard and the literature's simple book predictors, in scorecard order."""
     kw = {"horizons": horizons, "dt": dt}
     return [RandomWalk(**kw), ConstantVelocity(**kw), OnlineAR(**kw), OfiRegression(**kw), Microprice(**kw),
             QueueImbalance(**kw), PhysicsLinear(**kw)]

@@ -1,5 +1,5 @@
 """The engine: one ``step(frame) -> Forecast`` per Δt, wiring producers, walls, fields,
-rollout, ledger and learner together (seed section 8).
+rollout, ledger and learner together (docs/architecture.md#prediction-loop).
 
 Per frame, in this order: validate -> resolve the ledger with this frame's spot and
 learn from origins that completed -> compose fields -> roll out H steps -> record the
@@ -53,7 +53,7 @@ class EngineConfig:
     engine's ``backend_reason`` says which and why), "numpy" (the float64 reference), "msl-cpu"
     or "metal". Results agree across backends to float32 tolerance (docs/kernels.md)."""
     start: str = "mid"
-    """Where the particle starts (seed section 6): "mid" = x0 0 at the observed mid, v0 the last tick's motion;
+    """Where the particle starts (docs/architecture.md#dynamics): "mid" = x0 0 at the observed mid, v0 the last tick's motion;
     "latent" = x0 the frame's ``latent_offset`` (EMA(mid) − mid), v0 0 (the latent-mid filter, an ablation)."""
     head: HeadConfig = field(default_factory=HeadConfig)
     """The forecast head: blend with no change, skill gates, learned D and calibrated bands (core/head.py)."""
@@ -285,7 +285,7 @@ class Engine:
         return Fields.from_arrays(grid, U=acc["U"], C=acc["C"], G=acc["G"], O=O, D=D)
 
     def initial_position(self, frame: MarketFrame) -> float:
-        """x0 in ticks from spot: 0, the observed mid (seed section 6); with ``start="latent"`` the frame's
+        """x0 in ticks from spot: 0, the observed mid (docs/architecture.md#dynamics); with ``start="latent"`` the frame's
         ``latent_offset`` scalar (where a filter estimates the particle inside the quoted tick)."""
         if self.config.start == "latent":
             return float(frame.scalars.get("latent_offset", 0.0))
@@ -293,7 +293,7 @@ class Engine:
 
     def initial_velocity(self, frame: MarketFrame) -> float:
         """v0 in ticks/s: the frame's ``velocity`` scalar if given (a generator that knows it), else the last
-        tick's motion (seed section 6); with ``start="latent"`` the particle starts at rest (0)."""
+        tick's motion (docs/architecture.md#dynamics); with ``start="latent"`` the particle starts at rest (0)."""
         if "velocity" in frame.scalars:
             return float(frame.scalars["velocity"])
         if self.config.start == "latent":

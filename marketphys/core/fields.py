@@ -1,4 +1,4 @@
-"""Canonical fields over the grid and their interpolation at continuous x (seed section 5).
+"""Canonical fields over the grid and their interpolation at continuous x (docs/architecture.md#fields).
 
 Everything here is a pure function over arrays so kernels can mirror it line by line.
 Gradients are central differences on the grid (one-sided at the edges); values and

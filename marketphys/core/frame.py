@@ -1,4 +1,4 @@
-"""MarketFrame: what the engine sees at one Δt tick (seed section 4)."""
+"""MarketFrame: what the engine sees at one Δt tick (docs/architecture.md#frames)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The spatial grid: cells of Δx ticks centred on spot (seed section 3)."""
+"""The spatial grid: cells of Δx ticks centred on spot (docs/architecture.md#grid-and-timebase)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ class Grid:
     """Cells i in [-n..n], x(i) = i·dx ticks, centred on the frame's spot.
 
     The default half-width n = 128 with dx = 2 covers ±256 ticks, enough for the
-    25-strike GEX grid (±240 ticks for ES, DESIGN.md section 2).
+    25-strike GEX grid (±240 ticks for ES, docs/architecture.md#grid-and-timebase).
     """
 
     n: int = 128

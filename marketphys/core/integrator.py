@@ -1,4 +1,4 @@
-"""Fixed-step rollout of the price particle with forward sensitivities (seed sections 6, 8).
+"""Fixed-step rollout of the price particle with forward sensitivities (docs/architecture.md#dynamics).
 
 a = wU·(−∂U/∂x) + wC·(C(x) − v) + wΓ·(−Γ(x)·v) + wO·(−∂O/∂x) + b
 

@@ -1,4 +1,4 @@
-"""Online learner for θ (seed section 9): damped Gauss-Newton with RLS-style memory.
+"""Online learner for θ (docs/architecture.md#learner): damped Gauss-Newton with RLS-style memory.
 
 Loss per resolved origin: Σ_h α_h · Huber_δ(actual_h − x̂_h). Huber enters as IRLS
 weights; the curvature estimate A = λ·A + Jᵀ W J is the RLS information matrix with

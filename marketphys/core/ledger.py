@@ -1,4 +1,4 @@
-"""The prediction ledger (seed section 8): forecasts keyed by (origin time, horizon).
+"""The prediction ledger (docs/architecture.md#prediction-loop): forecasts keyed by (origin time, horizon).
 
 An entry resolves only when the frame at origin + h·Δt arrives. Policy for imperfect
 streams: a frame within ±``tolerance_ns`` of a target resolves it; once a frame later

@@ -1,4 +1,4 @@
-"""The producer plug-in contract (seed section 14).
+"""The producer plug-in contract (docs/architecture.md#producers).
 
 A producer maps a frame (plus its own state) to exactly one of ΔU, ΔC, ΔΓ (``"G"``),
 ΔO, ΔD, or wall updates (``"walls"``). The engine sums contributions per target,

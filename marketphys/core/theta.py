@@ -1,4 +1,4 @@
-"""θ: the interpretable force weights the learner tunes (seed section 6)."""
+"""θ: the interpretable force weights the learner tunes (docs/architecture.md#dynamics)."""
 
 from __future__ import annotations
 

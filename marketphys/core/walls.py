@@ -1,4 +1,4 @@
-"""Soft walls with memory (seed section 10): S(t+1) = decay·S(t) + reinforcement(t).
+"""Soft walls with memory (docs/architecture.md#walls): S(t+1) = decay·S(t) + reinforcement(t).
 
 A wall is an entity with identity: it lives at an absolute price, so as spot moves
 the wall slides across the spot-centred grid while its strength thickens or erodes.

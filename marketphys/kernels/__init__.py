@@ -1,4 +1,4 @@
-"""Kernel backends that dispatch shaders/ (DESIGN.md section 3).
+"""Kernel backends that dispatch shaders/ (docs/architecture.md#kernels-and-backends).
 
 ``get_backend(name)`` returns a backend exposing ``compose``, ``rollout``,
 ``ensemble_bands``, ``philox``, ``calibrate`` and the generic ``dispatch``;

@@ -1,6 +1,6 @@
 """The metal backend: shaders/*.metal on the GPU through metalcompute (macOS, Apple Silicon).
 
-metalcompute 0.2.9 facts designed around (DESIGN.md section 3): source compiled from
+metalcompute 0.2.9 facts designed around (docs/architecture.md#kernels-and-backends): source compiled from
 a string (quoted includes inlined first); ``fn(count, *bufs)`` dispatches ``count``
 threads rounded up to whole threadgroups (every kernel starts with the ``gid >= p.n``
 guard); inputs may be any buffer (copied each call) but outputs must be

@@ -1,7 +1,7 @@
 """Shader sources: the include inliner and the entry-point parser every backend shares.
 
 metalcompute compiles MSL from a string, so quoted ``#include "..."`` lines must be
-inlined before compiling (DESIGN.md section 3). Angle-bracket includes
+inlined before compiling (docs/architecture.md#kernels-and-backends). Angle-bracket includes
 (``<metal_stdlib>``) stay: Metal provides it, and msl-cpu puts its shim on the path.
 The parser reads each ``kernel void`` signature so the msl-cpu backend can generate
 its C entry points and the lint test can check the subset.

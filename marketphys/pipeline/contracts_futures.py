@@ -1,4 +1,4 @@
-"""Contracts of the futures datasets: bronze records and the silver HUD surfaces (DESIGN.md section 5)."""
+"""Contracts of the futures datasets: bronze records and the silver HUD surfaces (docs/architecture.md#data-pipeline)."""
 
 from __future__ import annotations
 

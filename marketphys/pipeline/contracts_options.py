@@ -1,4 +1,4 @@
-"""Contracts of the options silver datasets and the gold calibration (seed sections A, C, D).
+"""Contracts of the options silver datasets and the gold calibration (docs/architecture.md#data-pipeline).
 
 Each invariant raises ``ContractError`` naming the dataset, the rule and a bad value.
 Strike surfaces (``gex``, ``gex_flow``) are served; book_flow / book_wall are not served

@@ -1,5 +1,5 @@
 """``SilverComputeGexSurface1s``: options MBO + definitions + open interest + futures spot
--> four silver datasets per 1 s window (DESIGN.md section 5, seed sections A1-A2).
+-> four silver datasets per 1 s window (docs/architecture.md#data-pipeline).
 
 One pass over the options MBO of a day, in time order and bounded memory: the per-order
 book (``options_book``) accumulates each window's flows; when a window closes, the

@@ -1,4 +1,4 @@
-"""The three-band instrument texture (seed "Medium Scope Visual Encoding Spec", DESIGN.md section 4).
+"""The three-band instrument texture (docs/architecture.md#visual-encoding).
 
 ``render_texture(scene)`` returns an (H, W, 4) uint8 RGBA array. Backends: ``numpy``
 (the reference, always there) and ``msl-cpu`` / ``metal`` once the kernel backends

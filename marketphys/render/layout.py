@@ -3,7 +3,7 @@
 One place defines where each band sits and which colours each encoding uses, so
 the NumPy reference, shaders/render.metal (via shaders/include/mp_render.h) and the
 widget's JS text layer all agree. Params mirrors ``struct RenderParams`` field by
-field (4-byte fields only, DESIGN.md section 3).
+field (4-byte fields only, docs/architecture.md#kernels-and-backends).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ feed the engine identical frames. The mapping:
   ``options_age_s`` (how old the held options surfaces are). ``FrameAssembler`` adds
   ``latent_offset`` (ticks) = EMA_α(mid) − mid, where a filter puts the latent price
   inside the quoted tick (see ``LatentMidFilter``). The engine starts the particle at
-  the mid with the last tick's motion (seed section 6) and reads ``latent_offset`` only
+  the mid with the last tick's motion (docs/architecture.md#dynamics) and reads ``latent_offset`` only
   with ``EngineConfig(start="latent")``, the documented ablation.
 * profiles over the engine grid (cell centres i·dx ticks from spot): every numeric
   ``bucket_radar`` column, ``vacuum`` columns, and ``wall_depth_ask`` /

@@ -1,4 +1,4 @@
-"""θ files: versioned JSON a production engine can load (DESIGN.md section 7).
+"""θ files: versioned JSON a production engine can load (docs/architecture.md#replay-sessions-export).
 
 Contents: θ, bounds, grid, integrator and learner settings, producer configuration,
 training window, scorecard, package version, schema version and a SHA-256 checksum

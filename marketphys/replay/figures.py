@@ -2,7 +2,7 @@
 
 The pixels are the Physics Lab's own: ``marketphys.render.render_texture`` of the scene
 the lab would show for the session's engine right now (band A the medium, B the
-forecast ladder, C the resolved errors; seed "Medium Scope Visual Encoding Spec"), on
+forecast ladder, C the resolved errors; docs/architecture.md#visual-encoding), on
 the fastest render backend here. Text overlays are the widget's JS and are not drawn.
 """
 

@@ -1,4 +1,4 @@
-"""The ``/v1/hud/stream`` wire protocol (seed section B, DESIGN.md section 6).
+"""The ``/v1/hud/stream`` wire protocol (docs/architecture.md#serving).
 
 Per window the server sends, in this order::
 

@@ -1,4 +1,4 @@
-"""Stream verification (seed section D): connect, read batches, list every contract violation.
+"""Stream verification (docs/architecture.md#data-pipeline, invariants): connect, read batches, list every contract violation.
 
 Checked per connection: framing order (batch_start, header + binary per listed
 surface in order, batch_end), strictly increasing window_end_ts_ns, headers match

@@ -1,4 +1,4 @@
-"""The Physics Lab widget and Altair charts (DESIGN.md section 4).
+"""The Physics Lab widget and Altair charts (docs/architecture.md#visual-encoding).
 
 ``PhysicsLab`` (anywidget) and the chart functions import lazily so that
 ``import marketphys.widgets`` stays cheap where Jupyter packages are absent.

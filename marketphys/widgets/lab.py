@@ -1,4 +1,4 @@
-"""``PhysicsLab``: the three-band instrument as an anywidget (DESIGN.md section 4).
+"""``PhysicsLab``: the three-band instrument as an anywidget (docs/architecture.md#visual-encoding).
 
 Python keeps the frame history and renders textures (render kernel or NumPy
 reference); the browser gets the texture and the frame's small arrays as binary

@@ -1,8 +1,8 @@
-// Shared math of the three-band instrument texture (seed "Medium Scope Visual
-// Encoding Spec"). Every function has a twin of the same name in
+// Shared math of the three-band instrument texture (docs/architecture.md#visual-encoding).
+// Every function has a twin of the same name in
 // marketphys/render/reference.py, the NumPy reference the kernel is tested
 // against. Plain inline functions over scalars: one source for Metal, msl-cpu
-// and CUDA builds (DESIGN.md section 3 subset: 4-byte fields, f literals).
+// and CUDA builds (docs/architecture.md#kernels-and-backends subset: 4-byte fields, f literals).
 #ifndef MARKETPHYS_RENDER_COMMON_H
 #define MARKETPHYS_RENDER_COMMON_H
 

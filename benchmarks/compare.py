@@ -8,7 +8,9 @@ its own scripts with its own package (``--quick`` where the script has it, else 
 explicit flags, see run_all.FALLBACK_QUICK). The table pairs the figures of lines that read the same
 apart from their numbers, and prints both and their ratio (this / REV): for a rate (…/s) above 1 is
 faster, for a time (s, ms, µs) below 1 is faster. Figures that are equal on both sides (sizes, counts)
-are left out. This is what "no speed regression" in RESULTS.md is checked with.
+are left out. This is what "no speed regression" in RESULTS.md is checked with. Numba caches are kept
+per source path, so REV's first compile is part of its run: read its warm-up lines, not its wall time, for
+compiled code.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from run_all import NEEDS_LAKE, ROOT, Result, build_lake, pick, run_one  # noqa: E402
 
-NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
+NUMBER = re.compile(r"(?<![\d.])[-+]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?(?![\d])")
 
 
 def template(line: str) -> str:
@@ -32,13 +34,21 @@ def template(line: str) -> str:
 
 
 def figures(line: str) -> list[tuple[str, float]]:
-    """(label, value) for each number in a line; the label is the text before it and the unit after it."""
+    """(label, value) for each number in a line; the label is the line around it, the figure as `@` and the
+    other numbers as `#`, so two figures of one line read apart."""
     out = []
-    for m in NUMBER.finditer(line):
-        before = line[: m.start()].rstrip(" (=:x")
-        unit = line[m.end() :].split(maxsplit=1)[0] if line[m.end() :].strip() else ""
-        label = re.sub(r"\s+", " ", before)[-46:].strip()
-        out.append((f"{label} [{unit.strip(',;()')}]", float(m.group().replace(",", ""))))
+    ms = list(NUMBER.finditer(line))
+    for i, m in enumerate(ms):
+        marked = (
+            "".join(
+                (line[ms[j - 1].end() if j else 0 : x.start()] + ("@" if j == i else "#")) for j, x in enumerate(ms)
+            )
+            + line[ms[-1].end() :]
+        )
+        marked = re.sub(r"\s+", " ", marked).strip()
+        at = marked.index("@")
+        label = marked[max(0, at - 38) : at + 16]
+        out.append((("…" if at > 38 else "") + label, float(m.group().replace(",", ""))))
     return out
 
 

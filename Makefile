@@ -28,6 +28,7 @@ test: $(STAMP)
 
 # everything except the tests marked slow (minutes each) or browser (headless Chromium); metal skips off macOS
 test-fast: $(STAMP)
+	@bash scripts/ensure_test_tools.sh
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not browser" $(PYTEST_ARGS)
 
 # ruff (lint + format check) over the repository, mypy over the lower layers (settings in pyproject.toml)

@@ -57,7 +57,8 @@ def test_conformance_records_read_through_our_dtype(conformance_dir, name):
     assert b"".join(bytes(r) for r in recs) == ours.tobytes()
     for k in sorted({0, len(recs) // 2, len(recs) - 1}):
         r, o = recs[k], ours[k]
-        assert (int(o["length"]), int(o["rtype"])) == (dbn.MBO_WORDS, dbn.RTYPE_MBO) == (r.record_size() // 4, int(r.rtype))
+        header = (int(o["length"]), int(o["rtype"]))
+        assert header == (dbn.MBO_WORDS, dbn.RTYPE_MBO) == (r.record_size() // 4, int(r.rtype))
         assert chr(o["action"]) == r.action.value and chr(o["side"]) == r.side.value
         assert (int(o["price"]), int(o["flags"]), int(o["ts_recv"])) == (r.price, int(r.flags), r.ts_recv)
         if o["price"] == dbn.UNDEF_PRICE:
@@ -75,7 +76,8 @@ def test_action_and_side_codes_equal_databentos():
     for name in ("ADD", "CANCEL", "MODIFY", "CLEAR", "TRADE", "FILL", "NONE"):
         assert getattr(dbn, name) == ord(getattr(dbnref.Action, name).value), name
     assert set(dbn.ACTIONS) == {ord(a.value) for a in dbnref.Action.variants()}
-    assert (dbn.ASK, dbn.BID, dbn.SIDE_NONE) == tuple(ord(getattr(dbnref.Side, s).value) for s in ("ASK", "BID", "NONE"))
+    sides = tuple(ord(getattr(dbnref.Side, s).value) for s in ("ASK", "BID", "NONE"))
+    assert (dbn.ASK, dbn.BID, dbn.SIDE_NONE) == sides
     assert set(dbn.SIDES) == {ord(s.value) for s in dbnref.Side.variants()}
 
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from marketphys.dbn import (ASK, BID, F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, MBO_WORDS, PRICE_SCALE, RTYPE_MBO,
-                            SIDE_NONE)
+from marketphys.dbn import (ASK, BID, F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, MBO_WORDS, PRICE_SCALE,
+                            RTYPE_MBO, SIDE_NONE)
 
 from .lobster_files import (EVENT_TYPES, EXCHANGE_TZ, NAME_RE, LobsterDay, LobsterError,  # noqa: F401 (re-exported)
                             LobsterPair, is_lobster, pairs_in_zip, read_day, split_inputs, utc_offset_ns)

@@ -49,15 +49,18 @@ import numpy as np
 
 from marketphys.dbn import MBO_DTYPE
 
-from .book_layout import (BA, BASE, BB, KNOWN, N_BAD_SIDE, N_CLEAR, N_DUP_ADD, N_FS, N_INVALID_WIN,  # noqa: F401
-                          N_LOG_SLOW, N_SNAPS, N_ST, N_UNKNOWN, NDIRTY, NLIVE, NO_REFCOUNT, NUSED, OUT_BUCK, OUT_VAC,
-                          OUT_WALL, OUT_WIN, PBA, PBB, PENDING, RING_HEAD, RING_TAIL, STARTED, THI, TLO, WIN_END,
-                          BookParams, messages_of)
+from .book_layout import (BA, BASE, BB, KNOWN, N_BAD_SIDE, N_CLEAR, N_DUP_ADD, N_FS, N_INVALID_WIN, N_LOG_SLOW,
+                          N_SNAPS, N_ST, N_UNKNOWN, NDIRTY, NLIVE, NUSED, OUT_BUCK, OUT_VAC, OUT_WALL, OUT_WIN, PBA,
+                          PBB, PENDING, RING_HEAD, RING_TAIL, STARTED, THI, TLO, WIN_END, BookParams, messages_of)
 from .book_levels import Levels, new_levels, widen
-from .book_loop import run_book, scan_adds  # noqa: F401  (run_book: tests check its compile options)
-from .book_orders import OT_COLS, OT_KEY, OT_STATE, aligned_table, order_table, rehash
-from .book_windows import (BUCKET_F, BUCKET_I, BUCKET_I32, N_BF, N_SCRATCH, NP_LOG1P, NP_LOG1P_N,  # noqa: F401
-                           SNAP_F, SNAP_I, VAC_F, VAC_I, WALL_I, WindowOut)
+from .book_loop import run_book, scan_adds
+from .book_orders import OT_COLS, OT_KEY, aligned_table, order_table, rehash
+from .book_windows import (BUCKET_F, BUCKET_I, BUCKET_I32, N_BF, N_SCRATCH, SNAP_F, SNAP_I, VAC_F, VAC_I, WALL_I,
+                           WindowOut)
+
+# re-exported: the kernels' compile options and the depth_log table are checked through this module
+from .book_layout import NO_REFCOUNT  # noqa: F401,E402
+from .book_windows import NP_LOG1P, NP_LOG1P_N  # noqa: F401,E402
 
 
 def _refcounts(arrays) -> list[int]:

@@ -23,7 +23,8 @@ if TYPE_CHECKING:  # annotations only: build imports the stage list, not the oth
 
 
 def _mixed(info: DbnInfo, day: DayInputs) -> bool:
-    return any(info is i for i in day.files.get("future_mbo", ())) and any(i is info for i in day.files.get("option_mbo", ()))
+    return any(info is i for i in day.files.get("future_mbo", ())) \
+        and any(i is info for i in day.files.get("option_mbo", ()))
 
 
 def _option_ids(info: DbnInfo, ctx: dict) -> set[int]:

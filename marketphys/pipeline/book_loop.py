@@ -84,12 +84,12 @@ def _replace_order(s, act, t, sidx, q, snap, orders, lv, st):
 
 
 @njit(cache=True, **NO_REFCOUNT, inline="always")
-def _add_or_modify(act, sidx, oid, px, q, ts, orders, lv, st, tick_int):
+def _add_or_modify(act, sidx, oid, px, q, ts, orders, lv, st, tick_int, base):
     """An add, or a modify (new price and/or size); a modify of an unknown order is taken as an add."""
     if sidx < 0 or px == UNDEF_PRICE:
         st[N_BAD_SIDE] += 1
         return
-    t = px // tick_int - st[BASE]
+    t = px // tick_int - base
     s = lookup(orders, oid)
     if s >= 0 and act == MODIFY and orders.tick[s] == t and orders.side[s] == sidx and q <= orders.size[s]:
         # size reduction keeps priority: part fill, part pull
@@ -159,8 +159,8 @@ def _trade(px, q, sidx, st):
 
 
 @njit(cache=True, **NO_REFCOUNT, inline="always")
-def _apply(i, ts, msgs, tick_int, st, fs, orders, lv):
-    """Message i of the instrument, inside the open window."""
+def _apply(i, ts, msgs, tick_int, base, st, fs, orders, lv):
+    """Message i of the instrument, inside the open window; returns its flags."""
     st[NMSG] += 1
     st[PENDING] = 1
     fl = msgs.flags[i]
@@ -170,7 +170,7 @@ def _apply(i, ts, msgs, tick_int, st, fs, orders, lv):
     sidx = 0 if sd == BID else (1 if sd == ASK else -1)
     oid = msgs.order_id[i]
     if act == ADD or act == MODIFY:
-        _add_or_modify(act, sidx, oid, msgs.price[i], np.int64(msgs.size[i]), ts, orders, lv, st, tick_int)
+        _add_or_modify(act, sidx, oid, msgs.price[i], np.int64(msgs.size[i]), ts, orders, lv, st, tick_int, base)
     elif act == CANCEL:
         _cancel(oid, np.int64(msgs.size[i]), orders, lv, st)
     elif act == FILL:
@@ -185,6 +185,7 @@ def _apply(i, ts, msgs, tick_int, st, fs, orders, lv):
     if fl & F_SNAPSHOT and fl & F_LAST:
         st[IN_SNAP] = 0
         st[KNOWN] = 1
+    return fl
 
 
 @njit(cache=True, **NO_REFCOUNT)
@@ -201,6 +202,7 @@ def run_book(msgs, i0, n_end, final, params, st, fs, orders, lv, out):
     """
     ts_recv = msgs.ts_recv
     window_ns = params.window_ns
+    base = st[BASE]  # the level arrays move only between calls
     n_all = ts_recv.shape[0]
     i = i0
     if i0 == 0 and n_all > 0 and st[EVT_OPEN] == 1:
@@ -227,8 +229,8 @@ def run_book(msgs, i0, n_end, final, params, st, fs, orders, lv, out):
             else:
                 st[WIN_END] += window_ns
             continue  # re-check: maybe more empty windows to emit
-        _apply(i, ts, msgs, params.tick_int, st, fs, orders, lv)
-        if (msgs.flags[i] & F_LAST) or (i + 1 < n_all and ts_recv[i + 1] != ts_recv[i]):
+        fl = _apply(i, ts, msgs, params.tick_int, base, st, fs, orders, lv)
+        if (fl & F_LAST) or (i + 1 < n_all and ts_recv[i + 1] != ts_recv[i]):
             end_event(st, fs, lv.depth)
         elif i + 1 >= n_all:
             st[EVT_OPEN] = 1  # decided by the next chunk's first record (or the stream's end)

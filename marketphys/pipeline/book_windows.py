@@ -232,14 +232,14 @@ def _level_rows(T, r, spot, spot_px, tick_int, band, near, lv, st, out):
         lvl_pull = 0.0
         lvl_add = 0.0
         vac = 0.0
-        price = (base + t) * tick_int
         if lv.dirty_stamp[t] < quiet_before:
             # quiet: no flow, depth == previous depth, no d1/d2, no erosion, r1 = r2 = 0
             if lv.depth[0, t] == 0 and lv.depth[1, t] == 0:
                 continue
-            lvl_depth, lvl_rest = _quiet_level(t, rel, r, T, spot_px, price, lv, st, out)
+            lvl_depth, lvl_rest = _quiet_level(t, rel, r, T, spot_px, (base + t) * tick_int, lv, st, out)
         else:
-            lvl_depth, lvl_rest, lvl_pull, lvl_add, vac = _active_level(t, rel, r, T, spot_px, price, w, lv, st, out)
+            lvl_depth, lvl_rest, lvl_pull, lvl_add, vac = _active_level(t, rel, r, T, spot_px, (base + t) * tick_int,
+                                                                        w, lv, st, out)
         b = (rel // 2) + nb
         if 0 <= b < nbk:
             if b < blo:

@@ -123,8 +123,8 @@ class OracleBook:
 def replay(records: np.ndarray, check_every_event=True, on_event=None) -> OracleBook:
     """Replay MBO records through the oracle; after each F_LAST, check no instrument is crossed."""
     book = OracleBook()
-    acts = records["action"].astype("U1")
-    sides = records["side"].astype("U1")
+    acts = [chr(c) for c in records["action"].tolist()]     # DBN action/side byte codes -> "A", "B", ...
+    sides = [chr(c) for c in records["side"].tolist()]
     inst = records["instrument_id"].astype(np.int64)
     price = records["price"].astype(np.int64)
     size = records["size"].astype(np.int64)

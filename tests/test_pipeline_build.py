@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from marketphys.cli import main
-from marketphys.pipeline import build
+from marketphys.pipeline.build import build
 from marketphys.pipeline import contracts_futures as cf
 from marketphys.pipeline.bronze import DbnError
 from marketphys.pipeline.lake import list_dates, read_partition

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fixtures_synth import futures_records, options_records, replay, synth_sample  # noqa: F401
+from marketphys.dbn import ADD, ASK, BID, CANCEL, CLEAR, FILL, MODIFY, TRADE
 from marketphys.synth import SynthConfig
 from marketphys.synth.config import TICK_INT
 from marketphys.synth.futures import generate_futures
@@ -25,12 +26,12 @@ def test_futures_book_is_consistent_fifo_and_never_crossed(futures_records):
 
 def test_futures_snapshot_opens_the_file(futures_records):
     r = futures_records
-    assert r["action"][0] == b"R" and r["flags"][0] & 32
+    assert r["action"][0] == CLEAR and r["flags"][0] & 32
     snap = (r["flags"] & 32) != 0
     n_snap = int(np.argmin(snap))  # first record without F_SNAPSHOT
     assert snap[:n_snap].all() and not snap[n_snap:].any()
     assert r["flags"][n_snap - 1] & 128 and not (r["flags"][1:n_snap - 1] & 128).any()
-    assert set(r["action"][1:n_snap].tolist()) == {b"A"}
+    assert set(r["action"][1:n_snap].tolist()) == {ADD}
 
 
 def test_futures_semantics(futures_records):
@@ -38,16 +39,16 @@ def test_futures_semantics(futures_records):
     assert (np.diff(r["ts_recv"].astype(np.int64)) >= 0).all()
     assert (np.diff(r["sequence"].astype(np.int64)) >= 0).all()
     assert (r["ts_recv"] >= r["ts_event"]).all()
-    live = r["action"] != b"R"
+    live = r["action"] != CLEAR
     assert (r["price"][live] % TICK_INT == 0).all(), "futures prices are tick-aligned"
-    assert set(np.unique(r["action"]).tolist()) == {b"A", b"C", b"M", b"T", b"F", b"R"}
-    assert set(np.unique(r["side"][live]).tolist()) == {b"A", b"B"}
+    assert set(np.unique(r["action"]).tolist()) == {ADD, CANCEL, MODIFY, TRADE, FILL, CLEAR}
+    assert set(np.unique(r["side"][live]).tolist()) == {ASK, BID}
     # every trade equals the fills that follow it, and fills sit on the other side
-    idx = np.flatnonzero(r["action"] == b"T")
+    idx = np.flatnonzero(r["action"] == TRADE)
     for i in idx[:2000]:
         j = i + 1
         tot = 0
-        while j < len(r) and r["action"][j] == b"F":
+        while j < len(r) and r["action"][j] == FILL:
             assert r["side"][j] != r["side"][i]
             assert r["price"][j] == r["price"][i]
             tot += int(r["size"][j])
@@ -72,7 +73,7 @@ def test_options_book_is_consistent_and_never_crossed(options_records):
     book = replay(options_records)
     assert book.errors == []
     acts = set(np.unique(options_records["action"]).tolist())
-    assert {b"A", b"C", b"M", b"T", b"F"} <= acts
+    assert {ADD, CANCEL, MODIFY, TRADE, FILL} <= acts
     assert (np.diff(options_records["ts_recv"].astype(np.int64)) >= 0).all()
 
 
@@ -92,12 +93,12 @@ def test_property_futures_book_consistent_for_any_seed(seed, open_ticks):
 def test_oracle_catches_a_corrupted_stream(futures_records):
     """The checks above can fail: drop one add, or swap two fills, and the oracle says so."""
     r = futures_records.copy()
-    live_add = np.flatnonzero((r["action"] == b"A") & ((r["flags"] & 32) == 0))
+    live_add = np.flatnonzero((r["action"] == ADD) & ((r["flags"] & 32) == 0))
     drop = live_add[len(live_add) // 2]
     assert replay(np.delete(r, drop)).errors  # later cancel/fill of that id is unknown
 
     r2 = futures_records.copy()
-    fills = np.flatnonzero((r2["action"][:-1] == b"F") & (r2["action"][1:] == b"F"))
+    fills = np.flatnonzero((r2["action"][:-1] == FILL) & (r2["action"][1:] == FILL))
     i = fills[0]
     r2[[i, i + 1]] = r2[[i + 1, i]]
     assert any("FIFO" in e for e in replay(r2).errors)

@@ -50,7 +50,7 @@ def test_every_file_decodes_with_databento(synth_sample):
         r = recs[k]
         assert (r.order_id, r.price, r.size, r.flags, str(r.action), str(r.side), r.ts_recv, r.sequence) == \
                (int(arr["order_id"][k]), int(arr["price"][k]), int(arr["size"][k]), int(arr["flags"][k]),
-                arr["action"][k].decode(), arr["side"][k].decode(), int(arr["ts_recv"][k]), int(arr["sequence"][k]))
+                chr(arr["action"][k]), chr(arr["side"][k]), int(arr["ts_recv"][k]), int(arr["sequence"][k]))
     # options: prices on the option tick (0.05, or 0.25 from 5.00), ids all defined
     md, recs = decoded["options_mbo"]
     p = np.array([r.price for r in recs])

@@ -8,6 +8,7 @@ from vollib.black import black
 
 from fixtures_synth import SAMPLE, futures_records, options_records, synth_sample  # noqa: F401
 from marketphys.core.integrator import rollout
+from marketphys.dbn import ADD, ASK, BID, CANCEL, MODIFY, TRADE
 from marketphys.synth import GroundTruth, SynthConfig
 from marketphys.synth import dbn as D
 from marketphys.synth.black76 import YEAR_NS, black76, smile_vol
@@ -117,7 +118,7 @@ def test_options_flow_at_wall_strikes_follows_the_schedule(synth_sample, options
     inst_wall = _wall_instruments(res)
     win = ((r["ts_event"].astype(np.int64) - SAMPLE.start_ns) // 500_000_000).clip(0, t.n_windows - 1)
     group = np.concatenate([[0], np.cumsum((r["flags"][:-1] & 128) != 0)])
-    trade_groups = np.unique(group[r["action"] == b"T"])
+    trade_groups = np.unique(group[r["action"] == TRADE])
     in_trade = np.isin(group, trade_groups)
     oid = r["order_id"].astype(np.int64)
     part = (oid >= PART_OID0) & (oid < AGGR_OID0)
@@ -128,8 +129,8 @@ def test_options_flow_at_wall_strikes_follows_the_schedule(synth_sample, options
     n_inst = {k: sum(1 for v in inst_wall.values() if v == k) for k in range(len(t.wall_strike))}
     exposure = {ph: sum(n_inst[k] * int((t.wall_phase[:, k] == ph).sum()) for k in n_inst) for ph in (1, -1)}
     qty = r["size"].astype(np.int64)
-    adds = {ph: int(qty[sel & (r["action"] == b"A") & (phase == ph)].sum()) / exposure[ph] for ph in (1, -1)}
-    pulls = {ph: int(qty[sel & (r["action"] == b"C") & ~in_trade & (phase == ph)].sum()) / exposure[ph] for ph in (1, -1)}
+    adds = {ph: int(qty[sel & (r["action"] == ADD) & (phase == ph)].sum()) / exposure[ph] for ph in (1, -1)}
+    pulls = {ph: int(qty[sel & (r["action"] == CANCEL) & ~in_trade & (phase == ph)].sum()) / exposure[ph] for ph in (1, -1)}
     assert adds[1] > 1.5 * adds[-1], adds
     assert pulls[-1] > 1.5 * pulls[1], pulls
 
@@ -156,9 +157,9 @@ def test_option_quotes_are_black76_within_a_tick(synth_sample, options_records):
             k += 1
         a = r["action"][i]
         key = int(oid[i])
-        if a in (b"A", b"M"):
-            quotes[key] = (int(r["instrument_id"][i]), r["side"][i], int(r["price"][i]))
-        elif a == b"C":
+        if a in (ADD, MODIFY):
+            quotes[key] = (int(r["instrument_id"][i]), int(r["side"][i]), int(r["price"][i]))
+        elif a == CANCEL:
             quotes.pop(key, None)
     assert checked > 1000
 
@@ -171,7 +172,7 @@ def _check_quotes(quotes, defs, smiles, t, w):
     now = t.window_start_ns[w]
     n = 0
     for inst, q in by_inst.items():
-        if b"B" not in q or b"A" not in q:
+        if BID not in q or ASK not in q:
             continue
         d = defs[inst]
         series = "quarterly" if d.raw_symbol.startswith("ES") else "0dte"
@@ -182,7 +183,7 @@ def _check_quotes(quotes, defs, smiles, t, w):
         flag = "c" if str(d.instrument_class) == "C" else "p"
         theo = black(flag, F, K, T, t.config["rate"], sig)
         assert theo == pytest.approx(float(black76(F, K, T, sig, t.config["rate"], flag == "c")), rel=1e-9, abs=1e-9)
-        bid, ask = q[b"B"], q[b"A"]
+        bid, ask = q[BID], q[ASK]
         tick = 0.05 if bid < 5.0 else 0.25
         assert bid - 1e-9 <= theo <= ask + 1e-9, (d.raw_symbol, bid, theo, ask)
         assert ask - bid <= 0.25 + 1e-9 and (ask - bid) == pytest.approx(tick if bid + 1e-9 < 4.95 or bid >= 5.0 else ask - bid)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketphys.dbn import PRICE_SCALE
 from marketphys.pipeline.options_book import OrderBooks, columns
 from marketphys.pipeline.options_input import read_open_interest, read_option_definitions
 
@@ -53,10 +54,10 @@ def chain_from_dbn(mbo_files, definition_files, statistics_files, at_ns: int, *,
     ids = defs["instrument_id"].to_numpy(np.int64)
     bid, ask, _ = books.top(ids)
     out = pd.DataFrame({
-        "instrument_id": ids, "strike": defs["strike_price_int"].to_numpy(np.int64) / 1e9,
+        "instrument_id": ids, "strike": defs["strike_price_int"].to_numpy(np.int64) / PRICE_SCALE,
         "expiry": defs["expiration_ns"].to_numpy(np.int64), "type": np.where(defs["is_call"].to_numpy(bool), "C", "P"),
         "open_interest": oi.reindex(defs["instrument_id"].to_numpy()).fillna(0).to_numpy(float),
-        "bid": np.where(bid > 0, bid / 1e9, np.nan), "ask": np.where(ask > 0, ask / 1e9, np.nan),
+        "bid": np.where(bid > 0, bid / PRICE_SCALE, np.nan), "ask": np.where(ask > 0, ask / PRICE_SCALE, np.nan),
         "multiplier": defs["multiplier"].to_numpy(float)})
     out.attrs["asof"] = int(at_ns)
     return out

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from marketphys.pipeline import black76
+from marketphys.pipeline import gex_profile as prof
 
-from . import frame, profile as prof
+from . import frame
 from .forwards import forwards_per_expiry
 
 DEALERS = {"long_calls_short_puts": (1.0, -1.0), "short_calls_long_puts": (-1.0, 1.0),

@@ -13,12 +13,13 @@ import numpy as np
 import pyarrow as pa
 
 from . import book as B
+from .book_layout import BASE, N_ST, NDIRTY, NLIVE, NUSED, OUT_BUCK, OUT_VAC, OUT_WALL, OUT_WIN, RING_HEAD, RING_TAIL
+from .book_levels import LEVELS_1D, LEVELS_2D
+from .book_orders import OT_COLS, OT_KEY, OT_STATE, OT_TICK, aligned_table, rehash
+from .book_orders import ORDER_FIELDS as ORDER_COLS
 
 STATE_VERSION = 1
 PARAMS = ("instrument_id", "tick_int", "window_ns", "rest_ns", "band", "near", "max_fill")
-LEVELS_2D = ("depth", "young", "addq", "pullq", "fillq", "prev_depth", "prev_rest", "d1_last", "d1_w")
-LEVELS_1D = ("ra", "ra_w", "rb", "rb_w", "dirty_stamp")
-ORDER_COLS = ("tick", "side", "size", "ts", "young", "fill_pending")
 
 
 class BookStateError(ValueError):
@@ -43,26 +44,27 @@ def state_table(book: "B.FuturesBook", **meta) -> pa.Table:
     """The book's state (between feeds: no window outputs held) as a one-row table; ``meta``
     (strings or ints: product, symbol, last record time) rides along."""
     st = book.st
-    if st[B.OUT_WIN] or st[B.OUT_WALL] or st[B.OUT_VAC] or st[B.OUT_BUCK]:
+    if st[OUT_WIN] or st[OUT_WALL] or st[OUT_VAC] or st[OUT_BUCK]:
         raise BookStateError("book state taken with windows not yet handed out: take them first")
-    live = book.hstate == 1
-    cap = book.ring_id.shape[0]
-    idx = np.arange(st[B.RING_HEAD], st[B.RING_TAIL]) % cap
+    orders = book.orders
+    live = orders.state == 1
+    cap = orders.ring_id.shape[0]
+    idx = np.arange(st[RING_HEAD], st[RING_TAIL]) % cap
     cols = {"version": pa.array([STATE_VERSION], pa.int32())}
     cols.update({k: pa.array([int(v)]) for k, v in params_of(book).items()})
     cols.update({k: pa.array([v]) for k, v in meta.items()})
     cols["L"] = pa.array([int(book.L)])
     cols["st"] = _cell(st)
     cols["fs"] = _cell(book.fs)
-    cols["order_id"] = _cell(book.keys[live])
-    for j, name in enumerate(ORDER_COLS):
-        cols["order_" + name] = _cell(book.ocols[live, j])
-    cols["ring_id"] = _cell(book.ring_id[idx])
-    cols["ring_ts"] = _cell(book.ring_ts[idx])
+    cols["order_id"] = _cell(orders.keys[live])
+    for name in ORDER_COLS:
+        cols["order_" + name] = _cell(getattr(orders, name)[live])
+    cols["ring_id"] = _cell(orders.ring_id[idx])
+    cols["ring_ts"] = _cell(orders.ring_ts[idx])
     if book.L:
         for name in LEVELS_2D + LEVELS_1D:
-            cols[name] = _cell(getattr(book, name))
-        cols["dirty_list"] = _cell(book.dirty_list[: int(st[B.NDIRTY])])
+            cols[name] = _cell(getattr(book.levels, name))
+        cols["dirty_list"] = _cell(book.levels.dirty_list[: int(st[NDIRTY])])
     return pa.table(cols)
 
 
@@ -77,35 +79,36 @@ def restore(table: pa.Table, **book_kwargs) -> "B.FuturesBook":
     book = B.FuturesBook(p["instrument_id"], p["tick_int"], window_ns=p["window_ns"], rest_ns=p["rest_ns"],
                          band_ticks=p["band"], near_ticks=p["near"], max_fill_windows=p["max_fill"], **book_kwargs)
     st = _get(table, "st").astype(np.int64)
-    if st.shape[0] != B.N_ST:
-        raise BookStateError(f"book state has {st.shape[0]} scalar slots, this build has {B.N_ST}")
+    if st.shape[0] != N_ST:
+        raise BookStateError(f"book state has {st.shape[0]} scalar slots, this build has {N_ST}")
     book.fs[:] = _get(table, "fs")
     L = int(table.column("L")[0].as_py())
     if L:
-        book._alloc_levels(int(st[B.BASE]), L)
+        book._alloc_levels(int(st[BASE]), L)
         for name in LEVELS_2D:
-            getattr(book, name)[:] = _get(table, name).reshape(2, L)
+            getattr(book.levels, name)[:] = _get(table, name).reshape(2, L)
         for name in LEVELS_1D:
-            getattr(book, name)[:] = _get(table, name)
+            getattr(book.levels, name)[:] = _get(table, name)
         dl = _get(table, "dirty_list")
-        book.dirty_list[: len(dl)] = dl
+        book.levels.dirty_list[: len(dl)] = dl
     ids = _get(table, "order_id").astype(np.uint64)
     n = len(ids)
     cap = 1 << int(np.ceil(np.log2(max(4 * n, 1 << 12))))
-    src = B._aligned_table(max(n, 1), B.OT_COLS)
-    src[:n, B.OT_KEY] = ids.view(np.int64)
-    src[:n, B.OT_STATE] = 1
+    src = aligned_table(max(n, 1), OT_COLS)
+    src[:n, OT_KEY] = ids.view(np.int64)
+    src[:n, OT_STATE] = 1
     for j, name in enumerate(ORDER_COLS):
-        src[:n, B.OT_TICK + j] = _get(table, "order_" + name)
-    new = B._aligned_table(cap, B.OT_COLS)
-    B._rehash(src[:, B.OT_KEY].view(np.uint64), src[:, B.OT_STATE], src, new[:, B.OT_KEY].view(np.uint64), new)
+        src[:n, OT_TICK + j] = _get(table, "order_" + name)
+    new = aligned_table(cap, OT_COLS)
+    rehash(src[:, OT_KEY].view(np.uint64), src[:, OT_STATE], src, new[:, OT_KEY].view(np.uint64), new)
     book._set_orders(new)
     rid, rts = _get(table, "ring_id").astype(np.uint64), _get(table, "ring_ts").astype(np.int64)
     rcap = 1 << int(np.ceil(np.log2(max(2 * len(rid), 1 << 12))))
-    book.ring_id, book.ring_ts = np.zeros(rcap, np.uint64), np.zeros(rcap, np.int64)
-    book.ring_id[: len(rid)], book.ring_ts[: len(rid)] = rid, rts
-    st[B.RING_HEAD], st[B.RING_TAIL] = 0, len(rid)
-    st[B.NUSED] = st[B.NLIVE] = n
+    ring_id, ring_ts = np.zeros(rcap, np.uint64), np.zeros(rcap, np.int64)
+    ring_id[: len(rid)], ring_ts[: len(rid)] = rid, rts
+    book._set_ring(ring_id, ring_ts)
+    st[RING_HEAD], st[RING_TAIL] = 0, len(rid)
+    st[NUSED] = st[NLIVE] = n
     book.st[:] = st
     return book
 

@@ -19,32 +19,14 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
+from marketphys.dbn import (ACTIONS, F_BAD_TS_RECV, F_LAST, F_MAYBE_BAD_BOOK, F_MBP, F_SNAPSHOT,  # noqa: F401
+                            F_TOB, MBO_DTYPE, MBO_FIELDS, RTYPE_DEFINITION, RTYPE_MBO, RTYPE_STATISTICS, SIDES,
+                            UNDEF_PRICE)
+
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DBN_MAGIC = b"DBN"
-RTYPE_MBO = 0xA0
-RTYPE_DEFINITION = 0x13
-RTYPE_STATISTICS = 0x18
-UNDEF_PRICE = np.iinfo(np.int64).max
-
-# flags (DBN spec)
-F_LAST = 0x80
-F_TOB = 0x40
-F_SNAPSHOT = 0x20
-F_MBP = 0x10
-F_BAD_TS_RECV = 0x08
-F_MAYBE_BAD_BOOK = 0x04
 
 SUPPORTED_SCHEMAS = ("mbo", "definition", "statistics")
-
-# One structured dtype for raw MBO, defined once (STYLE habit 8). action/side are ASCII codes.
-MBO_FIELDS = [
-    ("length", "u1"), ("rtype", "u1"), ("publisher_id", "<u2"), ("instrument_id", "<u4"),
-    ("ts_event", "<u8"), ("order_id", "<u8"), ("price", "<i8"), ("size", "<u4"),
-    ("flags", "u1"), ("channel_id", "u1"), ("action", "u1"), ("side", "u1"),
-    ("ts_recv", "<u8"), ("ts_in_delta", "<i4"), ("sequence", "<u4"),
-]
-MBO_DTYPE = np.dtype(MBO_FIELDS)
-assert MBO_DTYPE.itemsize == 56
 
 
 class DbnError(ValueError):
@@ -213,8 +195,8 @@ def check_supported(info: DbnInfo) -> None:
 # MBO record whose action or side is not a DBN code, is corrupt data: refused, never skipped.
 OTHER_RTYPES_IN_MBO = frozenset({0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18})
 _ACTION_SIDE_OK = np.zeros(1 << 16, bool)      # indexed by the (action, side) byte pair read as one uint16
-for _a in b"ACMRTFN":
-    for _s in b"ABN":
+for _a in ACTIONS:
+    for _s in SIDES:
         _ACTION_SIDE_OK[_a | (_s << 8)] = True
 
 

@@ -21,7 +21,6 @@ STRIKE_INT = STRIKE_TICKS * TICK_INT
 HALF_ROWS = 12
 N_ROWS = 2 * HALF_ROWS + 1          # 25 rows: rel_ticks -240..+240 step 20
 REL_TICKS = np.arange(-HALF_ROWS, HALF_ROWS + 1, dtype=np.int32) * STRIKE_TICKS
-PRICE_SCALE = 1e9
 
 
 def snap_to_strike_grid(price_int) -> np.ndarray:

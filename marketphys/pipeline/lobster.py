@@ -32,7 +32,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bronze import F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, RTYPE_MBO
+from marketphys.dbn import (ASK, BID, F_LAST, F_MAYBE_BAD_BOOK, F_SNAPSHOT, MBO_DTYPE, MBO_WORDS, PRICE_SCALE,
+                            RTYPE_MBO, SIDE_NONE)
+
 from .lobster_files import (EVENT_TYPES, EXCHANGE_TZ, NAME_RE, LobsterDay, LobsterError,  # noqa: F401 (re-exported)
                             LobsterPair, is_lobster, pairs_in_zip, read_day, split_inputs, utc_offset_ns)
 
@@ -81,7 +83,7 @@ class _Converter:
     # -- records
     def emit(self, action: str, side: int, px: int, size: int, oid: int, flags: int = 0, channel: int = 0):
         self.rec.append((self.ts, oid, px * PRICE_TO_NANO, size, flags, channel, ord(action),
-                         ord("B") if side == 0 else (ord("A") if side == 1 else ord("N")), self.seq))
+                         BID if side == 0 else (ASK if side == 1 else SIDE_NONE), self.seq))
 
     # -- levels
     def _level(self, side: int, px: int, delta: int):
@@ -290,7 +292,7 @@ def convert(day: LobsterDay, instrument_id: int | None = None) -> Conversion:
         recs["action"] = cols[6]
         recs["side"] = cols[7]
         recs["sequence"] = cols[8]
-    recs["length"] = MBO_DTYPE.itemsize // 4
+    recs["length"] = MBO_WORDS
     recs["rtype"] = RTYPE_MBO
     recs["instrument_id"] = iid
     cv.c["records"] = len(recs)
@@ -306,4 +308,4 @@ def check_tick(day: LobsterDay, tick_int: int) -> None:
     if off.any():
         bad = int(px[off][0]) // PRICE_TO_NANO
         raise LobsterError(f"{where}: field Price = {bad} (${bad / 1e4:.4f}) is not a multiple of the tick size "
-                           f"{tick_int / 1e9:g}; pass the right --tick-size")
+                           f"{tick_int / PRICE_SCALE:g}; pass the right --tick-size")

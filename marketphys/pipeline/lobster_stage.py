@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from marketphys.dbn import PRICE_SCALE
+
 from . import contracts_futures as cf
 from .lobster import DEFAULT_TICK, Conversion, LobsterPair, check_tick, convert, instrument_id_of, read_day
 from .spec import ProductSpec
@@ -40,7 +42,7 @@ def _hms(ns: int) -> str:
 
 
 def lobster_tick_int(spec: ProductSpec | None) -> int:
-    return (spec or ProductSpec()).tick_int(int(round(DEFAULT_TICK * 1e9)))
+    return (spec or ProductSpec()).tick_int(int(round(DEFAULT_TICK * PRICE_SCALE)))
 
 
 def build_lobster_day(pair: LobsterPair, lake, settings, spec: ProductSpec | None = None) -> LobsterDayResult:

@@ -26,11 +26,9 @@ import numpy as np
 from numba import types
 from numba.typed import Dict, List
 
-F_SNAPSHOT = 0x20
-_A, _C, _M, _R, _T, _F = (ord(c) for c in "ACMRTF")
+from marketphys.dbn import ADD, ASK, BID, CANCEL, CLEAR, F_SNAPSHOT, FILL, MODIFY
+
 _LONG_AGO = -(1 << 62)   # ts_added of snapshot orders: rested "forever"
-_BID = ord("B")
-_ASK = ord("A")
 
 STAT_NAMES = ("events", "unknown_order", "no_side", "snapshot")
 
@@ -184,12 +182,12 @@ def _apply(ts_a, inst_a, act_a, side_a, price_a, size_a, oid_a, flags_a, start, 
         stats[0] += 1
         if snap:
             stats[3] += 1
-        if act == _A:
+        if act == ADD:
             sd = side_a[i]
-            if sd != _BID and sd != _ASK:
+            if sd != BID and sd != ASK:
                 stats[2] += 1
             else:
-                b = _book(inst, 1 if sd == _BID else 0, book_index, book_keys, levels)
+                b = _book(inst, 1 if sd == BID else 0, book_index, book_keys, levels)
                 oid = oid_a[i]
                 old = _get_order(orders, oid)
                 if old[0] >= 0:          # a re-used id: drop what was resting first
@@ -199,7 +197,7 @@ def _apply(ts_a, inst_a, act_a, side_a, price_a, size_a, oid_a, flags_a, start, 
                 orders[oid] = (b, price_a[i], q, _LONG_AGO if snap else ts, 0)
                 if not snap:
                     _flow(flows, b, price_a[i], q, 0, 0, 0)
-        elif act == _C:
+        elif act == CANCEL:
             oid = oid_a[i]
             o = _get_order(orders, oid)
             if o[0] < 0:
@@ -210,14 +208,14 @@ def _apply(ts_a, inst_a, act_a, side_a, price_a, size_a, oid_a, flags_a, start, 
                     del orders[oid]
                 else:
                     orders[oid] = o2
-        elif act == _M:
+        elif act == MODIFY:
             oid = oid_a[i]
             o = _get_order(orders, oid)
             sd = side_a[i]
             if o[0] < 0:
                 stats[1] += 1
-                if sd == _BID or sd == _ASK:   # treat as an add (e.g. after a gap)
-                    b = _book(inst, 1 if sd == _BID else 0, book_index, book_keys, levels)
+                if sd == BID or sd == ASK:   # treat as an add (e.g. after a gap)
+                    b = _book(inst, 1 if sd == BID else 0, book_index, book_keys, levels)
                     _level_add(levels, b, price_a[i], size_a[i])
                     orders[oid] = (b, price_a[i], size_a[i], _LONG_AGO if snap else ts, 0)
                     if not snap:
@@ -242,7 +240,7 @@ def _apply(ts_a, inst_a, act_a, side_a, price_a, size_a, oid_a, flags_a, start, 
                     orders[oid] = o2
                 if newq <= 0 and oid in orders:
                     del orders[oid]
-        elif act == _F:
+        elif act == FILL:
             oid = oid_a[i]
             o = _get_order(orders, oid)
             if o[0] >= 0:
@@ -252,10 +250,10 @@ def _apply(ts_a, inst_a, act_a, side_a, price_a, size_a, oid_a, flags_a, start, 
             else:
                 stats[1] += 1
                 sd = side_a[i]
-                if (sd == _BID or sd == _ASK) and not snap:
-                    b = _book(inst, 1 if sd == _BID else 0, book_index, book_keys, levels)
+                if (sd == BID or sd == ASK) and not snap:
+                    b = _book(inst, 1 if sd == BID else 0, book_index, book_keys, levels)
                     _flow(flows, b, price_a[i], 0, 0, size_a[i], 0)
-        elif act == _R:
+        elif act == CLEAR:
             nonempty = False
             for sb in range(2):
                 bb = _find_book(book_index, inst * 2 + sb)
@@ -282,7 +280,7 @@ def _flush(flows, book_keys, levels, inst, side, price, add, pull, fill, pull_re
         b = k[0]
         key = book_keys[b]
         inst[j] = key // 2
-        side[j] = _BID if key % 2 == 1 else _ASK
+        side[j] = BID if key % 2 == 1 else ASK
         price[j] = k[1]
         add[j] = f[0]
         pull[j] = f[1]

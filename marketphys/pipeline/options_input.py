@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from marketphys.dbn import PRICE_SCALE, UNDEF_PRICE
+
 from .bronze import MBO_DTYPE, DbnError, iter_mbo, iter_records_table  # noqa: F401  (re-exported)
 
-PRICE_SCALE = 1_000_000_000          # Databento fixed-point prices: 1e-9
-UNDEF_PRICE = np.iinfo(np.int64).max
 STAT_OPEN_INTEREST = 9               # databento_dbn.StatType.OPEN_INTEREST
 STAT_ACTION_DELETE = 2
 

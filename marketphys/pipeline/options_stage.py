@@ -1,7 +1,7 @@
 """The options stage inside ``build``: one day's options MBO + definitions + statistics
 (+ the futures spot the futures stage just staged) -> the four options silver datasets.
 
-Registered with ``build.register_stage`` so ``marketphys build`` runs it whenever a day
+Listed in ``stages.STAGES`` (after the futures stage), so ``marketphys build`` runs it whenever a day
 has option MBO, definitions and statistics. Normalised columns use the day's causal gold
 calibration (``gold.causal_calibration``: the lake's earlier days only, the bundled default
 for a first day), stored with the day under ``gold.hud.physics_norm_calibration``.
@@ -113,7 +113,8 @@ def build_options_day(mbo_files, definition_files, statistics_files, lake, date:
             "unknown_instrument_messages": unknown}
 
 
-def _stage_run(day, staged, settings, ctx) -> dict:
+def options_stage(day, staged, settings, ctx) -> dict:
+    """The build stage (``stages.STAGES``): a day's options GEX surfaces; rows written per dataset."""
     files = day.files
     bar = None
     if settings.progress:
@@ -136,11 +137,4 @@ def _stage_run(day, staged, settings, ctx) -> dict:
     return res["rows"]
 
 
-def register() -> None:
-    from .build import STAGES, register_stage
-
-    if not any(s.name == "silver.future_option_mbo" for s in STAGES):
-        register_stage("silver.future_option_mbo", {"option_mbo", "definition", "statistics"}, _stage_run)
-
-
-__all__ = ["build_options_day", "register"]
+__all__ = ["build_options_day", "options_stage"]

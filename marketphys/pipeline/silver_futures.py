@@ -17,6 +17,8 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
+from marketphys.dbn import CLEAR, F_SNAPSHOT, PRICE_SCALE
+
 from . import contracts_futures as cf
 from .book import FuturesBook, WindowBatch
 from .contracts import ContractError
@@ -39,9 +41,9 @@ def tick_int_for(product: str, definitions: dict[int, int] | None = None, instru
         return int(definitions[instrument_id])
     if tick_size is not None:
         t = float(tick_size)
-        if not (np.isfinite(t) and t > 0 and round(t * 1e9) >= 1):
+        if not (np.isfinite(t) and t > 0 and round(t * PRICE_SCALE) >= 1):
             raise ValueError(f"tick_size must be a positive price (at least 1e-9), got {tick_size!r}")
-        return int(round(t * 1e9))
+        return int(round(t * PRICE_SCALE))
     raise ValueError(f"no tick size for product {product!r} (instrument {instrument_id}): add its definition "
                      f"file to --input, or give it with --tick-size (e.g. 0.25 for ES)")
 
@@ -179,14 +181,12 @@ def split_by_date(ts: np.ndarray) -> list[tuple[str, int, int]]:
 
 def start_of(first_chunk: np.ndarray, instrument_id: int, carried_from: str | None, allow_partial: bool) -> str:
     """One phrase: how the day's book starts (its first record of the instrument, else the carry)."""
-    from .bronze import F_SNAPSHOT
-
     mine = np.flatnonzero(first_chunk["instrument_id"] == instrument_id)
     rec = first_chunk[mine[0]] if len(mine) else None
     over = f" (replaces the book carried from {carried_from})" if carried_from else ""
     if rec is not None and int(rec["flags"]) & F_SNAPSHOT:
         return "snapshot" + over
-    if rec is not None and int(rec["action"]) == ord("R"):
+    if rec is not None and int(rec["action"]) == CLEAR:
         return "clear" + over
     if carried_from:
         return f"carried book from {carried_from}"

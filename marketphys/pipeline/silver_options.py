@@ -18,7 +18,7 @@ Strike band: options are priced within ``band_half_rows`` $5 strikes of the grid
 (default 12: the 25 surface rows; ``None``: the whole chain). The two strike surfaces
 always keep their 25 rows; a wider band only widens what ``gex_chain_1s`` sums (and the
 pool of the window-median IV fallback). The zero-gamma level is the shared
-``marketphys.chain.profile`` math over the priced options, the same as ``chain_gex``.
+``gex_profile`` math over the priced options, the same as ``chain_gex``.
 
 Windows: every 1 s window from the first record to the last is closed (quiet ones too:
 their flows are zero and their GEX follows the spot), except across a gap longer than
@@ -45,6 +45,8 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from marketphys.dbn import BID, PRICE_SCALE
 
 from . import black76, gex
 from .gex import N_ROWS, REL_TICKS, TICK_INT
@@ -156,7 +158,7 @@ def _spot_row(books, inst, end, ts_out, ref_out, mid_out, ok_out):
     mid_int = (int(bid[0]) + int(ask[0])) / 2 if ok else 0
     ts_out.append(end)
     ref_out.append(int(round(mid_int / TICK_INT)) * TICK_INT if ok else 0)
-    mid_out.append(mid_int / 1e9 if ok else np.nan)
+    mid_out.append(mid_int / PRICE_SCALE if ok else np.nan)
     ok_out.append(bool(ok))
 
 
@@ -450,7 +452,7 @@ class SilverComputeGexSurface1s:
         cat = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in parts.items()}
         end = np.concatenate(ends) if ends else np.zeros(0, np.int64)
         order = np.lexsort((cat["price_int"], cat["side"], cat["instrument_id"], end))
-        side = np.array(["A", "B"])[(cat["side"][order] == ord("B")).astype(int)] if len(order) else np.array([], str)
+        side = np.array(["A", "B"])[(cat["side"][order] == BID).astype(int)] if len(order) else np.array([], str)
         base = {"window_end_ts_ns": pa.array(end[order], pa.int64()),
                 "instrument_id": pa.array(cat["instrument_id"][order].astype(np.uint32), pa.uint32()),
                 "side": pa.array(side, pa.string()),
@@ -477,7 +479,7 @@ class SilverComputeGexSurface1s:
         bid, ask = cat(b.opt_bid, np.int64), cat(b.opt_ask, np.int64)
         depth, oi = cat(b.opt_depth, np.int64), cat(b.opt_oi, np.int64)
         c = self.chain
-        K = c.strike_int[pos] / 1e9
+        K = c.strike_int[pos] / PRICE_SCALE
         is_call = c.is_call[pos]
         F = Fw[ow]
         T = (c.expiration_ns[pos] - win_end[ow]) / black76.YEAR_NS
@@ -517,8 +519,8 @@ class SilverComputeGexSurface1s:
         common = {
             "window_end_ts_ns": pa.array(rep(win_end), pa.int64()),
             "strike_price_int": pa.array(strikes.ravel(), pa.int64()),
-            "strike_points": pa.array(strikes.ravel() / 1e9, pa.float64()),
-            "underlying_spot_ref": pa.array(rep(spot_ref) / 1e9, pa.float64()),
+            "strike_points": pa.array(strikes.ravel() / PRICE_SCALE, pa.float64()),
+            "underlying_spot_ref": pa.array(rep(spot_ref) / PRICE_SCALE, pa.float64()),
             "spot_ref_price_int": pa.array(rep(centre), pa.int64()),
             "rel_ticks": pa.array(np.tile(REL_TICKS, nw), pa.int32()),
         }
@@ -551,7 +553,7 @@ class SilverComputeGexSurface1s:
 
     def _chain_table(self, nw, win_end, spot_ref, centre, Fw, ow, F, K, T, iv, oi, mult, is_call, ogex) -> pa.Table:
         """One row per grid window: totals over the priced band and the zero-gamma level."""
-        from marketphys.chain import profile as chain_profile
+        from . import gex_profile as chain_profile
 
         cnt = (lambda v: np.bincount(ow, weights=v, minlength=nw) if len(ow) else np.zeros(nw))
         call_abs, put_abs = cnt(np.where(is_call, np.abs(ogex), 0.0)), cnt(np.where(is_call, 0.0, np.abs(ogex)))
@@ -561,10 +563,10 @@ class SilverComputeGexSurface1s:
         prof = chain_profile.profile(ow[live], nw, self.profile_scales, *args)
         root = chain_profile.zero_gamma(ow[live], nw, self.profile_scales, prof, *args)
         found = np.isfinite(root)
-        half = 0.0 if self.band_half_rows is None else self.band_half_rows * gex.STRIKE_INT / 1e9   # 0: all
+        half = 0.0 if self.band_half_rows is None else self.band_half_rows * gex.STRIKE_INT / PRICE_SCALE   # 0: all
         return pa.table({
             "window_end_ts_ns": pa.array(win_end, pa.int64()),
-            "underlying_spot_ref": pa.array(spot_ref / 1e9, pa.float64()),
+            "underlying_spot_ref": pa.array(spot_ref / PRICE_SCALE, pa.float64()),
             "spot_ref_price_int": pa.array(centre, pa.int64()),
             "gex_total": pa.array(cnt(ogex), pa.float64()), "gex_abs_total": pa.array(call_abs + put_abs, pa.float64()),
             "gex_call_abs_total": pa.array(call_abs, pa.float64()), "gex_put_abs_total": pa.array(put_abs, pa.float64()),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-PRICE_SCALE = 1_000_000_000  # prices in the lake are integers in 1e-9 units
+from marketphys.dbn import PRICE_SCALE
 
 
 @dataclass(frozen=True)

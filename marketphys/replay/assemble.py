@@ -38,12 +38,12 @@ import pyarrow as pa
 
 from marketphys.core.frame import FrameError, MarketFrame
 from marketphys.core.grid import Grid
+from marketphys.dbn import PRICE_SCALE
 
 TS = "window_end_ts_ns"
 KEY_COLUMNS = frozenset({TS, "rel_ticks", "side", "strike_price_int", "strike_points", "spot_ref_price_int", "book_valid",
                          "tick_int", "bucket", "instrument_id", "price_int"})
 OPTION_SURFACES = ("gex", "gex_flow")
-PRICE_SCALE = 1e-9
 
 
 LEGACY_TICK = 0.25  # only for snap tables without tick_int (hand-made ones); a lake's snaps all carry it
@@ -62,7 +62,7 @@ def snap_tick(snap: pa.Table, cfg: AssembleConfig) -> float:
     if "tick_int" in snap.column_names and snap.num_rows:
         t = snap.column("tick_int")[0].as_py()
         if t and t > 0:
-            return t * PRICE_SCALE
+            return t / PRICE_SCALE
     return LEGACY_TICK
 
 
@@ -78,9 +78,9 @@ def _col(t: pa.Table, name: str) -> np.ndarray:
 def _strike_prices(t: pa.Table, surface: str, tick: float) -> np.ndarray:
     """Price of each option row: its strike, or spot + rel_ticks where the surface has no strike column."""
     if "strike_price_int" in t.column_names:
-        return _col(t, "strike_price_int") * PRICE_SCALE
+        return _col(t, "strike_price_int") / PRICE_SCALE
     if {"spot_ref_price_int", "rel_ticks"} <= set(t.column_names):
-        return _col(t, "spot_ref_price_int") * PRICE_SCALE + _col(t, "rel_ticks") * tick
+        return _col(t, "spot_ref_price_int") / PRICE_SCALE + _col(t, "rel_ticks") * tick
     raise FrameError(f"{surface}: needs strike_price_int or spot_ref_price_int + rel_ticks to place strikes")
 
 
@@ -198,7 +198,7 @@ def assemble_frame(futures: Mapping[str, pa.Table], held_options: Mapping[str, p
         bid = snap.column("best_bid_price_int")[0].as_py()
         ask = snap.column("best_ask_price_int")[0].as_py()
         if bid and ask:
-            scalars["spread_ticks"] = (ask - bid) * PRICE_SCALE / tick
+            scalars["spread_ticks"] = (ask - bid) / PRICE_SCALE / tick
             qi = queue_imbalance(snap.column("best_bid_qty")[0].as_py() if "best_bid_qty" in snap.column_names else None,
                                  snap.column("best_ask_qty")[0].as_py() if "best_ask_qty" in snap.column_names else None)
             if qi is not None:

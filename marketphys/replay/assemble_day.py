@@ -162,7 +162,7 @@ def assemble_day(tables: Mapping[str, pa.Table], cfg: AssembleConfig | None = No
         ask = snap.column("best_ask_price_int").to_numpy(zero_copy_only=False)[keep]
         okb = ~(np.isnan(bid.astype(float)) | np.isnan(ask.astype(float))) & (np.nan_to_num(bid) != 0) & \
             (np.nan_to_num(ask) != 0)
-        spread = (okb, (np.nan_to_num(ask).astype(np.int64) - np.nan_to_num(bid).astype(np.int64)) * PRICE_SCALE / tick)
+        spread = (okb, (np.nan_to_num(ask).astype(np.int64) - np.nan_to_num(bid).astype(np.int64)) / PRICE_SCALE / tick)
     qimb = None
     if spread is not None and {"best_bid_qty", "best_ask_qty"} <= set(snap.column_names):
         bq = np.nan_to_num(snap.column("best_bid_qty").to_numpy(zero_copy_only=False)[keep].astype(float))

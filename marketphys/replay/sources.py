@@ -14,6 +14,7 @@ from typing import Iterable, Iterator, Sequence
 import pyarrow.parquet as pq
 
 from marketphys.core.frame import MarketFrame
+from marketphys.dbn import PRICE_SCALE
 from marketphys.pipeline import lake as lakemod
 from marketphys.pipeline.contracts import by_surface
 from marketphys.replay.assemble import AssembleConfig, FrameAssembler
@@ -114,7 +115,7 @@ class LakeSource(FrameSource):
         col = pq.read_table(sorted(d.glob("part-*.parquet"))[0], columns=["tick_int"]).column("tick_int")
         if len(col) == 0 or col[0].as_py() <= 0:
             raise SourceError(f"{d}: snap has no positive tick_int to take the tick size from")
-        return col[0].as_py() * 1e-9
+        return col[0].as_py() / PRICE_SCALE
 
     @property
     def has_options(self) -> bool:

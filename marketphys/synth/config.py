@@ -11,11 +11,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from marketphys.dbn import PRICE_SCALE  # noqa: F401  (re-exported)
+
 TICK = 0.25
 """ES tick in index points."""
 TICK_INT = 250_000_000
 """ES tick in Databento fixed point (1e-9)."""
-PRICE_SCALE = 1_000_000_000
 MULTIPLIER = 50
 STRIKE_STEP = 5.0
 """ES options strike grid ($5 = 20 ticks)."""

@@ -1,7 +1,7 @@
 """Writing DBN v3 (zstd) files: Databento's encoder for the header and the rare records,
 a byte-exact NumPy layout for the millions of MBO records.
 
-The MBO dtype mirrors ``MboMsg`` of the DBN spec (56 bytes, little endian); a test checks
+The MBO dtype is :data:`marketphys.dbn.MBO_DTYPE` (``MboMsg`` of the DBN spec); a test checks
 that a row's bytes equal ``bytes(databento_dbn.MBOMsg(...))`` and that Databento's own
 decoder reads every file back. Files are written to a temp name, fsynced and renamed,
 so a failure mid-write never leaves a truncated file under the final name.
@@ -20,17 +20,9 @@ import numpy as np
 import zstandard
 
 from marketphys.atomic import atomic_output
+from marketphys.dbn import F_LAST, MBO_DTYPE, MBO_WORDS, RTYPE_MBO
 from marketphys.synth import events as E
 
-MBO_DTYPE = np.dtype([
-    ("length", "<u1"), ("rtype", "<u1"), ("publisher_id", "<u2"), ("instrument_id", "<u4"), ("ts_event", "<u8"),
-    ("order_id", "<u8"), ("price", "<i8"), ("size", "<u4"), ("flags", "<u1"), ("channel_id", "<u1"),
-    ("action", "S1"), ("side", "S1"), ("ts_recv", "<u8"), ("ts_in_delta", "<i4"), ("sequence", "<u4"),
-])
-assert MBO_DTYPE.itemsize == 56
-MBO_DTYPE_WORDS = MBO_DTYPE.itemsize // 4
-"""The record header's ``length`` field: the record size in 4-byte words."""
-RTYPE_MBO = 0xA0
 PUBLISHER_GLBX = 1
 DATASET = "GLBX.MDP3"
 ZSTD_LEVEL = 3
@@ -58,7 +50,7 @@ def to_mbo_records(ev: np.ndarray, order: np.ndarray | None = None, channel_id: 
     col = (lambda k: ev[k]) if order is None else (lambda k: ev[k][order])
     n = ev.shape[1]
     rec = np.zeros(n, dtype=MBO_DTYPE)
-    rec["length"] = MBO_DTYPE.itemsize // 4
+    rec["length"] = MBO_WORDS
     rec["rtype"] = RTYPE_MBO
     rec["publisher_id"] = PUBLISHER_GLBX
     rec["instrument_id"] = col(E.INST)
@@ -69,11 +61,11 @@ def to_mbo_records(ev: np.ndarray, order: np.ndarray | None = None, channel_id: 
     flags = col(E.FLAGS)
     rec["flags"] = flags
     rec["channel_id"] = channel_id
-    rec["action"] = col(E.ACTION).astype(np.uint8).view("S1")
-    rec["side"] = col(E.SIDE).astype(np.uint8).view("S1")
+    rec["action"] = col(E.ACTION)
+    rec["side"] = col(E.SIDE)
     rec["ts_recv"] = col(E.TS_RECV)
     rec["ts_in_delta"] = 0
-    last = (flags & E.F_LAST) != 0
+    last = (flags & F_LAST) != 0
     seq = np.empty(n, dtype=np.int64)
     if n:
         seq[0] = 0
@@ -90,7 +82,7 @@ def _pack_words(ev, order, use_order, channel_id, seq0):
     seq = np.uint64(seq0)
     for r in range(n):
         i = order[r] if use_order else r
-        head = np.uint64(MBO_DTYPE_WORDS) | (np.uint64(RTYPE_MBO) << np.uint64(8)) | \
+        head = np.uint64(MBO_WORDS) | (np.uint64(RTYPE_MBO) << np.uint64(8)) | \
             (np.uint64(PUBLISHER_GLBX) << np.uint64(16)) | (np.uint64(ev[2, i] & 0xFFFFFFFF) << np.uint64(32))
         out[r, 0] = head
         out[r, 1] = np.uint64(ev[0, i])
@@ -101,7 +93,7 @@ def _pack_words(ev, order, use_order, channel_id, seq0):
             (np.uint64(ev[8, i] & 0xFF) << np.uint64(56))
         out[r, 5] = np.uint64(ev[1, i])
         out[r, 6] = seq << np.uint64(32)  # ts_in_delta 0, sequence in the high half
-        if ev[6, i] & 128:
+        if ev[6, i] & F_LAST:
             seq += np.uint64(1)
     return out
 
@@ -127,7 +119,7 @@ def packed_chunks(ev: np.ndarray, order: np.ndarray | None, channel_id: int = 0)
     for i in range(0, n, CHUNK_RECORDS):
         part = order[i:i + CHUNK_RECORDS]
         yield pack_mbo(ev, part, channel_id, seq).tobytes()
-        seq += int(np.count_nonzero(ev[E.FLAGS][part] & E.F_LAST))
+        seq += int(np.count_nonzero(ev[E.FLAGS][part] & F_LAST))
 
 
 def metadata_bytes(schema: str, start_ns: int, end_ns: int, symbols: dict[str, int], date: str) -> bytes:
@@ -193,7 +185,7 @@ def read_mbo_array(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: not a DBN stream (starts with {raw[:4]!r})")
     hdr_len = int.from_bytes(raw[4:8], "little")
     body = raw[8 + hdr_len:]
-    if len(body) >= 2 and (body[0] != MBO_DTYPE.itemsize // 4 or body[1] != RTYPE_MBO):
+    if len(body) >= 2 and (body[0] != MBO_WORDS or body[1] != RTYPE_MBO):
         raise ValueError(f"{path}: not MBO records (first record has rtype 0x{body[1]:02x}, length {body[0] * 4} bytes)")
     if len(body) % MBO_DTYPE.itemsize:
         raise ValueError(f"{path}: body of {len(body)} bytes is not a whole number of 56-byte MBO records")

@@ -8,18 +8,16 @@ MBO records with a few gathers. Rows (fields) are named by the constants below.
 from __future__ import annotations
 
 import numba as nb
-import numpy as np
+
+from marketphys.dbn import (ADD, ASK, BID, CANCEL, CLEAR, F_BAD_TS_RECV, F_LAST, F_SNAPSHOT,  # noqa: F401
+                            FILL, MODIFY, SIDE_NONE, TRADE, UNDEF_PRICE)
 
 TS_EVENT, TS_RECV, INST, OID, PRICE, SIZE, FLAGS, ACTION, SIDE = range(9)
 N_COLS = 9
 
-F_LAST = 128
-F_SNAPSHOT = 32
-F_BAD_TS_RECV = 8
-
-A_ADD, A_CANCEL, A_MODIFY, A_TRADE, A_FILL, A_CLEAR = (ord(c) for c in "ACMTFR")
-S_ASK, S_BID, S_NONE = (ord(c) for c in "ABN")
-UNDEF_PRICE = np.iinfo(np.int64).max
+# the generators' short names for the DBN codes of marketphys.dbn
+A_ADD, A_CANCEL, A_MODIFY, A_TRADE, A_FILL, A_CLEAR = ADD, CANCEL, MODIFY, TRADE, FILL, CLEAR
+S_ASK, S_BID, S_NONE = ASK, BID, SIDE_NONE
 
 
 class BufferFull(Exception):
@@ -46,4 +44,4 @@ def emit(ev, n, ts, tr, inst, oid, price, size, flags, action, side):
 def close_group(ev, n):
     """Mark the last written record as the end of its event (F_LAST)."""
     if 0 < n <= ev.shape[1]:
-        ev[6, n - 1] |= 128
+        ev[6, n - 1] |= F_LAST

@@ -1,9 +1,10 @@
 """GEX of many options at shifted underlying levels, and the zero-gamma root: pure array math.
 
-Why its own module: the offline chain (``exposure.chain_gex``) and the options stage of the
-lake (one profile per 1 s window) must compute the same number from the same inputs, so
-both call these functions. Every option ``i`` belongs to a group ``g[i]`` (a window of the
-stage; a single group for one chain) and carries
+Why its own module: the offline chain (``marketphys.chain.exposure.chain_gex``) and the options
+stage of the lake (one profile per 1 s window) must compute the same number from the same inputs,
+so both call these functions; it lives in the data layer, below the chain, so both may. Every
+option ``i`` belongs to a group ``g[i]`` (a window of the stage; a single group for one chain)
+and carries
 
     w[i] = sign * open_interest * multiplier * 0.01     (sign: the dealer convention)
 
@@ -20,8 +21,8 @@ from typing import Callable
 import numba
 import numpy as np
 
-from marketphys.pipeline import black76
-from marketphys.pipeline.black76 import _npdf
+from . import black76
+from .black76 import _npdf
 
 SigmaAt = Callable[[np.ndarray], np.ndarray]   # per-row scale -> per-row sigma (sticky moneyness)
 

@@ -328,3 +328,38 @@ def test_ensemble_bands_are_quantiles_of_the_seeded_paths():
     assert np.all(np.abs(bands[0.5] - free) < bands[0.9] - bands[0.1])
     default, _ = ensemble_bands(f, th, 2.0, cfg, n_paths=8, seed=5)
     assert list(default) == [0.05, 0.25, 0.5, 0.75, 0.95]
+
+
+def test_noise_defaults_to_lane_zero_stream_zero():
+    """Without lane_offset or stream, lane i draws Philox(seed, i, substep, 0): the reference with lane i, stream 0."""
+    f = random_fields(np.random.default_rng(13))
+    cfg = IntegratorConfig(horizons=2, substeps=3)
+    ths = np.array([theta(1.0, 0.5, 0.5, 1.0, 1.0)] * 2)
+    res = rollout(f, ths, np.array([1.0, -1.0]), cfg, seed=21)
+    assert_matches_reference(res, f, ths, [1.0, -1.0], cfg, seed=21)
+
+
+def test_a_value_exactly_at_its_cap_is_not_clamped():
+    """The caps are strict (|a| > a_max, |v| > v_max), as the kernels count them (mp_integrator.h), so the
+    counters agree across backends. h = 0.125 and b = 8 are exact: a = 8 = a_max, v reaches 2 = v_max, and the
+    sensitivity to b keeps growing: ∂x/∂b = h²·n(n+1)/2 after n substeps."""
+    cfg = IntegratorConfig(dt=0.25, horizons=1, substeps=2, a_max=8.0, v_max=2.0)
+    res = rollout(Fields.zeros(GRID), theta(b=8.0), 0.0, cfg)
+    assert res.v[0, 0] == 2.0 and res.a0[0] == 8.0
+    assert res.stats.to_dict() == {"clamp_a": 0, "clamp_v": 0, "nonfinite": 0, "off_grid": 0}
+    assert res.jac[0, 0, 4] == 0.125 ** 2 * 3
+    at_cap = rollout(Fields.zeros(GRID), theta(), np.array([2.0, -2.0]), cfg)
+    assert at_cap.stats.clamp_v == 0
+    np.testing.assert_array_equal(at_cap.x[:, 0], [0.5, -0.5])
+
+
+def test_ensemble_defaults_are_stream_zero_from_the_mid():
+    f = random_fields(np.random.default_rng(14))
+    cfg = IntegratorConfig(horizons=2, substeps=3)
+    th = theta(1.0, 0.5, 0.5, 1.0, 0.5)
+    bands, _ = ensemble_bands(f, th, 1.0, cfg, n_paths=16, seed=9)
+    paths = rollout(f, np.broadcast_to(th, (16, 5)), np.full(16, 1.0), cfg, seed=9)
+    for q in (0.05, 0.25, 0.5, 0.75, 0.95):
+        np.testing.assert_array_equal(bands[q], np.quantile(paths.x, q, axis=0))
+    shifted, _ = ensemble_bands(f, th, 1.0, cfg, n_paths=16, seed=9, stream=1)
+    assert not np.array_equal(shifted[0.5], bands[0.5])

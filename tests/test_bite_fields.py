@@ -36,8 +36,8 @@ def test_gradient_of_a_line_is_its_slope_everywhere(slope, icpt, dx):
 
 
 def test_gradient_of_integer_values_is_float():
-    g = grid_gradient(np.array([0, 1, 4, 9]), 1.0)
-    np.testing.assert_array_equal(g, [1.0, 2.0, 4.0, 5.0])
+    g = grid_gradient(np.array([0, 1, 3, 4]), 1.0)
+    np.testing.assert_array_equal(g, [1.0, 1.5, 1.5, 1.0])   # an int result array would truncate the halves
 
 
 def test_locate_by_hand():

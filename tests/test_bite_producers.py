@@ -50,8 +50,8 @@ def test_function_producer_names_and_targets():
     assert FunctionProducer(my_fn, "walls", name="other").name == "other"
     with pytest.raises(ProducerError, match=r"producer target must be one of .*'walls'.*got 'X'"):
         FunctionProducer(my_fn, "X")
-    lam = FunctionProducer(lambda f, g: 0.0, "U")
-    assert lam.name == "<lambda>"
+    lam = FunctionProducer(lambda f, g: g.size + f.ts_ns, "U")
+    assert lam.name == "<lambda>" and lam.produce(frame(ts=5), GRID) == 12     # the function gets frame and grid
 
     class NoName:                                        # a callable without __name__
         def __call__(self, frame, grid):
@@ -96,7 +96,9 @@ def test_check_field_output_broadcasts_and_names_the_producer():
     np.testing.assert_array_equal(out, np.full(GRID.size, 2.0))
     assert out.dtype == np.float64
     arr = np.arange(GRID.size)
-    np.testing.assert_array_equal(check_field_output(p, arr, GRID, frame()), arr)
+    got = check_field_output(p, arr, GRID, frame())
+    np.testing.assert_array_equal(got, arr)
+    assert got.dtype == np.float64                        # integer output is lifted to float64
     with pytest.raises(ProducerError, match=r"producer 'depthy' \(target U\) returned shape \(6,\); "
                                             r"expected a scalar or \(7,\) at ts_ns=7"):
         check_field_output(p, np.ones(6), GRID, frame())
@@ -143,6 +145,7 @@ def test_soft_wall_is_placed_from_the_first_spot_and_remembers_it():
     assert fixed.produce(frame(spot=10.0, scalars={"pressure": 0.5}), GRID)["soft_wall"] == {
         "center": 99.0, "width": 6.0, "reinforcement": 1.5, "decay": 0.95, "s_max": 10.0}
     assert fixed.produce(frame(spot=10.0), GRID)["soft_wall"]["reinforcement"] == 0.0
+    assert SoftWallProducer(channel="p").produce(frame(scalars={"p": 0.5}), GRID)["soft_wall"]["reinforcement"] == 0.5
     fixed.reset()
     assert fixed.produce(frame(spot=10.0), GRID)["soft_wall"]["center"] == 99.0
     d = SoftWallProducer()
@@ -172,6 +175,7 @@ def test_profile_producer():
     assert p.produce(frame(profiles={"other": prof}), GRID) == 0.0
     assert ProfileProducer("x").target == "U" and ProfileProducer("x", name="n").name == "n"
     assert ProfileProducer("x", "D").gain == 1.0
+    assert [ProfileProducer("x", t).target for t in "UCGOD"] == list("UCGOD")
     np.testing.assert_array_equal(ProfileProducer("x").produce(frame(profiles={"x": [1, 2]}), GRID), [1.0, 2.0])
     with pytest.raises(ProducerError, match=r"ProfileProducer target must be a field .*got 'walls'"):
         ProfileProducer("depth", "walls")

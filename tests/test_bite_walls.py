@@ -132,3 +132,11 @@ def test_a_zero_width_wall_is_floored_not_a_division_by_zero():
     assert MIN_WIDTH_TICKS == 1e-3
     np.testing.assert_allclose(o, 3.0 * np.exp(-0.5 * (g.x / 1e-3) ** 2), rtol=1e-12)
     assert o[2] == 3.0 and o[3] == pytest.approx(3.0 * math.exp(-0.5), rel=1e-12)
+
+
+def test_an_update_without_reinforcement_only_decays_and_new_walls_follow_existing_ones():
+    ws = WallSet()
+    ws.step({"a": {"center": 10.0, "width": 1.0, "reinforcement": 2.0, "decay": 0.5}})
+    ws.step({"a": {"width": 3.0}, "b": {"center": 11.0, "width": 2.0, "reinforcement": 1.0}})
+    assert ws.get("a").strength == 1.0 and ws.get("a").width == 3.0    # 0.5·2 + no reinforcement
+    assert ws.get("b") is not None and ws.get("b").strength == 1.0     # created after an existing id

@@ -38,12 +38,17 @@ def extra_reinforcement(frame, grid):
     return {"w": {"reinforcement": 0.2}}
 
 
+def wall_shape(frame, grid):
+    return {"w": {"width": 5.0}}                     # an update with no reinforcement: it adds nothing
+
+
 def medium_producers(extra_first=False):
     wall = SoftWallProducer(center_price=5002.0, reinforcement=0.3, width_ticks=5.0, decay=0.8, name="w")
     extra = FunctionProducer(extra_reinforcement, "walls", name="extra")
-    walls = [extra, wall] if extra_first else [wall, extra]
+    shape = FunctionProducer(wall_shape, "walls", name="shape")
+    walls = [shape, extra, wall] if extra_first else [wall, extra, shape]
     return [PushProducer(gain=2.0), ConstantViscosity(0.5), ProfileProducer("depth", "U", gain=-1.5), *walls,
-            ConstantDiffusion(0.7), FunctionProducer(lambda f, g: 0.1, "D", name="more_d")]
+            ConstantDiffusion(0.7), FunctionProducer(lambda f, g: np.full(g.size, 0.1), "D", name="more_d")]
 
 
 def test_each_forecast_is_the_rollout_of_the_medium_built_by_hand():
@@ -85,21 +90,37 @@ def test_producer_order_does_not_matter_for_a_shared_wall():
 
 
 def test_the_first_resolved_origin_teaches_theta_like_a_learner_fed_by_hand():
-    cfg = EngineConfig(grid=GRID, integrator=INTEG, n_paths=0, backend="numpy")
+    """Non-default learner settings and Δt = 0.25 s, so each must reach the learner and the ledger."""
+    from marketphys.core.theta import ThetaBounds
+
+    integ = IntegratorConfig(dt=0.25, horizons=3, substeps=4)
+    bounds = ThetaBounds(lo=[0.0, 0.0, 0.0, 0.0, -5.0], hi=[0.8, 3.0, 3.0, 3.0, 5.0])   # θ0's wU = 1 is out
+    cfg = EngineConfig(grid=GRID, integrator=integ, n_paths=0, backend="numpy", alpha=(1.0, 2.0, 0.5),
+                       huber_delta=1.0, forgetting=0.9, damping=0.3, prior_strength=2.0, bounds=bounds)
     eng = Engine(medium_producers(), cfg)
-    fcs = [eng.step(fr) for fr in frames()[:4]]
-    lrn = GaussNewtonLearner(Theta().values, bounds=cfg.bounds, cfg=INTEG, huber_delta=cfg.huber_delta,
-                             forgetting=cfg.forgetting, damping=cfg.damping, prior_strength=cfg.prior_strength)
+    fcs = [eng.step(MarketFrame(ts_ns=10 + i * 250_000_000, spot=s, tick_size=TICK,
+                                scalars={"push": 0.3 * i}, profiles={"depth": np.linspace(0, 1, GRID.size)}))
+           for i, s in enumerate(SPOTS[:4])]
+    assert fcs[0].dt == 0.25 and fcs[0].theta[0] == 0.8
+    lrn = GaussNewtonLearner(Theta().values, bounds=bounds, cfg=integ, alpha=[1.0, 2.0, 0.5], huber_delta=1.0,
+                             forgetting=0.9, damping=0.3, prior_strength=2.0)
     actual = (np.array(SPOTS[1:4]) - SPOTS[0]) / TICK
     lrn.learn_one(fcs[0].x_hat, fcs[0].jac, fcs[0].theta, actual, np.ones(3, bool))
     assert not np.array_equal(lrn.theta, Theta().values)
     np.testing.assert_allclose(fcs[3].theta, lrn.theta, rtol=1e-12)
     np.testing.assert_allclose(eng.theta.values, lrn.theta, rtol=1e-12)
+    frozen = Engine(medium_producers(), EngineConfig(grid=GRID, integrator=integ, n_paths=0, backend="numpy",
+                                                     learn=False))
+    for i, s in enumerate(SPOTS):
+        frozen.step(MarketFrame(ts_ns=10 + i * 250_000_000, spot=s, tick_size=TICK))
+    np.testing.assert_array_equal(frozen.theta.values, Theta().values)
 
 
 def test_the_head_receives_the_seeded_ensemble_of_this_frame():
-    cfg = EngineConfig(grid=GRID, integrator=INTEG, n_paths=24, seed=7, quantiles=(0.05, 0.5, 0.95), backend="numpy")
-    assert cfg.head.quantiles == (0.05, 0.5, 0.95)
+    levels = (0.05, 0.1, 0.5, 0.95)                  # 0.1 is not a default level
+    cfg = EngineConfig(grid=GRID, integrator=INTEG, n_paths=24, seed=7, quantiles=levels, backend="numpy",
+                       start="latent")
+    assert cfg.head.quantiles == levels
     eng = Engine(medium_producers(), cfg)
     seen = []
     real = eng.head.step
@@ -110,18 +131,19 @@ def test_the_head_receives_the_seeded_ensemble_of_this_frame():
 
     eng.head.step = spy
     for k, fr in enumerate(frames()[:3]):
+        fr.scalars["latent_offset"] = 0.3 * (k + 1)
         fc = eng.step(fr)
         ts, spot, tick, xp, spread, d_run, head_d = seen[-1]
         assert (ts, spot, tick) == (fr.ts_ns, fr.spot, TICK)
         np.testing.assert_array_equal(xp, fc.x_hat)
         np.testing.assert_allclose(eng.fields.D, 0.8 + head_d, rtol=1e-15)   # the paths diffuse with the head's D
         assert d_run == pytest.approx(float(np.mean(eng.fields.D)))
-        v0 = 0.0 if k == 0 else (fr.spot - SPOTS[k - 1]) / TICK / 0.5
-        qs, _ = ensemble_bands(eng.fields, fc.theta, v0, INTEG, 24, 7, (0.05, 0.5, 0.95), stream=k)
-        np.testing.assert_allclose(spread, np.stack([qs[0.05], qs[0.5], qs[0.95]]) - qs[0.5], rtol=1e-12, atol=1e-12)
-        assert set(fc.bands) == {0.05, 0.5, 0.95}
+        assert (fc.v0, fc.x0) == (0.0, 0.3 * (k + 1))
+        qs, _ = ensemble_bands(eng.fields, fc.theta, 0.0, INTEG, 24, 7, levels, stream=k, x0=0.3 * (k + 1))
+        np.testing.assert_allclose(spread, np.stack([qs[q] for q in levels]) - qs[0.5], rtol=1e-12, atol=1e-12)
+        assert set(fc.bands) == set(levels)
         assert fc.mean is fc.head.mean and fc.median is fc.head.median          # what is scored is the head's
-        for q in (0.05, 0.5, 0.95):
+        for q in levels:
             np.testing.assert_array_equal(fc.bands[q], fc.head.bands[q])
 
 
@@ -130,6 +152,7 @@ def test_initial_velocity_and_position_by_hand():
         return Engine([], EngineConfig(grid=GRID, integrator=INTEG, n_paths=0, backend="numpy", **kw))
 
     e = eng(max_v0_gap_s=2.0)
+    assert (e.fields, e.last_frame, e.last_forecast, e.last_rejection, e.n_frames) == (None, None, None, None, 0)
     f0 = MarketFrame(ts_ns=0, spot=100.0)
     assert e.step(f0).v0 == 0.0                                     # no previous frame
     # exactly the largest gap allowed: 2 ticks in 2 s
@@ -141,6 +164,8 @@ def test_initial_velocity_and_position_by_hand():
     lat.step(f0)
     fc = lat.step(MarketFrame(ts_ns=DT_NS, spot=101.0, scalars={"latent_offset": -0.4}))
     assert (fc.v0, fc.x0) == (0.0, -0.4)
+    np.testing.assert_allclose(fc.x_hat, [-0.4] * 3, rtol=1e-15)          # the particle starts (and rests) there
+    np.testing.assert_array_equal(lat.fields.O, 0.0)                      # no walls: no obstacle
     assert lat.step(MarketFrame(ts_ns=2 * DT_NS, spot=101.0)).x0 == 0.0
     assert lat.step(MarketFrame(ts_ns=3 * DT_NS, spot=101.0, scalars={"velocity": -2.0})).v0 == -2.0
     # the mid start ignores a latent offset
@@ -153,7 +178,7 @@ def test_initial_velocity_and_position_by_hand():
                                     ({"n_paths": -1}, r"EngineConfig\.n_paths must be >= 0, got -1"),
                                     ({"grid": Grid(n=1, dx=0.5)}, r"EngineConfig\.grid is too small")])
 def test_config_rejects_bad_settings(kw, msg):
-    with pytest.raises(ValueError, match=msg):
+    with pytest.raises(ValueError, match="^" + msg + "$" if msg.endswith("small") else "^" + msg):
         EngineConfig(**kw)
 
 
@@ -182,9 +207,16 @@ def test_constructor_rejects_duplicate_names_and_unknown_targets():
     class Odd(PushProducer):
         target = "Q"
 
-    with pytest.raises(ValueError, match=r"has target 'Q'; expected one of"):
+    with pytest.raises(ValueError, match=r"has target 'Q'; expected one of \('U', 'C', 'G', 'O', 'D', 'walls'\)$"):
         Engine([Odd()])
+
+    class NoTarget:
+        name = "nt"
+
+    with pytest.raises(ValueError, match=r"has target None"):
+        Engine([NoTarget()])
     e = Engine([], EngineConfig(backend="numpy"), theta0=[0.5, 1.0, 1.5, 2.0, 0.25])
+    assert isinstance(e.theta0, Theta)
     np.testing.assert_array_equal(e.learner.theta, [0.5, 1.0, 1.5, 2.0, 0.25])
     t = Theta(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
     assert Engine([], EngineConfig(backend="numpy"), theta0=t).theta0 is t
@@ -215,3 +247,27 @@ def test_forecast_views():
     np.testing.assert_array_equal(fc.band_prices()[0.5], [100.0, 102.0])
     fc.bands = None
     assert fc.band_prices() is None
+
+
+def test_bad_producer_output_is_named_with_its_frame():
+    cfg = EngineConfig(grid=GRID, integrator=INTEG, n_paths=0, backend="numpy")
+    bad_field = FunctionProducer(lambda f, g: float("nan"), "U", name="bad_u")
+    with pytest.raises(ValueError, match=r"producer 'bad_u' \(target U\) .* \(ts_ns=10\)"):
+        Engine([bad_field], cfg).step(frames()[0])
+    bad_wall = FunctionProducer(lambda f, g: {"x": {"reinforcement": float("inf")}}, "walls", name="bad_w")
+    with pytest.raises(ValueError, match=r"wall producer 'bad_w': .* at ts_ns=10$"):
+        Engine([bad_wall], cfg).step(frames()[0])
+
+
+def test_a_frame_late_by_more_than_a_quarter_step_expires_its_horizon_and_learns_from_the_rest():
+    """Δt = 0.25 s, so the tolerance is 62.5 ms: the fourth frame, 100 ms late, expires origin 0's third horizon.
+    θ then equals a learner fed by hand with horizons 1 and 2 only."""
+    integ = IntegratorConfig(dt=0.25, horizons=3, substeps=4)
+    eng = Engine([], EngineConfig(grid=GRID, integrator=integ, n_paths=0, backend="numpy"))
+    ts = [0, 250_000_000, 500_000_000, 850_000_000]
+    fcs = [eng.step(MarketFrame(ts_ns=t, spot=s, tick_size=TICK)) for t, s in zip(ts, SPOTS)]
+    lrn = GaussNewtonLearner(Theta().values, cfg=integ)
+    actual = np.array([(SPOTS[1] - SPOTS[0]) / TICK, (SPOTS[2] - SPOTS[0]) / TICK, np.nan])
+    lrn.learn_one(fcs[0].x_hat, fcs[0].jac, fcs[0].theta, actual, np.array([True, True, False]))
+    assert not np.array_equal(lrn.theta, Theta().values)
+    np.testing.assert_allclose(fcs[3].theta, lrn.theta, rtol=1e-12)

@@ -266,8 +266,9 @@ class Engine:
             if p.target == "walls":
                 for wid, u in check_wall_output(p, out, frame).items():
                     if wid in updates:
-                        merged = dict(updates[wid])
-                        merged["reinforcement"] = merged.get("reinforcement", 0.0) + u.get("reinforcement", 0.0)
+                        # reinforcements add up; settings (center, width, ...) come from whichever producer gives them
+                        merged = {**u, **updates[wid]}
+                        merged["reinforcement"] = updates[wid].get("reinforcement", 0.0) + u.get("reinforcement", 0.0)
                         updates[wid] = merged
                     else:
                         updates[wid] = dict(u)

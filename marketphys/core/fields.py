@@ -32,7 +32,8 @@ def locate(x: np.ndarray, n: int, dx: float):
     f = np.asarray(x, dtype=np.float64) / dx + n
     size = 2 * n + 1
     inside = (f >= 0.0) & (f <= size - 1)
-    f = np.where(np.isfinite(f), f, 0.0) if not np.all(np.isfinite(f)) else f
+    # NaN reads cell 0; ±inf are held at their own edge by the clips below (as mp_locate)
+    f = np.where(np.isnan(f), 0.0, f) if np.isnan(f).any() else f
     i0 = np.clip(np.floor(f), 0, size - 2).astype(np.int64)
     t = np.clip(f - i0, 0.0, 1.0)
     return i0, t, inside

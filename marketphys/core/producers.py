@@ -123,7 +123,7 @@ def check_field_output(p: Producer, out: Any, grid: Grid, frame: MarketFrame) ->
         raise ProducerError(f"producer {p.name!r} (target {p.target}) returned shape {a.shape}; expected a scalar or ({grid.size},) at ts_ns={frame.ts_ns}")
     if not np.all(np.isfinite(a)):
         i = int(np.flatnonzero(~np.isfinite(a))[0])
-        raise ProducerError(f"producer {p.name!r} (target {p.target}) returned a non-finite value {a[i]!r} at cell {i - grid.n} (ts_ns={frame.ts_ns})")
+        raise ProducerError(f"producer {p.name!r} (target {p.target}) returned a non-finite value {float(a[i])!r} at cell {i - grid.n} (ts_ns={frame.ts_ns})")
     return a
 
 
@@ -135,7 +135,7 @@ def check_wall_output(p: Producer, out: Any, frame: MarketFrame) -> dict[str, di
     for wid, u in out.items():
         r = u.get("reinforcement", 0.0)
         if not np.isfinite(r):
-            raise ProducerError(f"wall producer {p.name!r}: reinforcement of wall {wid!r} is not finite ({r!r}) at ts_ns={frame.ts_ns}")
+            raise ProducerError(f"wall producer {p.name!r}: reinforcement of wall {wid!r} is not finite ({float(r)!r}) at ts_ns={frame.ts_ns}")
     return out
 
 

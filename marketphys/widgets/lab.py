@@ -15,6 +15,12 @@ A replay ``Session`` drives a lab directly (``session.lab()`` or
 step, and during ``run``/``seek`` draws at most every ``batch_interval_s`` (a
 glimpse of progress) plus once at the end, so a long replay is not slowed down
 by rendering every frame. User navigation always draws at once.
+
+Readable at first sight: by default the lab fits each frame (``auto_zoom``): the view
+spans the forecasts, their band and the last resolved actuals, at least ±8 ticks and at
+most the grid, eased from frame to frame, and the arrows are scaled from recent
+magnitudes (rules in ``marketphys.widgets.lab_view``). Zooming by hand (``zoom``, the
+"+"/"−" buttons or setting ``x_half``) holds that zoom until ``fit()`` (the "fit" button).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import contextlib
 import pathlib
 import time
 from collections import OrderedDict
+from dataclasses import replace
 
 import anywidget
 import numpy as np
@@ -32,6 +39,7 @@ from marketphys.core.theta import PARAM_NAMES
 from marketphys.render import band_heights, render_backends, render_texture
 from marketphys.render.png import encode_png
 from marketphys.widgets.history import LabFrame, snapshot
+from marketphys.widgets.lab_view import FrameView, ViewTracker
 
 _HERE = pathlib.Path(__file__).parent
 WALL_FIELDS = ("center", "width", "strength", "s_max", "meter")
@@ -73,6 +81,7 @@ class PhysicsLab(anywidget.AnyWidget):
     n_frames = traitlets.Int(0).tag(sync=True)
     frozen = traitlets.Bool(False).tag(sync=True)
     x_half = traitlets.Float(0.0).tag(sync=True)
+    auto_zoom = traitlets.Bool(True).tag(sync=True)
     debug = traitlets.Bool(False).tag(sync=True)
     err_threshold = traitlets.Float(1.0).tag(sync=True)
     version = traitlets.Int(0).tag(sync=True)
@@ -83,7 +92,7 @@ class PhysicsLab(anywidget.AnyWidget):
         unknown = sorted(set(traits) - set(self.class_trait_names()))
         if unknown:
             raise TypeError(f"PhysicsLab got unexpected arguments {unknown}; settable traits: "
-                            f"frozen, x_half, debug, err_threshold, texture_format")
+                            f"frozen, x_half, auto_zoom, debug, err_threshold, texture_format")
         if width < 16 or height < 20:
             raise ValueError(f"PhysicsLab size must be at least 16x20 pixels, got width={width}, height={height}")
         here = render_backends()
@@ -96,6 +105,9 @@ class PhysicsLab(anywidget.AnyWidget):
             raise ValueError(f"PhysicsLab max_history must be a whole number of frames >= 1 or None, got {max_history!r}")
         self.max_history = None if max_history is None else int(max_history)
         self.history: list[LabFrame] = []
+        self._views: list[FrameView] = []      # how each history frame is fitted (same indices)
+        self._tracker = ViewTracker()
+        self._fitting = False     # x_half is being set by the fit, not by the user
         self._meters: dict[str, float] = {}
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = int(cache_size)
@@ -108,10 +120,14 @@ class PhysicsLab(anywidget.AnyWidget):
         self._pushing = False     # the index change being handled comes from push()
         self._stale = False       # a push was recorded but not drawn yet
         self._last_draw = -np.inf
+        if traits.get("x_half", 0) > 0:          # a zoom given up front is held
+            traits.setdefault("auto_zoom", False)
         super().__init__(tex_width=int(width), tex_height=int(height), **traits)
+        self.observe(self._user_zoom, names=["x_half"])
         # frozen too: its meta changes, and every navigation request then gets a reply (a
         # new version) even when the index stays, which releases the front end's scrub throttle
-        self.observe(self._redraw, names=["index", "frozen", "x_half", "tex_width", "tex_height", "texture_format"])
+        self.observe(self._redraw, names=["index", "frozen", "x_half", "auto_zoom", "tex_width", "tex_height",
+                                          "texture_format"])
 
     @traitlets.validate("texture_format")
     def _check_format(self, proposal):
@@ -135,12 +151,14 @@ class PhysicsLab(anywidget.AnyWidget):
         fr = snapshot(engine, forecast, self._meters)
         self._meters = dict(zip(fr.wall_ids, fr.wall_meter.tolist()))
         self.history.append(fr)
+        self._views.append(self._tracker.update(fr))
         evicted = 0
         if self.max_history is not None and len(self.history) > self.max_history:
             # bounded memory (~10 KB a frame): the oldest frames go; a frozen view keeps its frame if it can
             evicted = len(self.history) - self.max_history
             del self.history[:evicted]
-        if self.x_half <= 0:
+            del self._views[:evicted]
+        if self.x_half <= 0 and not self.auto_zoom:
             self.x_half = (fr.U.shape[0] - 1) / 2 * fr.dx
         self._pushing = True
         try:
@@ -194,6 +212,8 @@ class PhysicsLab(anywidget.AnyWidget):
     def clear(self) -> None:
         """Forget every frame (textures and wear meters too)."""
         self.history.clear()
+        self._views.clear()
+        self._tracker.reset()
         self._meters = {}
         self._cache.clear()
         self._stale = False
@@ -225,10 +245,23 @@ class PhysicsLab(anywidget.AnyWidget):
         return i
 
     def zoom(self, factor: float) -> None:
-        """Scale the visible X half-range symmetrically around x = 0 (factor > 1 zooms in)."""
+        """Scale the visible X half-range symmetrically around x = 0 (factor > 1 zooms in); holds it."""
         if not np.isfinite(factor) or factor <= 0:
             raise ValueError(f"PhysicsLab.zoom: factor must be > 0, got {factor!r}")
         self.x_half = float(self.x_half) / float(factor)
+
+    def fit(self) -> None:
+        """Back to the fitted zoom (the default): each frame framed around its forecasts, band and actuals."""
+        self.auto_zoom = True
+
+    def view(self, i: int | None = None) -> FrameView | None:
+        """How history frame ``i`` (default: the one shown) is fitted: half-range and arrow references."""
+        i = self.index if i is None else i
+        return self._views[i] if 0 <= i < len(self._views) else None
+
+    def _user_zoom(self, change) -> None:
+        if not self._fitting:
+            self.auto_zoom = False
 
     def resume(self) -> None:
         """Unfreeze and jump to the newest frame."""
@@ -252,13 +285,22 @@ class PhysicsLab(anywidget.AnyWidget):
             entry[fmt] = encode_png(entry["rgba"]) if fmt == "png" else entry["rgba"].tobytes()
         return entry[fmt]
 
+    def _x_half_for(self, i: int) -> float:
+        """The half-range frame ``i`` is drawn at: its fit under ``auto_zoom``, else the held zoom."""
+        if self.auto_zoom and 0 <= i < len(self._views):
+            return self._views[i].x_half
+        return float(self.x_half)
+
     def _cached(self, i: int) -> dict:
         fr = self.history[i]
-        key = (fr.ts_ns, float(self.x_half), int(self.tex_width), int(self.tex_height))   # stable under eviction
+        xh = self._x_half_for(i)
+        key = (fr.ts_ns, xh, int(self.tex_width), int(self.tex_height))   # stable under eviction
         entry = self._cache.get(key)
         if entry is None:
-            x_half = self.x_half if self.x_half > 0 else None
-            entry = {"rgba": render_texture(fr.scene(self.tex_width, self.tex_height, x_half), backend=self.backend)}
+            scene = fr.scene(self.tex_width, self.tex_height, xh if xh > 0 else None)
+            if 0 <= i < len(self._views):
+                scene = replace(scene, **self._views[i].refs)
+            entry = {"rgba": render_texture(scene, backend=self.backend)}
             self._cache[key] = entry
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -280,6 +322,15 @@ class PhysicsLab(anywidget.AnyWidget):
         fr = self.frame
         if fr is None:
             return
+        if self.auto_zoom:
+            fitted = self._x_half_for(self.index)
+            if fitted != self.x_half:
+                self._fitting = True
+                try:
+                    self.x_half = fitted        # observed: _redraw -> _draw once more, then equal
+                finally:
+                    self._fitting = False
+                return
         self._last_draw = time.monotonic()
         self._stale = False
         tex = self.wire_texture(self.index)
@@ -292,7 +343,9 @@ class PhysicsLab(anywidget.AnyWidget):
                 "wall_ids": list(fr.wall_ids), "wall_fields": list(WALL_FIELDS), "counters": fr.counters,
                 "resolved_origin_ns": fr.resolved_origin_ns,
                 "errors": None if err is None else [None if not np.isfinite(e) else float(e) for e in err],
-                "v0": fr.v0, "a0": fr.a0, "x_half": float(self.x_half), "band_a": a, "band_b": b,
+                "v0": fr.v0, "a0": fr.a0, "x_half": float(self.x_half), "auto_zoom": bool(self.auto_zoom),
+                "refs": self._views[self.index].refs if self.index < len(self._views) else None,
+                "band_a": a, "band_b": b,
                 "width": int(self.tex_width), "height": int(self.tex_height), "frozen": bool(self.frozen),
                 "texture_format": self.texture_format}
         with self.hold_sync():

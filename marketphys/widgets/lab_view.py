@@ -13,10 +13,12 @@ with every frame.
 
 Arrows: each kind (current C per bucket, probe velocity v, probe force a) has a reference
 magnitude that maps to a full-length arrow; larger values are clamped at full length. The
-reference is ``min(q90, 2 * q50)`` of the recent magnitudes (the last ``SCALE_WINDOW``
-frames; for C, each frame's per-cell medians and 90th percentiles), so a typical value is
-drawn at least half full length and only spikes clamp. Until anything has moved, the
-renderer's fixed defaults apply.
+reference is ``min(q90, 3 * q50)`` of the recent magnitudes (the last ``SCALE_WINDOW``
+frames; for C, q50 is the median of each frame's per-cell median and q90 the 90th
+percentile of each frame's per-cell 90th percentile, over the cells inside its fitted
+view, the ones on screen), so a typical value
+is drawn at least about a third of full length and only the largest tenth clamps. Until
+anything has moved, the renderer's fixed defaults apply.
 """
 
 from __future__ import annotations
@@ -82,8 +84,8 @@ def ease_half(prev: float | None, target: float, extent: float, grid_half: float
 
 
 def robust_ref(q50: float, q90: float, default: float) -> float:
-    """Full-length magnitude: ``min(q90, 2 q50)`` of recent values; the larger one if the other is 0."""
-    cands = [v for v in (q90, 2.0 * q50) if np.isfinite(v) and v > 1e-12]
+    """Full-length magnitude: ``min(q90, 3 q50)`` of recent values; the larger one if the other is 0."""
+    cands = [v for v in (q90, 3.0 * q50) if np.isfinite(v) and v > 1e-12]
     return float(min(cands)) if cands else float(default)
 
 
@@ -110,13 +112,14 @@ class ViewTracker:
         ext = action_extent(fr.x_hat, fr.band_lo, fr.band_hi, fr.resolved_pred, fr.resolved_actual)
         self._half = ease_half(self._half, fit_half(ext, grid_half), ext, grid_half)
         c = np.abs(np.asarray(fr.C, dtype=float))
-        c = c[np.isfinite(c)]
+        x = (np.arange(c.size) - (c.size - 1) / 2) * fr.dx
+        c = c[np.isfinite(c) & (np.abs(x) <= self._half)]
         if c.size:
             self._c50.append(float(np.median(c)))
             self._c90.append(float(np.quantile(c, 0.9)))
         self._v.append(abs(float(fr.v0)) if np.isfinite(fr.v0) else 0.0)
         self._a.append(abs(float(fr.a0)) if np.isfinite(fr.a0) else 0.0)
-        c_ref = robust_ref(np.median(self._c50), np.median(self._c90), DEFAULT_REFS["c_ref"]) if self._c50 \
+        c_ref = robust_ref(np.median(self._c50), np.quantile(self._c90, 0.9), DEFAULT_REFS["c_ref"]) if self._c50 \
             else DEFAULT_REFS["c_ref"]
         v = np.asarray(self._v)
         a = np.asarray(self._a)

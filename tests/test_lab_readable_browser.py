@@ -209,3 +209,20 @@ def test_user_zoom_is_held_and_fit_restores(replayed):
     wait_version(page, lab)
     assert lab.auto_zoom and lab.x_half == lab.view(lab.index).x_half
     assert np.array_equal(read_canvas(page, "canvas.mp-texture"), lab.render_frame(lab.index))
+
+
+def test_the_forecast_band_is_drawn_behind_band_b(replayed):
+    lab, page, _ = replayed
+    a, b, _ = band_heights(H)
+    i = lab.n_frames - 1
+    show(page, lab, i)
+    fr = lab.history[i]
+    assert fr.band_lo is not None, "the replay's forecasts carry no band"
+    ink = read_canvas(page, "canvas.mp-overlay")[..., 3]
+    nh = fr.x_hat.size
+    for h in range(nh):
+        y = int(a + b / nh * (h + 0.5))
+        cols = np.flatnonzero(ink[y] > 0)
+        cols = cols[cols > 60]                      # right of the horizon labels
+        lo, hi = (W / 2 + np.array([fr.band_lo[h], fr.band_hi[h]]) * W / (2 * lab.x_half))
+        assert cols.size and abs(cols.min() - lo) < 2 and abs(cols.max() + 1 - hi) < 2, (h, cols.min(), cols.max(), lo, hi)

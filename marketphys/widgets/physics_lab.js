@@ -178,6 +178,7 @@ function render({ model, el }) {
     }
     ctx.textAlign = "left";
     const rb = B / nh, rc = (H - A - B) / nh;
+    drawForecastBand(ctx, A, rb, nh);
     for (let h = 0; h < nh; h++) {
       const lab = `+${((h + 1) * meta.dt).toFixed(1)}s`;
       ctx.fillStyle = "#b0f0b0";
@@ -212,6 +213,22 @@ function render({ model, el }) {
         ctx.strokeRect(x0, 1, x1 - x0, A - 2); ctx.lineWidth = 1;
       }
       showReadout(r);
+    }
+  }
+
+  // The forecast's band (outermost quantiles) behind band B's markers: one translucent span per
+  // horizon row, from band_lo to band_hi, so the spread reads at a glance next to the forecast.
+  function drawForecastBand(ctx, A, rb, nh) {
+    const lo = part(arrays, meta.layout, "band_lo"), hi = part(arrays, meta.layout, "band_hi");
+    for (let h = 0; h < nh; h++) {
+      if (!Number.isFinite(lo[h]) || !Number.isFinite(hi[h])) continue;
+      const x0 = ticksToX(Math.min(lo[h], hi[h])), x1 = ticksToX(Math.max(lo[h], hi[h]));
+      const y = A + rb * (h + 0.5), hh = Math.max(2, rb * 0.45);
+      ctx.fillStyle = "rgba(140,242,140,0.13)";
+      ctx.fillRect(x0, y - hh / 2, x1 - x0, hh);
+      ctx.fillStyle = "rgba(140,242,140,0.45)";
+      ctx.fillRect(x0 - 0.5, y - hh / 2, 1, hh);
+      ctx.fillRect(x1 - 0.5, y - hh / 2, 1, hh);
     }
   }
 

@@ -145,3 +145,48 @@ def test_clear_restarts_the_fit():
         lab.push(eng, eng.step(fr))
     lab.clear()
     assert lab.view(0) is None and lab._tracker._half is None
+
+
+bits = st.sampled_from([0.0, -0.0, 1.5, -2.25, np.nan, np.inf, 1e-300])
+
+
+@given(st.lists(bits, min_size=3, max_size=40), st.lists(st.tuples(st.integers(0, 39), st.floats(allow_nan=True)), max_size=12),
+       st.booleans())
+@settings(max_examples=150)
+def test_field_encoding_round_trips_bit_for_bit(base, edits, same_prev):
+    from marketphys.widgets.lab_store import decode_field, encode_field
+
+    a = np.array(base, dtype=np.float64)
+    for i, v in edits:
+        if i < a.size:
+            a[i] = v
+    prev = encode_field(a.copy(), None) if same_prev else None
+    enc = encode_field(a, prev)
+    out = decode_field(enc)
+    assert out.view(np.int64).tolist() == a.view(np.int64).tolist()
+    assert not out.flags.writeable
+    if same_prev:
+        assert enc is prev                               # unchanged fields are shared, not copied
+
+
+def test_store_rebuilds_every_frame_exactly():
+    from marketphys.widgets.history import snapshot
+    from marketphys.widgets.lab_store import FrameStore
+
+    eng = sample_engine(n_paths=8)
+    store, originals, meters = FrameStore(), [], {}
+    for fr in sample_frames(30):
+        fc = eng.step(fr)
+        snap = snapshot(eng, fc, meters)
+        meters = dict(zip(snap.wall_ids, snap.wall_meter.tolist()))
+        store.append(snap)
+        originals.append(snap)
+    del store[:5]
+    assert len(store) == 25 and store.ts_ns().tolist() == [f.ts_ns for f in originals[5:]]
+    for got, want in zip(store, originals[5:]):
+        for name, v in vars(want).items():
+            g = getattr(got, name)
+            if isinstance(v, np.ndarray):
+                assert g.dtype == v.dtype and g.view(np.uint8).tobytes() == v.view(np.uint8).tobytes(), name
+            else:
+                assert g == v, name

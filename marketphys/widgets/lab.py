@@ -39,11 +39,14 @@ from marketphys.core.theta import PARAM_NAMES
 from marketphys.render import band_heights, render_backends, render_texture
 from marketphys.render.png import encode_png
 from marketphys.widgets.history import LabFrame, snapshot
+from marketphys.widgets.lab_store import FrameStore
 from marketphys.widgets.lab_view import FrameView, ViewTracker
 
 _HERE = pathlib.Path(__file__).parent
 WALL_FIELDS = ("center", "width", "strength", "s_max", "meter")
 TEXTURE_FORMATS = ("png", "raw")
+DAY_FRAMES = 50_000
+"""Default ``max_history``: a whole 6.5 h RTH day is 46,800 half-second frames (≤ ~9.5 KB each kept, ~4 KB typical)."""
 
 
 def frame_arrays(fr: LabFrame) -> tuple[bytes, dict]:
@@ -87,7 +90,7 @@ class PhysicsLab(anywidget.AnyWidget):
     version = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, *, width: int = 960, height: int = 540, backend: str = "numpy", cache_size: int = 64,
-                 redraw_interval_s: float = 0.0, batch_interval_s: float = 2.0, max_history: int | None = 20_000,
+                 redraw_interval_s: float = 0.0, batch_interval_s: float = 2.0, max_history: int | None = DAY_FRAMES,
                  **traits):
         unknown = sorted(set(traits) - set(self.class_trait_names()))
         if unknown:
@@ -104,7 +107,7 @@ class PhysicsLab(anywidget.AnyWidget):
         if max_history is not None and (int(max_history) != max_history or max_history < 1):
             raise ValueError(f"PhysicsLab max_history must be a whole number of frames >= 1 or None, got {max_history!r}")
         self.max_history = None if max_history is None else int(max_history)
-        self.history: list[LabFrame] = []
+        self.history = FrameStore()            # a read-only sequence of LabFrame, kept compactly
         self._views: list[FrameView] = []      # how each history frame is fitted (same indices)
         self._tracker = ViewTracker()
         self._fitting = False     # x_half is being set by the fit, not by the user
@@ -154,7 +157,7 @@ class PhysicsLab(anywidget.AnyWidget):
         self._views.append(self._tracker.update(fr))
         evicted = 0
         if self.max_history is not None and len(self.history) > self.max_history:
-            # bounded memory (~10 KB a frame): the oldest frames go; a frozen view keeps its frame if it can
+            # bounded memory (≤ ~9.5 KB a frame, lab_store): the oldest frames go; a frozen view keeps its frame if it can
             evicted = len(self.history) - self.max_history
             del self.history[:evicted]
             del self._views[:evicted]
@@ -236,7 +239,7 @@ class PhysicsLab(anywidget.AnyWidget):
         """Freeze and show the last frame with origin ≤ ``t0_ns``; returns its index."""
         if not self.history:
             raise ValueError("PhysicsLab.scrub: no frames yet; push(engine, forecast) first")
-        ts = np.array([f.ts_ns for f in self.history])
+        ts = self.history.ts_ns()
         i = int(np.searchsorted(ts, int(t0_ns), side="right")) - 1
         if i < 0:
             raise ValueError(f"PhysicsLab.scrub: t0_ns={t0_ns} is before the first frame ({ts[0]})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -190,3 +192,19 @@ def test_store_rebuilds_every_frame_exactly():
                 assert g.dtype == v.dtype and g.view(np.uint8).tobytes() == v.view(np.uint8).tobytes(), name
             else:
                 assert g == v, name
+
+
+def test_the_texture_cache_keeps_only_the_wire_form(fed):
+    lab, _, _, _ = fed
+    for i in range(lab.n_frames - 6, lab.n_frames):
+        lab.index = i
+    entries = list(lab._cache.values())
+    assert entries and all("rgba" not in e and set(e) == {"png"} for e in entries)
+    i = lab.index
+    scene = replace(lab.history[i].scene(lab.tex_width, lab.tex_height, lab.view(i).x_half), **lab.view(i).refs)
+    want = render_texture(scene, backend=lab.backend)
+    assert np.array_equal(lab.render_frame(i), want)            # rendered again on demand, same pixels
+    lab.texture_format = "raw"
+    assert np.array_equal(lab.render_frame(i), want) and bytes(lab.texture) == want.tobytes()
+    lab.texture_format = "png"
+    lab.resume()

@@ -277,16 +277,35 @@ class PhysicsLab(anywidget.AnyWidget):
 
     # -- drawing ----------------------------------------------------------------------
     def render_frame(self, i: int) -> np.ndarray:
-        """The (H, W, 4) texture of history frame ``i`` at the current zoom (cached)."""
-        return self._cached(i)["rgba"]
+        """The (H, W, 4) texture of history frame ``i`` as drawn (cached; a PNG-only entry renders again)."""
+        entry = self._cached(i)
+        if "rgba" in entry:
+            return entry["rgba"]
+        if "raw" in entry:
+            return np.frombuffer(entry["raw"], dtype=np.uint8).reshape(int(self.tex_height), int(self.tex_width), 4)
+        return self._render(i)
 
     def wire_texture(self, i: int) -> bytes:
-        """Frame ``i``'s texture as sent to the browser in ``texture_format`` (encoded once, cached)."""
+        """Frame ``i``'s texture as sent to the browser in ``texture_format`` (encoded once, cached).
+
+        Once encoded, the cache keeps only the wire form: the raw bytes, or the PNG (~50 KB at
+        960x540 instead of 2 MB), so the ``cache_size`` textures cost ~3 MB, not ~130 MB.
+        """
         entry = self._cached(i)
         fmt = self.texture_format
         if fmt not in entry:
-            entry[fmt] = encode_png(entry["rgba"]) if fmt == "png" else entry["rgba"].tobytes()
+            rgba = entry["rgba"] if "rgba" in entry else self.render_frame(i)
+            entry[fmt] = encode_png(rgba) if fmt == "png" else rgba.tobytes()
+            entry.pop("rgba", None)
         return entry[fmt]
+
+    def _render(self, i: int) -> np.ndarray:
+        fr = self.history[i]
+        xh = self._x_half_for(i)
+        scene = fr.scene(self.tex_width, self.tex_height, xh if xh > 0 else None)
+        if 0 <= i < len(self._views):
+            scene = replace(scene, **self._views[i].refs)
+        return render_texture(scene, backend=self.backend)
 
     def _x_half_for(self, i: int) -> float:
         """The half-range frame ``i`` is drawn at: its fit under ``auto_zoom``, else the held zoom."""
@@ -295,15 +314,11 @@ class PhysicsLab(anywidget.AnyWidget):
         return float(self.x_half)
 
     def _cached(self, i: int) -> dict:
-        fr = self.history[i]
         xh = self._x_half_for(i)
-        key = (fr.ts_ns, xh, int(self.tex_width), int(self.tex_height))   # stable under eviction
+        key = (self.history.ts_at(i), xh, int(self.tex_width), int(self.tex_height))   # stable under eviction
         entry = self._cache.get(key)
         if entry is None:
-            scene = fr.scene(self.tex_width, self.tex_height, xh if xh > 0 else None)
-            if 0 <= i < len(self._views):
-                scene = replace(scene, **self._views[i].refs)
-            entry = {"rgba": render_texture(scene, backend=self.backend)}
+            entry = {"rgba": self._render(i)}
             self._cache[key] = entry
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)

@@ -32,20 +32,20 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 def encode_field(a: np.ndarray, prev):
     """The cheapest exact form of float64 field ``a`` given the previous frame's stored form ``prev``.
 
-    Compared bit for bit (as int64), so -0.0 and NaN payloads come back exactly.
+    Compared bit for bit (as int64), so -0.0 and NaN payloads come back exactly. The
+    background of a sparse field is its first cell's value (the grid's edge: flat medium).
     """
     bits = np.ascontiguousarray(a, dtype=np.float64).view(np.int64)
     if prev is not None:
-        before = decode_field(prev)
+        before = prev if isinstance(prev, np.ndarray) else decode_field(prev)
         if before.shape == bits.shape and np.array_equal(before.view(np.int64), bits):
             return prev                                     # shared with the previous frame
-    vals, counts = np.unique(bits, return_counts=True)
-    bg = vals[np.argmax(counts)]
-    if vals.size == 1:
-        return (a.size, int(bg))                            # uniform
+    bg = int(bits[0])
     idx = np.flatnonzero(bits != bg)
+    if idx.size == 0:
+        return (a.size, bg)                                 # uniform
     if idx.size * 4 <= a.size:                              # sparse around the background value
-        return (a.size, int(bg), _frozen(idx.astype(np.uint16 if a.size < 65536 else np.uint32)),
+        return (a.size, bg, _frozen(idx.astype(np.uint16 if a.size < 65536 else np.uint32)),
                 _frozen(bits[idx].view(np.float64).copy()))
     return _frozen(bits.view(np.float64).copy())
 
@@ -122,6 +122,10 @@ class FrameStore(Sequence):
     def clear(self) -> None:
         for part in (self._fields, self._f64, self._meta, self._ts):
             part.clear()
+
+    def ts_at(self, i: int) -> int:
+        """Frame ``i``'s origin time (ns) without rebuilding it."""
+        return self._ts[i]
 
     def ts_ns(self) -> np.ndarray:
         """Every frame's origin time (ns), without rebuilding the frames."""

@@ -111,6 +111,7 @@ def test_a_half_tick_forecast_stands_off_the_spot_line(replayed):
     cols = cols[np.abs(cols - want) < 8]                  # the marker of that horizon, not the path to it
     assert cols.size, f"no forecast marker near x={want:.1f} in band B row {h}"
     offset = abs(cols.mean() + 0.5 - W / 2)
+    print(f"forecast {xt:+.2f} t at horizon {h + 1}: marker {offset:.1f} px from the spot line at ±{lab.x_half:.1f} t")
     assert abs(cols.mean() + 0.5 - want) < 1.5
     assert offset >= 10, f"forecast {xt:+.2f} t drawn {offset:.1f} px from the spot line at ±{lab.x_half:.1f} t"
     page.screenshot(path=str(ARTIFACTS / "lab_readable_forecast.png"))
@@ -166,6 +167,8 @@ def test_no_text_is_clipped_or_overlapping(replayed, debug):
         boxes = text_boxes(page)
         kinds = {bx["kind"] for bx in boxes}
         assert {"spot", "xlabel", "hlabel", "key"} <= kinds and (("debug" in kinds) == debug)
+        print(f"debug={debug}: {len(boxes)} strings, extent x {min(bx['left'] for bx in boxes):.1f}..{max(bx['right'] for bx in boxes):.1f}"
+              f" y {min(bx['top'] for bx in boxes):.1f}..{max(bx['bottom'] for bx in boxes):.1f} in {W}x{H}")
         for bx in boxes:
             assert 0 <= bx["left"] and bx["right"] <= W and 0 <= bx["top"] and bx["bottom"] <= H, bx
         for p in range(len(boxes)):
@@ -185,6 +188,7 @@ def test_x_axis_has_five_labels_at_their_ticks(replayed):
     lab, page, _ = replayed
     show(page, lab, lab.n_frames - 1)
     labels = [bx for bx in text_boxes(page) if bx["kind"] == "xlabel"]
+    print(f"x labels: {[bx['text'] for bx in labels]}")
     assert len(labels) >= 5, labels
     ticks = [0.0 if bx["text"] == "0" else float(bx["text"].replace("−", "-").rstrip("t")) for bx in labels]
     assert ticks == sorted(ticks) and 0.0 in ticks

@@ -192,6 +192,15 @@ def test_store_rebuilds_every_frame_exactly():
                 assert g.dtype == v.dtype and g.view(np.uint8).tobytes() == v.view(np.uint8).tobytes(), name
             else:
                 assert g == v, name
+    import pickle
+
+    got = store[3]
+    moved = replace(got, ts_ns=1)                     # a rebuilt frame behaves as a LabFrame
+    assert moved.ts_ns == 1 and np.array_equal(moved.U, originals[8].U)
+    again = pickle.loads(pickle.dumps(store[4]))
+    assert np.array_equal(again.G, originals[9].G) and again.theta.tolist() == originals[9].theta.tolist()
+    with pytest.raises(AttributeError, match="nope"):
+        store[0].nope  # noqa: B018
 
 
 def test_the_texture_cache_keeps_only_the_wire_form(fed):

@@ -59,6 +59,20 @@ def decode_field(enc) -> np.ndarray:
     return _frozen(out)
 
 
+class StoredFrame(LabFrame):
+    """A ``LabFrame`` rebuilt from a ``FrameStore``: U, O, C, G are decoded on first access, so
+    reading θ or the forecasts of a whole day (charts, tables) does not rebuild its fields."""
+
+    def __getattr__(self, name):            # only called for attributes not yet in __dict__
+        if name in _FIELDS:
+            enc = self.__dict__.get("_enc")
+            if enc is not None:
+                value = decode_field(enc[_FIELDS.index(name)])
+                self.__dict__[name] = value
+                return value
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
 class FrameStore(Sequence):
     """Append-only (plus dropping the oldest) compact history of ``LabFrame`` snapshots."""
 
@@ -98,20 +112,25 @@ class FrameStore(Sequence):
             return [self[k] for k in range(*i.indices(len(self)))]
         enc, f64, meta = self._fields[i], self._f64[i], self._meta[i]
         ts, spot, tick, dx, dt, v0, a0, r_origin, ids, n_theta, nh, has, keys, counts = meta
-        fields = {n: decode_field(e) for n, e in zip(_FIELDS, enc)}
-        k, off = len(ids), 0
-
-        def take(n):
-            nonlocal off
-            off += n
-            return f64[off - n:off]
-        theta = take(n_theta)
-        walls = {n: take(k) for n in _WALLS}
-        x_hat = take(nh)
-        opt = {n: (take(nh) if h else None) for n, h in zip(_OPTIONAL, has)}
-        return LabFrame(ts_ns=ts, spot=spot, tick_size=tick, dx=dx, dt=dt, theta=theta, wall_ids=ids, v0=v0, a0=a0,
-                        x_hat=x_hat, resolved_origin_ns=r_origin, counters=dict(zip(keys, counts)),
-                        **fields, **walls, **opt)
+        k = len(ids)
+        d = {"ts_ns": ts, "spot": spot, "tick_size": tick, "dx": dx, "dt": dt, "v0": v0, "a0": a0,
+             "wall_ids": ids, "resolved_origin_ns": r_origin, "counters": dict(zip(keys, counts)), "_enc": enc,
+             "theta": f64[:n_theta]}
+        off = n_theta
+        for n in _WALLS:
+            d[n] = f64[off:off + k]
+            off += k
+        d["x_hat"] = f64[off:off + nh]
+        off += nh
+        for n, h in zip(_OPTIONAL, has):
+            if h:
+                d[n] = f64[off:off + nh]
+                off += nh
+            else:
+                d[n] = None
+        fr = object.__new__(StoredFrame)       # skipping __init__'s frozen setattrs; fields decode lazily
+        fr.__dict__.update(d)
+        return fr
 
     def __delitem__(self, i) -> None:
         if not isinstance(i, slice):

@@ -142,7 +142,7 @@ def test_current_arrows_show_at_the_median(replayed):
     y = int(CURRENT_ROW * a)
     row = near(px[y], PALETTE["current"], 60)
     d = 1 if fr.C[k] >= 0 else -1
-    start = int(round(x0))
+    start = int(np.rint(x0))
     n = 0
     while 0 <= start + d * (n + 1) < W and row[start + d * (n + 1)]:
         n += 1

@@ -71,6 +71,10 @@ def test_hover_readout_matches_fields(served):
     lab, page, _ = served
     wait_version(page, lab)
     fr = lab.frame
+    k = int(np.argmax(fr.wall_strength))
+    if abs(fr.wall_center[k]) > 0.9 * lab.x_half:      # the fitted view is narrow: widen it to show the wall
+        lab.x_half = float(abs(fr.wall_center[k]) + 8)
+        wait_version(page, lab)
     box = page.locator("canvas.mp-texture").bounding_box()
     col = 300
     page.mouse.move(box["x"] + col + 0.5, box["y"] + 40)
@@ -92,7 +96,6 @@ def test_hover_readout_matches_fields(served):
     assert float(ro.get_attribute("data-dvdx")) == pytest.approx(want_dv, rel=1e-4, abs=1e-6)
     assert "U=" in ro.inner_text() and "∂V/∂x=" in ro.inner_text()
     # snap-highlight: hover at the strongest wall's centre names that gate
-    k = int(np.argmax(fr.wall_strength))
     gx = W / 2 + fr.wall_center[k] * W / (2 * lab.x_half)
     page.mouse.move(box["x"] + gx, box["y"] + 40)
     page.wait_for_function("id => document.querySelector('.mp-readout').dataset.gate === id", arg=fr.wall_ids[k])

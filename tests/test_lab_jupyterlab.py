@@ -351,8 +351,16 @@ def test_hover_readout_has_the_frames_values(notebook):
         for k in ("u", "g", "dvdx"):
             assert float(ro.get_attribute(f"data-{k}")) == pytest.approx(want[k], rel=1e-4, abs=1e-6), k
         assert "U=" in ro.inner_text() and "∂V/∂x=" in ro.inner_text()
-    # snap-highlight: at the strongest wall's centre the readout names that gate
+    # snap-highlight: at the strongest wall's centre the readout names that gate (zoom out, as a
+    # user would, while the fitted view does not reach it)
     k = int(np.argmax(s["wall_strength"]))
+    for _ in range(12):
+        if abs(float(s["wall_center"][k])) < 0.9 * float(s["x_half"]):
+            break
+        page.locator(f"{LAB} .mp-zoom-out").click()
+        wait_new_version(page, s["version"])
+        s = shown(page, frames)
+    assert abs(float(s["wall_center"][k])) < 0.9 * float(s["x_half"]), "the strongest wall never came into view"
     gx = W / 2 + float(s["wall_center"][k]) * W / (2 * float(s["x_half"]))
     page.mouse.move(box["x"] + gx, box["y"] + 40)
     page.wait_for_function("([sel, id]) => document.querySelector(sel).dataset.gate === id",

@@ -59,8 +59,10 @@ def test_freeze_keeps_recording_and_rendering():
     for fr in frames[3:]:
         lab.push(eng, eng.step(fr))
     assert lab.index == shown and lab.n_frames == 6
+    fitted = lab.x_half                # the fitted default zoom (not the whole ±128-tick grid)
+    assert fitted == lab.view().x_half < 128
     lab.zoom(2.0)                      # rendering continues while frozen
-    assert lab.version > v and lab.meta["x_half"] == pytest.approx(64.0)
+    assert lab.version > v and lab.meta["x_half"] == pytest.approx(fitted / 2) and not lab.auto_zoom
     lab.resume()
     assert lab.index == 5 and not lab.frozen
 

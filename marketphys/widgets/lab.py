@@ -15,6 +15,12 @@ A replay ``Session`` drives a lab directly (``session.lab()`` or
 step, and during ``run``/``seek`` draws at most every ``batch_interval_s`` (a
 glimpse of progress) plus once at the end, so a long replay is not slowed down
 by rendering every frame. User navigation always draws at once.
+
+Readable at first sight: by default the lab fits each frame (``auto_zoom``): the view
+spans the forecasts, their band and the last resolved actuals, at least ±8 ticks and at
+most the grid, eased from frame to frame, and the arrows are scaled from recent
+magnitudes (rules in ``marketphys.widgets.lab_view``). Zooming by hand (``zoom``, the
+"+"/"−" buttons or setting ``x_half``) holds that zoom until ``fit()`` (the "fit" button).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import contextlib
 import pathlib
 import time
 from collections import OrderedDict
+from dataclasses import replace
 
 import anywidget
 import numpy as np
@@ -32,10 +39,14 @@ from marketphys.core.theta import PARAM_NAMES
 from marketphys.render import band_heights, render_backends, render_texture
 from marketphys.render.png import encode_png
 from marketphys.widgets.history import LabFrame, snapshot
+from marketphys.widgets.lab_store import FrameStore
+from marketphys.widgets.lab_view import FrameView, ViewTracker
 
 _HERE = pathlib.Path(__file__).parent
 WALL_FIELDS = ("center", "width", "strength", "s_max", "meter")
 TEXTURE_FORMATS = ("png", "raw")
+DAY_FRAMES = 50_000
+"""Default ``max_history``: a whole 6.5 h RTH day is 46,800 half-second frames (≤ ~9.5 KB each kept, ~4 KB typical)."""
 
 
 def frame_arrays(fr: LabFrame) -> tuple[bytes, dict]:
@@ -73,17 +84,18 @@ class PhysicsLab(anywidget.AnyWidget):
     n_frames = traitlets.Int(0).tag(sync=True)
     frozen = traitlets.Bool(False).tag(sync=True)
     x_half = traitlets.Float(0.0).tag(sync=True)
+    auto_zoom = traitlets.Bool(True).tag(sync=True)
     debug = traitlets.Bool(False).tag(sync=True)
     err_threshold = traitlets.Float(1.0).tag(sync=True)
     version = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, *, width: int = 960, height: int = 540, backend: str = "numpy", cache_size: int = 64,
-                 redraw_interval_s: float = 0.0, batch_interval_s: float = 2.0, max_history: int | None = 20_000,
+                 redraw_interval_s: float = 0.0, batch_interval_s: float = 2.0, max_history: int | None = DAY_FRAMES,
                  **traits):
         unknown = sorted(set(traits) - set(self.class_trait_names()))
         if unknown:
             raise TypeError(f"PhysicsLab got unexpected arguments {unknown}; settable traits: "
-                            f"frozen, x_half, debug, err_threshold, texture_format")
+                            f"frozen, x_half, auto_zoom, debug, err_threshold, texture_format")
         if width < 16 or height < 20:
             raise ValueError(f"PhysicsLab size must be at least 16x20 pixels, got width={width}, height={height}")
         here = render_backends()
@@ -95,7 +107,10 @@ class PhysicsLab(anywidget.AnyWidget):
         if max_history is not None and (int(max_history) != max_history or max_history < 1):
             raise ValueError(f"PhysicsLab max_history must be a whole number of frames >= 1 or None, got {max_history!r}")
         self.max_history = None if max_history is None else int(max_history)
-        self.history: list[LabFrame] = []
+        self.history = FrameStore()            # a read-only sequence of LabFrame, kept compactly
+        self._views: list[FrameView] = []      # how each history frame is fitted (same indices)
+        self._tracker = ViewTracker()
+        self._fitting = False     # x_half is being set by the fit, not by the user
         self._meters: dict[str, float] = {}
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = int(cache_size)
@@ -108,10 +123,14 @@ class PhysicsLab(anywidget.AnyWidget):
         self._pushing = False     # the index change being handled comes from push()
         self._stale = False       # a push was recorded but not drawn yet
         self._last_draw = -np.inf
+        if traits.get("x_half", 0) > 0:          # a zoom given up front is held
+            traits.setdefault("auto_zoom", False)
         super().__init__(tex_width=int(width), tex_height=int(height), **traits)
+        self.observe(self._user_zoom, names=["x_half"])
         # frozen too: its meta changes, and every navigation request then gets a reply (a
         # new version) even when the index stays, which releases the front end's scrub throttle
-        self.observe(self._redraw, names=["index", "frozen", "x_half", "tex_width", "tex_height", "texture_format"])
+        self.observe(self._redraw, names=["index", "frozen", "x_half", "auto_zoom", "tex_width", "tex_height",
+                                          "texture_format"])
 
     @traitlets.validate("texture_format")
     def _check_format(self, proposal):
@@ -135,12 +154,14 @@ class PhysicsLab(anywidget.AnyWidget):
         fr = snapshot(engine, forecast, self._meters)
         self._meters = dict(zip(fr.wall_ids, fr.wall_meter.tolist()))
         self.history.append(fr)
+        self._views.append(self._tracker.update(fr))
         evicted = 0
         if self.max_history is not None and len(self.history) > self.max_history:
-            # bounded memory (~10 KB a frame): the oldest frames go; a frozen view keeps its frame if it can
+            # bounded memory (≤ ~9.5 KB a frame, lab_store): the oldest frames go; a frozen view keeps its frame if it can
             evicted = len(self.history) - self.max_history
             del self.history[:evicted]
-        if self.x_half <= 0:
+            del self._views[:evicted]
+        if self.x_half <= 0 and not self.auto_zoom:
             self.x_half = (fr.U.shape[0] - 1) / 2 * fr.dx
         self._pushing = True
         try:
@@ -194,6 +215,8 @@ class PhysicsLab(anywidget.AnyWidget):
     def clear(self) -> None:
         """Forget every frame (textures and wear meters too)."""
         self.history.clear()
+        self._views.clear()
+        self._tracker.reset()
         self._meters = {}
         self._cache.clear()
         self._stale = False
@@ -216,7 +239,7 @@ class PhysicsLab(anywidget.AnyWidget):
         """Freeze and show the last frame with origin ≤ ``t0_ns``; returns its index."""
         if not self.history:
             raise ValueError("PhysicsLab.scrub: no frames yet; push(engine, forecast) first")
-        ts = np.array([f.ts_ns for f in self.history])
+        ts = self.history.ts_ns()
         i = int(np.searchsorted(ts, int(t0_ns), side="right")) - 1
         if i < 0:
             raise ValueError(f"PhysicsLab.scrub: t0_ns={t0_ns} is before the first frame ({ts[0]})")
@@ -225,10 +248,23 @@ class PhysicsLab(anywidget.AnyWidget):
         return i
 
     def zoom(self, factor: float) -> None:
-        """Scale the visible X half-range symmetrically around x = 0 (factor > 1 zooms in)."""
+        """Scale the visible X half-range symmetrically around x = 0 (factor > 1 zooms in); holds it."""
         if not np.isfinite(factor) or factor <= 0:
             raise ValueError(f"PhysicsLab.zoom: factor must be > 0, got {factor!r}")
         self.x_half = float(self.x_half) / float(factor)
+
+    def fit(self) -> None:
+        """Back to the fitted zoom (the default): each frame framed around its forecasts, band and actuals."""
+        self.auto_zoom = True
+
+    def view(self, i: int | None = None) -> FrameView | None:
+        """How history frame ``i`` (default: the one shown) is fitted: half-range and arrow references."""
+        i = self.index if i is None else i
+        return self._views[i] if 0 <= i < len(self._views) else None
+
+    def _user_zoom(self, change) -> None:
+        if not self._fitting:
+            self.auto_zoom = False
 
     def resume(self) -> None:
         """Unfreeze and jump to the newest frame."""
@@ -241,24 +277,48 @@ class PhysicsLab(anywidget.AnyWidget):
 
     # -- drawing ----------------------------------------------------------------------
     def render_frame(self, i: int) -> np.ndarray:
-        """The (H, W, 4) texture of history frame ``i`` at the current zoom (cached)."""
-        return self._cached(i)["rgba"]
+        """The (H, W, 4) texture of history frame ``i`` as drawn (cached; a PNG-only entry renders again)."""
+        entry = self._cached(i)
+        if "rgba" in entry:
+            return entry["rgba"]
+        if "raw" in entry:
+            return np.frombuffer(entry["raw"], dtype=np.uint8).reshape(int(self.tex_height), int(self.tex_width), 4)
+        return self._render(i)
 
     def wire_texture(self, i: int) -> bytes:
-        """Frame ``i``'s texture as sent to the browser in ``texture_format`` (encoded once, cached)."""
+        """Frame ``i``'s texture as sent to the browser in ``texture_format`` (encoded once, cached).
+
+        Once encoded, the cache keeps only the wire form: the raw bytes, or the PNG (~50 KB at
+        960x540 instead of 2 MB), so the ``cache_size`` textures cost ~3 MB, not ~130 MB.
+        """
         entry = self._cached(i)
         fmt = self.texture_format
         if fmt not in entry:
-            entry[fmt] = encode_png(entry["rgba"]) if fmt == "png" else entry["rgba"].tobytes()
+            rgba = entry["rgba"] if "rgba" in entry else self.render_frame(i)
+            entry[fmt] = encode_png(rgba) if fmt == "png" else rgba.tobytes()
+            entry.pop("rgba", None)
         return entry[fmt]
 
-    def _cached(self, i: int) -> dict:
+    def _render(self, i: int) -> np.ndarray:
         fr = self.history[i]
-        key = (fr.ts_ns, float(self.x_half), int(self.tex_width), int(self.tex_height))   # stable under eviction
+        xh = self._x_half_for(i)
+        scene = fr.scene(self.tex_width, self.tex_height, xh if xh > 0 else None)
+        if 0 <= i < len(self._views):
+            scene = replace(scene, **self._views[i].refs)
+        return render_texture(scene, backend=self.backend)
+
+    def _x_half_for(self, i: int) -> float:
+        """The half-range frame ``i`` is drawn at: its fit under ``auto_zoom``, else the held zoom."""
+        if self.auto_zoom and 0 <= i < len(self._views):
+            return self._views[i].x_half
+        return float(self.x_half)
+
+    def _cached(self, i: int) -> dict:
+        xh = self._x_half_for(i)
+        key = (self.history.ts_at(i), xh, int(self.tex_width), int(self.tex_height))   # stable under eviction
         entry = self._cache.get(key)
         if entry is None:
-            x_half = self.x_half if self.x_half > 0 else None
-            entry = {"rgba": render_texture(fr.scene(self.tex_width, self.tex_height, x_half), backend=self.backend)}
+            entry = {"rgba": self._render(i)}
             self._cache[key] = entry
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
@@ -280,6 +340,15 @@ class PhysicsLab(anywidget.AnyWidget):
         fr = self.frame
         if fr is None:
             return
+        if self.auto_zoom:
+            fitted = self._x_half_for(self.index)
+            if fitted != self.x_half:
+                self._fitting = True
+                try:
+                    self.x_half = fitted        # observed: _redraw -> _draw once more, then equal
+                finally:
+                    self._fitting = False
+                return
         self._last_draw = time.monotonic()
         self._stale = False
         tex = self.wire_texture(self.index)
@@ -292,7 +361,9 @@ class PhysicsLab(anywidget.AnyWidget):
                 "wall_ids": list(fr.wall_ids), "wall_fields": list(WALL_FIELDS), "counters": fr.counters,
                 "resolved_origin_ns": fr.resolved_origin_ns,
                 "errors": None if err is None else [None if not np.isfinite(e) else float(e) for e in err],
-                "v0": fr.v0, "a0": fr.a0, "x_half": float(self.x_half), "band_a": a, "band_b": b,
+                "v0": fr.v0, "a0": fr.a0, "x_half": float(self.x_half), "auto_zoom": bool(self.auto_zoom),
+                "refs": self._views[self.index].refs if self.index < len(self._views) else None,
+                "band_a": a, "band_b": b,
                 "width": int(self.tex_width), "height": int(self.tex_height), "frozen": bool(self.frozen),
                 "texture_format": self.texture_format}
         with self.hold_sync():

@@ -59,6 +59,46 @@ export function readoutAt(meta, arrays, xt) {
   };
 }
 
+// Axis labels every `step` ticks, step in {1, 2, 5} x 10^k, the largest giving >= 5 labels
+// strictly inside ±x_half (so the outermost labels never sit on the canvas edge).
+export function axisTicks(xHalf, minLabels = 5) {
+  const steps = [];
+  for (let k = -2; k <= 6; k++) for (const m of [1, 2, 5]) steps.push(m * 10 ** k);
+  let best = steps[0];
+  for (const s of steps) {
+    const n = 2 * Math.ceil(xHalf / s - 1e-9) - 1;        // multiples of s with |t| < xHalf
+    if (n >= minLabels) best = s; else break;
+  }
+  const out = [];
+  for (let t = -Math.ceil(xHalf / best - 1e-9) + 1; t * best < xHalf - 1e-9; t++) out.push(t * best);
+  return out;
+}
+
+// Greedy word wrap of `text` to `maxW` pixels in the context's current font.
+export function wrapText(ctx, text, maxW) {
+  const lines = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    const tryLine = line ? `${line} ${word}` : word;
+    if (!line || ctx.measureText(tryLine).width <= maxW) { line = tryLine; continue; }
+    lines.push(line);
+    line = word;
+  }
+  if (line) lines.push(line);
+  // a single word wider than the box is cut by characters
+  return lines.flatMap((l) => {
+    if (ctx.measureText(l).width <= maxW) return [l];
+    const parts = [];
+    let cur = "";
+    for (const ch of l) {
+      if (cur && ctx.measureText(cur + ch).width > maxW) { parts.push(cur); cur = ""; }
+      cur += ch;
+    }
+    if (cur) parts.push(cur);
+    return parts;
+  });
+}
+
 function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "mp-lab";
@@ -78,6 +118,7 @@ function render({ model, el }) {
   bar.appendChild(slider);
   const zoomOut = mk("−", "mp-zoom-out", "zoom out (symmetric around spot)");
   const zoomIn = mk("+", "mp-zoom-in", "zoom in (symmetric around spot)");
+  const fitBtn = mk("fit", "mp-fit", "fit the view to the forecasts, band and resolved actuals (the default)");
   const debugBtn = mk("debug", "mp-debug", "θ, per-horizon errors, clamp/NaN counters");
   const status = document.createElement("span");
   status.className = "mp-status";
@@ -106,54 +147,61 @@ function render({ model, el }) {
     return meta.width / 2 + t * (meta.width / (2 * meta.x_half));
   }
 
+  // Every string drawn is recorded with its measured box (canvas pixels) in root.mpTextBoxes,
+  // so a test can check that no text is clipped by the canvas or overlaps other text.
+  let boxes = [];
+  function text(ctx, s, x, y, kind) {
+    ctx.fillText(s, x, y);
+    const m = ctx.measureText(s);
+    boxes.push({ kind, text: s, left: x - m.actualBoundingBoxLeft, right: x + m.actualBoundingBoxRight,
+                 top: y - m.actualBoundingBoxAscent, bottom: y + m.actualBoundingBoxDescent });
+  }
+
   function drawText() {
     const ctx = overlay.getContext("2d");
     ctx.clearRect(0, 0, overlay.width, overlay.height);
+    boxes = [];
+    root.mpTextBoxes = boxes;
     if (!meta) return;
     const W = meta.width, H = meta.height, A = meta.band_a, B = meta.band_b, nh = meta.horizons;
     ctx.font = "11px ui-monospace, monospace";
     ctx.textBaseline = "middle";
     ctx.fillStyle = "#e0e2ea";
     ctx.textAlign = "left";
-    ctx.fillText("Spot (t0)", W / 2 + 5, 10);
+    text(ctx, "Spot (t0)", W / 2 + 5, 10, "spot");
     ctx.fillStyle = "#9aa0b0";
     ctx.textAlign = "center";
-    for (const t of [-meta.x_half * 0.5, meta.x_half * 0.5]) ctx.fillText(`${t > 0 ? "+" : ""}${t.toFixed(0)}t`, ticksToX(t), A - 8);
+    for (const t of axisTicks(meta.x_half)) {
+      const s = t === 0 ? "0" : `${t > 0 ? "+" : "−"}${Math.abs(t) >= 1 ? Math.abs(t).toFixed(0) : Math.abs(t).toFixed(1)}t`;
+      const half = ctx.measureText(s).width / 2 + 1;
+      text(ctx, s, Math.min(Math.max(ticksToX(t), half), W - half), A - 8, "xlabel");
+    }
     ctx.textAlign = "left";
     const rb = B / nh, rc = (H - A - B) / nh;
+    drawForecastBand(ctx, A, rb, nh);
     for (let h = 0; h < nh; h++) {
       const lab = `+${((h + 1) * meta.dt).toFixed(1)}s`;
       ctx.fillStyle = "#b0f0b0";
-      ctx.fillText(lab, 4, A + rb * (h + 0.5));
+      text(ctx, lab, 4, A + rb * (h + 0.5), "hlabel");
       ctx.fillStyle = "#c0c4d0";
-      ctx.fillText(lab, 4, A + B + rc * (h + 0.5));
+      text(ctx, lab, 4, A + B + rc * (h + 0.5), "hlabel");
     }
+    drawBandCKey(ctx, W, A + B - 7);
     if (meta.resolved_origin_ns === null) {
       ctx.fillStyle = "#8088a0";
-      ctx.fillText("no resolved origin yet", 60, A + B + (H - A - B) / 2);
+      text(ctx, "no resolved origin yet", 60, A + B + (H - A - B) / 2, "note");
     } else if (meta.errors) {
       const pred = part(arrays, meta.layout, "pred"), act = part(arrays, meta.layout, "actual");
       ctx.fillStyle = "#ff9090";
       for (let h = 0; h < nh; h++) {
         const e = meta.errors[h];
         if (e === null || Math.abs(e) < model.get("err_threshold")) continue;
-        const x = Math.max(ticksToX(pred[h]), ticksToX(act[h])) + 8;
-        ctx.fillText(`${e > 0 ? "+" : ""}${e.toFixed(1)}t`, x, A + B + rc * (h + 0.5));
+        const s = `${e > 0 ? "+" : ""}${e.toFixed(1)}t`;
+        const x = Math.min(Math.max(ticksToX(pred[h]), ticksToX(act[h]), 48) + 8, W - ctx.measureText(s).width - 2);
+        text(ctx, s, x, A + B + rc * (h + 0.5), "error");
       }
     }
-    if (model.get("debug")) {
-      const lines = [
-        `frame ${meta.index + 1}/${model.get("n_frames")}  t0=${meta.ts_ns}  spot=${meta.spot}`,
-        "θ " + meta.param_names.map((n) => `${n}=${fmt(meta.theta[n])}`).join(" "),
-        "err " + (meta.errors ? meta.errors.map((e, h) => `h${h + 1}=${fmt(e, 2)}`).join(" ") : "—"),
-        "counters " + Object.entries(meta.counters).map(([k, v]) => `${k}=${v}`).join(" "),
-      ];
-      ctx.fillStyle = "rgba(0,0,0,0.6)";
-      ctx.fillRect(W - 430, 4, 426, 16 * lines.length + 6);
-      ctx.fillStyle = "#ffe080";
-      ctx.textAlign = "left";
-      lines.forEach((s, i) => ctx.fillText(s, W - 424, 14 + 16 * i));
-    }
+    if (model.get("debug")) drawDebug(ctx, W, A);
     if (hoverX !== null) {
       const r = readoutAt(meta, arrays, xToTicks(hoverX));
       ctx.strokeStyle = "rgba(255,255,255,0.6)";
@@ -166,6 +214,69 @@ function render({ model, el }) {
       }
       showReadout(r);
     }
+  }
+
+  // The forecast's band (outermost quantiles) behind band B's markers: one translucent span per
+  // horizon row, from band_lo to band_hi, so the spread reads at a glance next to the forecast.
+  function drawForecastBand(ctx, A, rb, nh) {
+    const lo = part(arrays, meta.layout, "band_lo"), hi = part(arrays, meta.layout, "band_hi");
+    for (let h = 0; h < nh; h++) {
+      if (!Number.isFinite(lo[h]) || !Number.isFinite(hi[h])) continue;
+      const x0 = ticksToX(Math.min(lo[h], hi[h])), x1 = ticksToX(Math.max(lo[h], hi[h]));
+      const y = A + rb * (h + 0.5), hh = Math.max(2, rb * 0.45);
+      ctx.fillStyle = "rgba(140,242,140,0.13)";
+      ctx.fillRect(x0, y - hh / 2, x1 - x0, hh);
+      ctx.fillStyle = "rgba(140,242,140,0.45)";
+      ctx.fillRect(x0 - 0.5, y - hh / 2, 1, hh);
+      ctx.fillRect(x1 - 0.5, y - hh / 2, 1, hh);
+    }
+  }
+
+  // Band C key, right-aligned just above band C (where band B's fitted forecasts never reach):
+  // what the resolved ladder's marks mean, drawn as the kernel draws them (marketphys.render.layout).
+  function drawBandCKey(ctx, W, y) {
+    const items = [["pred", "#8cf28c", "ring"], ["actual", "#ffffff", "dot"], ["error", "#ff5a5a", "bar"]];
+    ctx.font = "10px ui-monospace, monospace";
+    ctx.textAlign = "left";
+    let x = W - 4;
+    for (let k = items.length - 1; k >= 0; k--) {
+      const [label, colour, shape] = items[k];
+      x -= ctx.measureText(label).width;
+      ctx.fillStyle = "#c0c4d0";
+      text(ctx, label, x, y, "key");
+      x -= 9;
+      ctx.fillStyle = colour; ctx.strokeStyle = colour;
+      if (shape === "bar") ctx.fillRect(x - 1, y - 1, 8, 2);
+      else {
+        ctx.beginPath(); ctx.arc(x + 3, y, 3, 0, 2 * Math.PI);
+        if (shape === "dot") ctx.fill(); else ctx.stroke();
+      }
+      x -= 10;
+    }
+    ctx.fillStyle = "#c0c4d0";
+    x -= ctx.measureText("Band C:").width;
+    text(ctx, "Band C:", x, y, "key");
+    ctx.font = "11px ui-monospace, monospace";
+  }
+
+  // Debug overlay: full width under the "Spot (t0)" row, lines wrapped to fit inside the canvas.
+  function drawDebug(ctx, W, A) {
+    const refs = meta.refs ? `  arrows: C=${fmt(meta.refs.c_ref, 2)} v=${fmt(meta.refs.v_ref, 2)} a=${fmt(meta.refs.a_ref, 2)}` : "";
+    const raw = [
+      `frame ${meta.index + 1}/${model.get("n_frames")}  t0=${meta.ts_ns}  spot=${meta.spot}`,
+      `zoom ±${fmt(meta.x_half, 1)}t ${meta.auto_zoom ? "fit" : "held"}${refs}`,
+      "θ " + meta.param_names.map((n) => `${n}=${fmt(meta.theta[n])}`).join(" "),
+      "err " + (meta.errors ? meta.errors.map((e, h) => `h${h + 1}=${fmt(e, 2)}`).join(" ") : "—"),
+      "counters " + Object.entries(meta.counters).map(([k, v]) => `${k}=${v}`).join(" "),
+    ];
+    ctx.textAlign = "left";
+    const pad = 6, lh = 14, top = 20;
+    const lines = raw.flatMap((s) => wrapText(ctx, s, W - 2 * pad - 8));
+    const shown = lines.slice(0, Math.max(1, Math.floor((A - top - 8) / lh)));
+    ctx.fillStyle = "rgba(0,0,0,0.7)";
+    ctx.fillRect(pad, top, W - 2 * pad, lh * shown.length + 6);
+    ctx.fillStyle = "#ffe080";
+    shown.forEach((s, i) => text(ctx, s, pad + 4, top + 3 + lh * (i + 0.5), "debug"));
   }
 
   function showReadout(r) {
@@ -206,7 +317,8 @@ function render({ model, el }) {
     freezeBtn.classList.toggle("mp-on", model.get("frozen"));
     freezeBtn.textContent = model.get("frozen") ? "Resume" : "Freeze";
     debugBtn.classList.toggle("mp-on", model.get("debug"));
-    status.textContent = `${meta.index + 1}/${n}  ±${meta.x_half.toFixed(0)} ticks`;
+    status.textContent = `${meta.index + 1}/${n}  ±${meta.x_half.toFixed(0)} ticks ${model.get("auto_zoom") ? "fit" : "held"}`;
+    fitBtn.classList.toggle("mp-on", model.get("auto_zoom"));
     drawText();
   }
 
@@ -275,6 +387,7 @@ function render({ model, el }) {
   slider.oninput = () => go(parseInt(slider.value, 10));
   zoomIn.onclick = () => set("x_half", model.get("x_half") / 1.5);
   zoomOut.onclick = () => set("x_half", model.get("x_half") * 1.5);
+  fitBtn.onclick = () => set("auto_zoom", true);
   debugBtn.onclick = () => set("debug", !model.get("debug"));
   canvas.addEventListener("mousemove", (ev) => {
     const r = canvas.getBoundingClientRect();

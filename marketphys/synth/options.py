@@ -23,11 +23,12 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
-from marketphys.synth.black76 import YEAR_NS, black76_scalar, smile_scalar
+from marketphys.pipeline.black76 import YEAR_NS, price_one
 from marketphys.synth.config import SynthConfig, WINDOW_NS
 from marketphys.synth.events import F_LAST, N_COLS, close_group, emit
 from marketphys.synth.instruments import Instruments
 from marketphys.synth.medium import Medium
+from marketphys.synth.smile import smile_scalar
 
 MM_OID0 = 7_100_000_000_000
 PART_OID0 = 7_200_000_000_000
@@ -128,11 +129,23 @@ def _expire(ev, n, bk, i, tq, tr, inst):
     return n
 
 
+@nb.njit(cache=True, inline="always")
+def _years_left(expiration_ns, now_ns, year_ns):
+    """Years to expiry in the pipeline's convention (``year_ns`` is ``black76.YEAR_NS``, passed in so a
+    numba cache compiled against another year can never be reused)."""
+    return (expiration_ns - now_ns) / year_ns
+
+
+@nb.njit(cache=True)
+def _theo(F, K, T, smile, rate, is_call):
+    """The MM's fair value: Black-76 at the smile's vol for (K, F)."""
+    return price_one(F, K, T, smile_scalar(K, F, smile[0], smile[1], smile[2]), is_call, rate)
+
+
 @nb.njit(cache=True)
 def _mm_quote(F, K, T, smile, rate, is_call):
-    """The MM's (bid, ask) in 0.05 units: Black-76 on the smile rounded down to the tick, plus one tick."""
-    vol = smile_scalar(K, F, smile[0], smile[1], smile[2])
-    theo_u = black76_scalar(F, K, T, vol, rate, is_call) / 0.05
+    """The MM's (bid, ask) in 0.05 units: the theo rounded down to the tick, plus one tick."""
+    theo_u = _theo(F, K, T, smile, rate, is_call) / 0.05
     bid_u = int(np.floor(theo_u)) if theo_u < 100.0 else int(np.floor(theo_u / 5.0)) * 5
     ask_u = _tick_up(bid_u)
     if ask_u < 1:
@@ -342,7 +355,7 @@ def _participant_trade(ev, n, bk, i, ts, tre, inst, counts):
 
 
 @nb.njit(cache=True)
-def _generate(F_w, t0, win_ns, strike, is_call, exp_ns, smile, inst_ids, wall_idx, wall_strength, rate,
+def _generate(F_w, t0, win_ns, strike, is_call, exp_ns, year_ns, smile, inst_ids, wall_idx, wall_strength, rate,
               base_add, base_pull, base_fill, wall_orders_per_strength, seed, cap_ev):
     """Per window and option: expire, or requote the MM and run the participants' flow."""
     np.random.seed(seed)
@@ -356,7 +369,7 @@ def _generate(F_w, t0, win_ns, strike, is_call, exp_ns, smile, inst_ids, wall_id
         F = F_w[w]
         for i in range(ni):
             inst = inst_ids[i]
-            T = (exp_ns[i] - t_w) / YEAR_NS
+            T = _years_left(exp_ns[i], t_w, year_ns)
             tq = t_w + 1_000_000 + i * 2_000
             tr = tq + 20_000 + np.random.randint(0, 20_000)
             if T <= 0.0:
@@ -407,7 +420,7 @@ def generate_options(cfg: SynthConfig, med: Medium, ins: Instruments, forward: n
     for _ in range(4):
         ev, n, counts = _generate(
             np.ascontiguousarray(forward[: cfg.n_windows], np.float64), cfg.start_ns, WINDOW_NS, ins.strike[o].astype(np.float64),
-            ins.klass[o] == "C", ins.expiration_ns[o], np.ascontiguousarray(smile), ins.instrument_id[o],
+            ins.klass[o] == "C", ins.expiration_ns[o], YEAR_NS, np.ascontiguousarray(smile), ins.instrument_id[o],
             ins.wall_index[o], ws, cfg.rate, 0.6 * s, 0.35 * s, 0.08 * s, WALL_ORDERS_PER_STRENGTH,
             (int(cfg.seed) + 7919) % (2**32 - 1), cap)
         if n <= cap:
@@ -415,3 +428,20 @@ def generate_options(cfg: SynthConfig, med: Medium, ins: Instruments, forward: n
         cap = int(n * 1.1) + 1000
     names = ("requotes", "stale_pulls", "adds", "pulls", "trades", "wall_adds", "wall_pulls")
     return OptionsTape(ev[:, :n], {k: int(v) for k, v in zip(names, counts)})
+
+
+def mm_theo(F, K, expiration_ns, now_ns, smile, rate, is_call, year_ns: float = YEAR_NS) -> np.ndarray:
+    """The market maker's Black-76 fair values, through the generator's own compiled path and year.
+
+    Arrays broadcast; ``smile`` holds (atm, skew, curv) in its last axis. The quotes on the tape are
+    these values rounded to the option tick; tests invert them with the pipeline's IV.
+    """
+    F, K, exp, now, call = np.broadcast_arrays(np.asarray(F, float), np.asarray(K, float),
+                                               np.asarray(expiration_ns, np.int64), np.asarray(now_ns, np.int64),
+                                               np.asarray(is_call, bool))
+    sm = np.broadcast_to(np.asarray(smile, float), F.shape + (3,))
+    out = np.empty(F.shape)
+    for ix in np.ndindex(F.shape):
+        T = _years_left(exp[ix], now[ix], year_ns)
+        out[ix] = _theo(F[ix], K[ix], T, np.ascontiguousarray(sm[ix]), float(rate), bool(call[ix]))
+    return out

@@ -12,6 +12,14 @@ occasionally trade (``T`` aggressor, ``F`` per resting order in FIFO by priority
 MM) tracks the wall's strength (2 + 4·S orders): it is added to while the wall thickens
 and pulled while it erodes, so the book flow at those strikes follows the schedule.
 
+The MM prices with the package's one Black-76 and one year (``marketphys.pipeline.black76``,
+ACT/365.25), so the pipeline's implied vol of its fair value is the smile's vol
+(``mm_theo``; tests/test_synth_iv_roundtrip.py).
+
+Compiled with numba, in named phases over one ``OptionBooks`` of arrays: ``_expire``,
+``_requote`` (``_mm_quote``, ``_pull_stale``, ``_move_mm``), ``_draw_flow`` and the
+participants' ``_participant_add`` / ``_participant_pull`` / ``_participant_trade``.
+
 Order ids: MM orders from 7.1e12, participant orders from 7.2e12, aggressors from 7.3e12.
 """
 

@@ -211,6 +211,12 @@ def make_hyper(lanes: int, horizons: int, alpha=None, **settings) -> np.ndarray:
     return out
 
 
+def lane_settings(hp, horizons: int, prior_strength: float) -> LearnerConfig:
+    """One lane's hyper-parameters (a ``make_hyper`` row) back as a ``LearnerConfig`` (float32-rounded)."""
+    return LearnerConfig(**{k: bool(hp[k]) if k == "learn" else float(hp[k]) for k in LANE_SETTINGS},
+                         prior_strength=float(prior_strength), alpha=tuple(hp["alpha"][:horizons].astype(float)))
+
+
 def hyper_from_engine(config: LearnerConfig, lanes: int = 1) -> np.ndarray:
     """The hyper-parameters an Engine with ``config`` (an ``EngineConfig``) uses, repeated over lanes."""
     return make_hyper(lanes, config.integrator.horizons, alpha=config.alpha,

@@ -54,12 +54,12 @@ class WindowShape(NamedTuple):
     vacn: np.ndarray    # vacuum depth in [0, 1]: the chance a level in the way is pulled, not traded
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _geom_size(mean):
     return 1 + int(-np.log(1.0 - np.random.random()) * mean)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _add_resting(ev, n, bk, lad, s, L, size, ts, tr, flags, counts):
     """A new order at level L (a failed slot allocation is counted, not emitted)."""
     oid = bk.counters[1]
@@ -73,9 +73,10 @@ def _add_resting(ev, n, bk, lad, s, L, size, ts, tr, flags, counts):
 
 # -- phases --------------------------------------------------------------------------------
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _open_snapshot(ev, n, bk, lad, bb, ba, t0):
     """Start-of-day book: ``R`` clear, then 2 + Poisson(4) orders per level, all F_SNAPSHOT."""
+    st = bk.counters
     n = emit(ev, n, t0, t0, lad.inst, 0, UNDEF_PRICE, 0, F_SNAPSHOT, A_CLEAR, S_NONE)
     for d in range(lad.depth):
         for s in range(2):
@@ -83,17 +84,18 @@ def _open_snapshot(ev, n, bk, lad, bb, ba, t0):
             k = 2 + np.random.poisson(4.0)
             for _ in range(k):
                 size = _geom_size(4.0)
-                oid = bk.counters[1]
-                bk.counters[1] += 1
+                oid = st[1]
+                st[1] += 1
                 book_add(bk, s, L, size, oid)
                 n = emit(ev, n, t0, t0, lad.inst, oid, (lad.base + L) * TICK_INT, size, F_SNAPSHOT, A_ADD, side_char(s))
     close_group(ev, n)
     return n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _shape_window(shape, first_tick, w, vac_c, vac_w, vac_a, vac_ref, wall_c, wall_w, wall_s):
     """Fill ``shape`` for window w from the vacuums' and walls' amplitudes around ``first_tick``."""
+    vacn, liq, pullm = shape.vacn, shape.liq, shape.pullm
     for r in range(2 * TABLE_HALF + 1):
         p = first_tick + r
         vv = 0.0
@@ -105,12 +107,12 @@ def _shape_window(shape, first_tick, w, vac_c, vac_w, vac_a, vac_ref, wall_c, wa
         for k in range(wall_c.shape[0]):
             zz = (p - wall_c[k]) / wall_w
             wb += wall_s[w, k] * np.exp(-0.5 * zz * zz)
-        shape.vacn[r] = vv
-        shape.liq[r] = (1.0 - 0.9 * vv) * (1.0 + 0.15 * wb)
-        shape.pullm[r] = 1.0 + 4.0 * vv
+        vacn[r] = vv
+        liq[r] = (1.0 - 0.9 * vv) * (1.0 + 0.15 * wb)
+        pullm[r] = 1.0 + 4.0 * vv
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _draw_substep(n_live, h_ns, lam_add, kappa, lam_mod, lam_trade):
     """Event types of one substep (0 add, 1 cancel, 2 modify, 3 trade, 4 move the touch, 5 sweep)
     in random order, and their sorted time offsets."""
@@ -131,18 +133,18 @@ def _draw_substep(n_live, h_ns, lam_add, kappa, lam_mod, lam_trade):
     return types, offs
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _move_touch(ev, n, bk, lad, shape, center, bb, ba, tb, ts, tr, counts):
     """Move the touch to best bid ``tb``: levels in the way are traded through or pulled
     (pulled likelier in vacuums), then the touch is refilled so the spread is one tick."""
-    lv = bk.levels
+    lv, vacn = bk.levels, shape.vacn
     ta = tb + 1
     moved = False
     if ba >= 0 and ba < ta:
         moved = True
         for L in range(ba, ta):
             r = L - center + TABLE_HALF
-            vv = shape.vacn[r] if 0 <= r < shape.vacn.shape[0] else 0.0
+            vv = vacn[r] if 0 <= r < vacn.shape[0] else 0.0
             trade = np.random.random() >= 0.15 + 0.75 * vv
             if lv[1, L, 3] > 0:
                 counts[1 if trade else 2] += 1
@@ -151,7 +153,7 @@ def _move_touch(ev, n, bk, lad, shape, center, bb, ba, tb, ts, tr, counts):
         moved = True
         for L in range(bb, tb, -1):
             r = L - center + TABLE_HALF
-            vv = shape.vacn[r] if 0 <= r < shape.vacn.shape[0] else 0.0
+            vv = vacn[r] if 0 <= r < vacn.shape[0] else 0.0
             trade = np.random.random() >= 0.15 + 0.75 * vv
             if lv[0, L, 3] > 0:
                 counts[1 if trade else 2] += 1
@@ -170,24 +172,26 @@ def _move_touch(ev, n, bk, lad, shape, center, bb, ba, tb, ts, tr, counts):
     return n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _sweep_stale(ev, n, bk, lad, bb, ba, ts, tr, counts):
     """Pull whole levels 8-16 levels beyond the quoted depth."""
+    lv = bk.levels
     for s in range(2):
         ref = bb if s == 0 else ba
         if ref < 0:
             continue
         for d in range(lad.depth + 8, lad.depth + 17):
             L = ref - d if s == 0 else ref + d
-            if 0 <= L < lad.n_array and bk.levels[s, L, 3] > 0:
+            if 0 <= L < lad.n_array and lv[s, L, 3] > 0:
                 counts[4] += 1
                 n = clear_level(ev, n, bk, s, L, (lad.base + L) * TICK_INT, ts, tr, lad.inst, False)
     return n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _background_add(ev, n, bk, lad, shape, center, bb, ba, tb, p_bid_add, wts, ts, tr, counts):
     """An add at depth d ~ exp(-d/8) x the level's liquidity weight, bid side with ``p_bid_add``."""
+    liq = shape.liq
     s = 0 if np.random.random() < p_bid_add else 1
     ref = bb if s == 0 else ba
     if ref < 0:
@@ -196,7 +200,7 @@ def _background_add(ev, n, bk, lad, shape, center, bb, ba, tb, p_bid_add, wts, t
     for d in range(lad.depth):
         L = ref - d if s == 0 else ref + d
         r = L - center + TABLE_HALF
-        m = shape.liq[r] if 0 <= r < shape.liq.shape[0] else 1.0
+        m = liq[r] if 0 <= r < liq.shape[0] else 1.0
         wts[d] = np.exp(-d / 8.0) * m
         tot += wts[d]
     u = np.random.random() * tot
@@ -210,14 +214,14 @@ def _background_add(ev, n, bk, lad, shape, center, bb, ba, tb, p_bid_add, wts, t
     return n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _background_cancel(ev, n, bk, lad, shape, center, ts, tr):
     """Cancel a live order, picked uniformly then rejection-sampled towards vacuum levels."""
-    o, live, st = bk.orders, bk.live, bk.counters
+    o, live, st, pullm = bk.orders, bk.live, bk.counters, shape.pullm
     slot = live[np.random.randint(0, st[2])]
     for _ in range(4):
         r = o[slot, 1] - center + TABLE_HALF
-        m = shape.pullm[r] if 0 <= r < shape.pullm.shape[0] else 1.0
+        m = pullm[r] if 0 <= r < pullm.shape[0] else 1.0
         if np.random.random() * 5.0 < m:
             break
         slot = live[np.random.randint(0, st[2])]
@@ -228,11 +232,11 @@ def _background_cancel(ev, n, bk, lad, shape, center, ts, tr):
     return n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _background_modify(ev, n, bk, lad, ts, tr):
     """Modify a live order: 30% a price move away from the touch (loses its place), else a size
     reduction (keeps it)."""
-    o = bk.orders
+    o, lv = bk.orders, bk.levels
     slot = bk.live[np.random.randint(0, bk.counters[2])]
     if np.random.random() < 0.3:
         L = o[slot, 1]
@@ -251,19 +255,20 @@ def _background_modify(ev, n, bk, lad, ts, tr):
             new = 1 + np.random.randint(0, size - 1)
             L = o[slot, 1]
             s = o[slot, 2]
-            bk.levels[s, L, 2] -= size - new
+            lv[s, L, 2] -= size - new
             o[slot, 3] = new
             n = emit(ev, n, ts, tr, lad.inst, o[slot, 0], (lad.base + L) * TICK_INT, new, F_LAST, A_MODIFY, side_char(s))
     return n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _background_trade(ev, n, bk, lad, bb, ba, p_buy, ts, tr, counts):
     """A small aggressor at the touch; buys (the ask side hit) with probability ``p_buy``."""
     s = 1 if np.random.random() < p_buy else 0  # resting side hit
     L = ba if s == 1 else bb
-    if L >= 0 and bk.levels[s, L, 2] > 1:
-        q = min(_geom_size(3.0), bk.levels[s, L, 2] - 1)
+    lv = bk.levels
+    if L >= 0 and lv[s, L, 2] > 1:
+        q = min(_geom_size(3.0), lv[s, L, 2] - 1)
         counts[3] += 1
         n = trade_partial(ev, n, bk, s, L, q, (lad.base + L) * TICK_INT, ts, tr, lad.inst)
     return n
@@ -283,6 +288,7 @@ def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_
     mids = np.empty(W + 1)
     counts = np.zeros(6, np.int64)  # moves, levels traded, levels pulled, trades, stale pulls, failed allocs
     wts = np.empty(n_levels)
+    levels, counters = bk.levels, bk.counters
     bb = int(np.floor(msub[0])) - base
     ba = bb + 1
     n = _open_snapshot(ev, 0, bk, lad, bb, ba, t0)
@@ -297,14 +303,14 @@ def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_
             i = w * substeps + k
             t_start = t0 + np.int64(i) * h_ns
             tb = int(np.floor(msub[i])) - base
-            types, offs = _draw_substep(bk.counters[2], h_ns, lam_add, kappa, lam_mod, lam_trade)
+            types, offs = _draw_substep(counters[2], h_ns, lam_add, kappa, lam_mod, lam_trade)
             for e in range(types.shape[0]):
                 ts = t_start + offs[e]
                 tr = max(ts + 15_000 + np.random.randint(0, 40_000), tr_last)
                 tr_last = tr
                 typ = types[e]
-                bb = best_level(bk.levels, 0, bb, nl)
-                ba = best_level(bk.levels, 1, ba, nl)
+                bb = best_level(levels, 0, bb, nl)
+                ba = best_level(levels, 1, ba, nl)
                 if typ == 4:
                     n = _move_touch(ev, n, bk, lad, shape, center, bb, ba, tb, ts, tr, counts)
                     bb = tb
@@ -315,13 +321,13 @@ def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_
                     n = _background_add(ev, n, bk, lad, shape, center, bb, ba, tb, p_bid_add, wts, ts, tr, counts)
                 elif typ == 3:
                     n = _background_trade(ev, n, bk, lad, bb, ba, p_buy, ts, tr, counts)
-                elif bk.counters[2] > 0:  # a cancel or modify needs a live order
+                elif counters[2] > 0:  # a cancel or modify needs a live order
                     if typ == 1:
                         n = _background_cancel(ev, n, bk, lad, shape, center, ts, tr)
                     else:
                         n = _background_modify(ev, n, bk, lad, ts, tr)
-        bb = best_level(bk.levels, 0, bb, nl)
-        ba = best_level(bk.levels, 1, ba, nl)
+        bb = best_level(levels, 0, bb, nl)
+        ba = best_level(levels, 1, ba, nl)
         mids[w + 1] = base + 0.5 * (bb + ba) if bb >= 0 and ba >= 0 else np.nan
     return ev, n, mids, counts
 

@@ -89,7 +89,7 @@ def _tick_down(u):
     return u - 1 if u <= 100 else u - 5
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _free_slot(sd, i):
     for j in range(sd.shape[1]):
         if sd[i, j] == 0:
@@ -107,31 +107,33 @@ def _new_books(ni):
                        np.empty(N_SLOTS, np.int64), np.empty(N_SLOTS, np.int64))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _forget(bk, i, j):
     """Slot j of option i leaves the book: free it and keep the live counts."""
-    bk.side[i, j] = 0
-    if bk.kind[i, j] == 0:
-        bk.n_part[i] -= 1
-    elif bk.kind[i, j] == 2:
-        bk.n_wall[i] -= 1
+    sides, kinds, n_part, n_wall = bk.side, bk.kind, bk.n_part, bk.n_wall
+    sides[i, j] = 0
+    if kinds[i, j] == 0:
+        n_part[i] -= 1
+    elif kinds[i, j] == 2:
+        n_wall[i] -= 1
 
 
 # -- phases --------------------------------------------------------------------------------
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _expire(ev, n, bk, i, tq, tr, inst):
     """At expiry every resting order of the option is cancelled, as one event."""
+    sides, prices, sizes, oids, mm, n_part, n_wall = bk.side, bk.price, bk.size, bk.oid, bk.mm, bk.n_part, bk.n_wall
     n0 = n
     for j in range(N_SLOTS):
-        if bk.side[i, j] != 0:
-            n = emit(ev, n, tq, tr, inst, bk.oid[i, j], bk.price[i, j] * UNIT, bk.size[i, j], 0, A_CANCEL,
-                     _sc(bk.side[i, j]))
-            bk.side[i, j] = 0
-    bk.n_part[i] = 0
-    bk.n_wall[i] = 0
-    bk.mm[i, 0] = -1
-    bk.mm[i, 1] = -1
+        if sides[i, j] != 0:
+            n = emit(ev, n, tq, tr, inst, oids[i, j], prices[i, j] * UNIT, sizes[i, j], 0, A_CANCEL,
+                     _sc(sides[i, j]))
+            sides[i, j] = 0
+    n_part[i] = 0
+    n_wall[i] = 0
+    mm[i, 0] = -1
+    mm[i, 1] = -1
     if n > n0:
         close_group(ev, n)
     return n
@@ -144,13 +146,13 @@ def _years_left(expiration_ns, now_ns, year_ns):
     return (expiration_ns - now_ns) / year_ns
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _theo(F, K, T, smile, rate, is_call):
     """The MM's fair value: Black-76 at the smile's vol for (K, F)."""
     return price_one(F, K, T, smile_scalar(K, F, smile[0], smile[1], smile[2]), is_call, rate)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _mm_quote(F, K, T, smile, rate, is_call):
     """The MM's (bid, ask) in 0.05 units: the theo rounded down to the tick, plus one tick."""
     theo_u = _theo(F, K, T, smile, rate, is_call) / 0.05
@@ -161,65 +163,69 @@ def _mm_quote(F, K, T, smile, rate, is_call):
     return bid_u, ask_u
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _pull_stale(ev, n, bk, i, bid_u, ask_u, tq, tr, inst, counts):
     """Cancel the resting orders (not the MM's) that the new quote would cross or better."""
+    sides, prices, sizes, kinds, oids = bk.side, bk.price, bk.size, bk.kind, bk.oid
     for j in range(N_SLOTS):
-        if bk.side[i, j] == 0 or bk.kind[i, j] == 1:
+        if sides[i, j] == 0 or kinds[i, j] == 1:
             continue
-        if (bk.side[i, j] == 1 and bk.price[i, j] > bid_u) or (bk.side[i, j] == 2 and bk.price[i, j] < ask_u):
-            n = emit(ev, n, tq, tr, inst, bk.oid[i, j], bk.price[i, j] * UNIT, bk.size[i, j], 0, A_CANCEL,
-                     _sc(bk.side[i, j]))
+        if (sides[i, j] == 1 and prices[i, j] > bid_u) or (sides[i, j] == 2 and prices[i, j] < ask_u):
+            n = emit(ev, n, tq, tr, inst, oids[i, j], prices[i, j] * UNIT, sizes[i, j], 0, A_CANCEL,
+                     _sc(sides[i, j]))
             _forget(bk, i, j)
             counts[1] += 1
     return n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _move_mm(ev, n, bk, i, bid_u, ask_u, size, tq, tr, inst):
     """Move the MM's two orders to (bid_u, ask_u): the side moving away from the other first, so the
     book never crosses; a price change is ``M`` (loses priority), a missing side is added."""
-    jb = bk.mm[i, 0]
-    old_bid = bk.price[i, jb] if jb >= 0 else -1
+    sides, prices, sizes, prios = bk.side, bk.price, bk.size, bk.prio
+    kinds, oids, mm, next_oid = bk.kind, bk.oid, bk.mm, bk.next_oid
+    jb = mm[i, 0]
+    old_bid = prices[i, jb] if jb >= 0 else -1
     for step in range(2):
         side = 2 if (bid_u > old_bid) == (step == 0) else 1
         want = ask_u if side == 2 else bid_u
-        j = bk.mm[i, 0 if side == 1 else 1]
+        j = mm[i, 0 if side == 1 else 1]
         if want <= 0:
             if j >= 0:
-                n = emit(ev, n, tq, tr, inst, bk.oid[i, j], bk.price[i, j] * UNIT, bk.size[i, j], 0, A_CANCEL, _sc(side))
-                bk.side[i, j] = 0
-                bk.mm[i, 0 if side == 1 else 1] = -1
+                n = emit(ev, n, tq, tr, inst, oids[i, j], prices[i, j] * UNIT, sizes[i, j], 0, A_CANCEL, _sc(side))
+                sides[i, j] = 0
+                mm[i, 0 if side == 1 else 1] = -1
         elif j >= 0:
-            if bk.price[i, j] != want:
-                bk.price[i, j] = want
-                bk.size[i, j] = size
-                bk.prio[i, j] = tq
-                n = emit(ev, n, tq, tr, inst, bk.oid[i, j], want * UNIT, size, 0, A_MODIFY, _sc(side))
+            if prices[i, j] != want:
+                prices[i, j] = want
+                sizes[i, j] = size
+                prios[i, j] = tq
+                n = emit(ev, n, tq, tr, inst, oids[i, j], want * UNIT, size, 0, A_MODIFY, _sc(side))
         else:
-            j = _free_slot(bk.side, i)
+            j = _free_slot(sides, i)
             if j >= 0:
-                bk.side[i, j] = side
-                bk.price[i, j] = want
-                bk.size[i, j] = size
-                bk.prio[i, j] = tq
-                bk.kind[i, j] = 1
-                bk.oid[i, j] = bk.next_oid[0]
-                bk.next_oid[0] += 1
-                bk.mm[i, 0 if side == 1 else 1] = j
-                n = emit(ev, n, tq, tr, inst, bk.oid[i, j], want * UNIT, size, 0, A_ADD, _sc(side))
+                sides[i, j] = side
+                prices[i, j] = want
+                sizes[i, j] = size
+                prios[i, j] = tq
+                kinds[i, j] = 1
+                oids[i, j] = next_oid[0]
+                next_oid[0] += 1
+                mm[i, 0 if side == 1 else 1] = j
+                n = emit(ev, n, tq, tr, inst, oids[i, j], want * UNIT, size, 0, A_ADD, _sc(side))
     return n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _requote(ev, n, bk, i, bid_u, ask_u, tq, tr, inst, counts):
     """The MM's requote at the window start, as one event: stale pulls, then the MM's move."""
+    mm, last_quote, n_part, n_wall = bk.mm, bk.last_quote, bk.n_part, bk.n_wall
     n0 = n
-    quote_same = (bid_u == bk.last_quote[i, 0] and ask_u == bk.last_quote[i, 1]
-                  and (bk.mm[i, 0] >= 0 or bid_u <= 0) and bk.mm[i, 1] >= 0)
-    bk.last_quote[i, 0] = bid_u
-    bk.last_quote[i, 1] = ask_u
-    if not quote_same and bk.n_part[i] + bk.n_wall[i] > 0:
+    quote_same = (bid_u == last_quote[i, 0] and ask_u == last_quote[i, 1]
+                  and (mm[i, 0] >= 0 or bid_u <= 0) and mm[i, 1] >= 0)
+    last_quote[i, 0] = bid_u
+    last_quote[i, 1] = ask_u
+    if not quote_same and n_part[i] + n_wall[i] > 0:
         n = _pull_stale(ev, n, bk, i, bid_u, ask_u, tq, tr, inst, counts)
     size = 20 + np.random.randint(0, 80)
     if not quote_same:
@@ -230,36 +236,32 @@ def _requote(ev, n, bk, i, bid_u, ask_u, tq, tr, inst, counts):
     return n
 
 
-@nb.njit(cache=True)
-def _draw_flow(lam_add, lam_pull_total, lam_fill, n_wall_add, n_wall_pull, span):
-    """Participant events for the rest of the window (0 add, 1 pull, 2 trade, 3 wall add, 4 wall
-    pull) in random order, and their sorted time offsets."""
-    dt = span * 1e-9
-    na = np.random.poisson(lam_add * dt)
-    npl = np.random.poisson(lam_pull_total * dt)
-    nf = np.random.poisson(lam_fill * dt)
-    ne = na + npl + nf + n_wall_add + n_wall_pull
-    if ne == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+@nb.njit(cache=True, inline="always")
+def _draw_flow(n_add, n_pull, n_fill, n_wall_add, n_wall_pull, span):
+    """The window's participant events (0 add, 1 pull, 2 trade, 3 wall add, 4 wall pull) in random
+    order, and their sorted time offsets within ``span``."""
+    ne = n_add + n_pull + n_fill + n_wall_add + n_wall_pull
     types = np.empty(ne, np.int64)
-    types[:na] = 0
-    types[na:na + npl] = 1
-    types[na + npl:na + npl + nf] = 2
-    types[na + npl + nf:na + npl + nf + n_wall_add] = 3
-    types[na + npl + nf + n_wall_add:] = 4
+    types[:n_add] = 0
+    types[n_add:n_add + n_pull] = 1
+    types[n_add + n_pull:n_add + n_pull + n_fill] = 2
+    types[n_add + n_pull + n_fill:n_add + n_pull + n_fill + n_wall_add] = 3
+    types[n_add + n_pull + n_fill + n_wall_add:] = 4
     np.random.shuffle(types)
     return types, np.sort(np.random.randint(0, span, ne))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _participant_add(ev, n, bk, i, typ, ts, tre, inst, counts):
     """A participant (typ 0: 0-3 ticks behind the MM, a few lots) or wall-liquidity order (typ 3:
     1-3 ticks behind, dealer-sized)."""
+    sides, prices, sizes, prios, kinds = bk.side, bk.price, bk.size, bk.prio, bk.kind
+    oids, mm, n_part, n_wall, next_oid = bk.oid, bk.mm, bk.n_part, bk.n_wall, bk.next_oid
     side = 1 if np.random.random() < 0.5 else 2
-    jm = bk.mm[i, 0 if side == 1 else 1]
+    jm = mm[i, 0 if side == 1 else 1]
     if jm < 0 and typ == 3:
         side = 3 - side
-        jm = bk.mm[i, 0 if side == 1 else 1]
+        jm = mm[i, 0 if side == 1 else 1]
     if jm < 0:
         return n
     u = np.random.random()
@@ -267,95 +269,98 @@ def _participant_add(ev, n, bk, i, typ, ts, tre, inst, counts):
         depth = 0 if u < 0.35 else (1 if u < 0.65 else (2 if u < 0.85 else 3))
     else:
         depth = 1 + int(u * 3.0)
-    price = bk.price[i, jm]
+    price = prices[i, jm]
     for _ in range(depth):
         price = _tick_down(price) if side == 1 else _tick_up(price)
     if price < 1:
         return n
-    j = _free_slot(bk.side, i)
+    j = _free_slot(sides, i)
     if j < 0:
         return n
-    bk.side[i, j] = side
-    bk.price[i, j] = price
+    sides[i, j] = side
+    prices[i, j] = price
     # participants trade a few lots; wall liquidity is dealer-sized
-    bk.size[i, j] = 1 + int(-np.log(1.0 - np.random.random()) * (10.0 if typ == 0 else 40.0))
-    bk.prio[i, j] = ts
-    bk.kind[i, j] = 0 if typ == 0 else 2
-    bk.oid[i, j] = bk.next_oid[1]
-    bk.next_oid[1] += 1
+    sizes[i, j] = 1 + int(-np.log(1.0 - np.random.random()) * (10.0 if typ == 0 else 40.0))
+    prios[i, j] = ts
+    kinds[i, j] = 0 if typ == 0 else 2
+    oids[i, j] = next_oid[1]
+    next_oid[1] += 1
     if typ == 0:
-        bk.n_part[i] += 1
+        n_part[i] += 1
         counts[2] += 1
     else:
-        bk.n_wall[i] += 1
+        n_wall[i] += 1
         counts[5] += 1
-    return emit(ev, n, ts, tre, inst, bk.oid[i, j], price * UNIT, bk.size[i, j], F_LAST, A_ADD, _sc(side))
+    return emit(ev, n, ts, tre, inst, oids[i, j], price * UNIT, sizes[i, j], F_LAST, A_ADD, _sc(side))
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _participant_pull(ev, n, bk, i, typ, ts, tre, inst, counts):
     """Cancel a random live participant (typ 1) or wall-liquidity (typ 4) order."""
+    sides, prices, sizes, kinds, oids, picks = bk.side, bk.price, bk.size, bk.kind, bk.oid, bk.slots
     kind = 0 if typ == 1 else 2
     m = 0
     for j in range(N_SLOTS):
-        if bk.side[i, j] != 0 and bk.kind[i, j] == kind:
-            bk.slots[m] = j
+        if sides[i, j] != 0 and kinds[i, j] == kind:
+            picks[m] = j
             m += 1
     if m == 0:
         return n
-    j = bk.slots[np.random.randint(0, m)]
-    n = emit(ev, n, ts, tre, inst, bk.oid[i, j], bk.price[i, j] * UNIT, bk.size[i, j], F_LAST, A_CANCEL, _sc(bk.side[i, j]))
+    j = picks[np.random.randint(0, m)]
+    n = emit(ev, n, ts, tre, inst, oids[i, j], prices[i, j] * UNIT, sizes[i, j], F_LAST, A_CANCEL, _sc(sides[i, j]))
     _forget(bk, i, j)
     counts[3 if kind == 0 else 6] += 1
     return n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def _participant_trade(ev, n, bk, i, ts, tre, inst, counts):
     """An aggressor on a random side: ``T``, then ``F`` per resting order at the best price in
     time priority, then ``C`` per filled order and ``M`` for the partly filled one."""
+    sides, prices, sizes, prios, kinds = bk.side, bk.price, bk.size, bk.prio, bk.kind
+    oids, mm, next_oid, picks, pick_prios = bk.oid, bk.mm, bk.next_oid, bk.slots, bk.prios
     rest = 2 if np.random.random() < 0.5 else 1  # resting side hit
     best = -1
     for j in range(N_SLOTS):
-        p = bk.price[i, j]
-        if bk.side[i, j] == rest and (best < 0 or (rest == 2 and p < best) or (rest == 1 and p > best)):
+        p = prices[i, j]
+        if sides[i, j] == rest and (best < 0 or (rest == 2 and p < best) or (rest == 1 and p > best)):
             best = p
     if best < 0:
         return n
     m = 0
     tot = 0
     for j in range(N_SLOTS):
-        if bk.side[i, j] == rest and bk.price[i, j] == best:
-            bk.slots[m] = j
-            bk.prios[m] = bk.prio[i, j]
-            tot += bk.size[i, j]
+        if sides[i, j] == rest and prices[i, j] == best:
+            picks[m] = j
+            pick_prios[m] = prios[i, j]
+            tot += sizes[i, j]
             m += 1
-    order = np.argsort(bk.prios[:m], kind="mergesort")
+    order = np.argsort(pick_prios[:m], kind="mergesort")
     q = min(1 + int(-np.log(1.0 - np.random.random()) * 5.0), tot)
-    n = emit(ev, n, ts, tre, inst, bk.next_oid[2], best * UNIT, q, 0, A_TRADE, _sc(3 - rest))
-    bk.next_oid[2] += 1
+    n = emit(ev, n, ts, tre, inst, next_oid[2], best * UNIT, q, 0, A_TRADE, _sc(3 - rest))
+    next_oid[2] += 1
     rem = q
     for r in range(m):
         if rem <= 0:
             break
-        j = bk.slots[order[r]]
-        f = min(rem, bk.size[i, j])
-        n = emit(ev, n, ts, tre, inst, bk.oid[i, j], best * UNIT, f, 0, A_FILL, _sc(rest))
+        j = picks[order[r]]
+        f = min(rem, sizes[i, j])
+        n = emit(ev, n, ts, tre, inst, oids[i, j], best * UNIT, f, 0, A_FILL, _sc(rest))
         rem -= f
     rem = q
     for r in range(m):
         if rem <= 0:
             break
-        j = bk.slots[order[r]]
-        f = min(rem, bk.size[i, j])
-        if f == bk.size[i, j]:
-            n = emit(ev, n, ts, tre, inst, bk.oid[i, j], best * UNIT, f, 0, A_CANCEL, _sc(rest))
-            if bk.kind[i, j] == 1:
-                bk.mm[i, 0 if rest == 1 else 1] = -1
+        j = picks[order[r]]
+        f = min(rem, sizes[i, j])
+        if f == sizes[i, j]:
+            n = emit(ev, n, ts, tre, inst, oids[i, j], best * UNIT, f, 0, A_CANCEL, _sc(rest))
+            if kinds[i, j] == 1:
+                mm[i, 0 if rest == 1 else 1] = -1
             _forget(bk, i, j)
         else:
-            bk.size[i, j] -= f
-            n = emit(ev, n, ts, tre, inst, bk.oid[i, j], best * UNIT, bk.size[i, j], 0, A_MODIFY, _sc(rest))
+            sizes[i, j] -= f
+            n = emit(ev, n, ts, tre, inst, oids[i, j], best * UNIT, sizes[i, j], 0, A_MODIFY, _sc(rest))
         rem -= f
     close_group(ev, n)
     counts[4] += 1
@@ -384,7 +389,7 @@ def _generate(F_w, t0, win_ns, strike, is_call, exp_ns, year_ns, smile, inst_ids
                 n = _expire(ev, n, bk, i, tq, tr, inst)
                 continue
             K = strike[i]
-            bid_u, ask_u = _mm_quote(F, K, T, smile[i], rate, is_call[i])
+            bid_u, ask_u = _mm_quote(F, K, T, (smile[i, 0], smile[i, 1], smile[i, 2]), rate, is_call[i])
             n = _requote(ev, n, bk, i, bid_u, ask_u, tq, tr, inst, counts)
             # the resting stock at a wall strike follows the wall's strength
             n_wall_add = 0
@@ -393,10 +398,16 @@ def _generate(F_w, t0, win_ns, strike, is_call, exp_ns, year_ns, smile, inst_ids
                 target = min(int(round(2.0 + wall_orders_per_strength * wall_strength[w, wall_idx[i]])), 30)
                 n_wall_add = max(target - bk.n_wall[i], 0)
                 n_wall_pull = max(bk.n_wall[i] - target, 0)
+            # participant flow for the rest of the window: adds and trades near the money, pulls per order
             atm = np.exp(-0.5 * (np.log(K / F) / 0.012) ** 2)
             span = win_ns - 1_100_000 - i * 2_000
-            types, offs = _draw_flow(base_add * atm, base_pull * bk.n_part[i], base_fill * atm, n_wall_add,
-                                     n_wall_pull, span)
+            dt = span * 1e-9
+            n_add = np.random.poisson(base_add * atm * dt)
+            n_pull = np.random.poisson(base_pull * bk.n_part[i] * dt)
+            n_fill = np.random.poisson(base_fill * atm * dt)
+            if n_add + n_pull + n_fill + n_wall_add + n_wall_pull == 0:
+                continue
+            types, offs = _draw_flow(n_add, n_pull, n_fill, n_wall_add, n_wall_pull, span)
             for e in range(types.shape[0]):
                 ts = tq + 1_000 + offs[e]
                 tre = ts + 20_000 + np.random.randint(0, 20_000)
@@ -451,5 +462,6 @@ def mm_theo(F, K, expiration_ns, now_ns, smile, rate, is_call, year_ns: float = 
     out = np.empty(F.shape)
     for ix in np.ndindex(F.shape):
         T = _years_left(exp[ix], now[ix], year_ns)
-        out[ix] = _theo(F[ix], K[ix], T, np.ascontiguousarray(sm[ix]), float(rate), bool(call[ix]))
+        out[ix] = _theo(F[ix], K[ix], T, (float(sm[ix][0]), float(sm[ix][1]), float(sm[ix][2])), float(rate),
+                        bool(call[ix]))
     return out

@@ -11,7 +11,8 @@ from marketphys.core.integrator import rollout
 from marketphys.dbn import ADD, ASK, BID, CANCEL, MODIFY, TRADE
 from marketphys.synth import GroundTruth, SynthConfig
 from marketphys.synth import dbn as D
-from marketphys.synth.black76 import YEAR_NS, black76, smile_vol
+from marketphys.pipeline import black76 as b76
+from marketphys.synth.smile import smile_vol
 from marketphys.synth.config import TICK
 from marketphys.synth.medium import build_medium
 from marketphys.synth.options import AGGR_OID0, MM_OID0, PART_OID0
@@ -178,11 +179,11 @@ def _check_quotes(quotes, defs, smiles, t, w):
         series = "quarterly" if d.raw_symbol.startswith("ES") else "0dte"
         atm, skew, curv = smiles[series]
         K = d.strike_price / 1e9
-        T = (d.expiration - now) / YEAR_NS
+        T = (d.expiration - now) / b76.YEAR_NS
         sig = float(smile_vol(K, F, atm, skew, curv))
         flag = "c" if str(d.instrument_class) == "C" else "p"
         theo = black(flag, F, K, T, t.config["rate"], sig)
-        assert theo == pytest.approx(float(black76(F, K, T, sig, t.config["rate"], flag == "c")), rel=1e-9, abs=1e-9)
+        assert theo == pytest.approx(float(b76.price(F, K, T, sig, flag == "c", t.config["rate"])), rel=1e-9, abs=1e-9)
         bid, ask = q[BID], q[ASK]
         tick = 0.05 if bid < 5.0 else 0.25
         assert bid - 1e-9 <= theo <= ask + 1e-9, (d.raw_symbol, bid, theo, ask)

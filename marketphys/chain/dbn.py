@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from marketphys.dbn import PRICE_SCALE
+from marketphys.pipeline.black76 import DAY_COUNT
 from marketphys.pipeline.options_book import OrderBooks, columns
 from marketphys.pipeline.options_input import read_open_interest, read_option_definitions
 
@@ -66,12 +67,12 @@ def chain_from_dbn(mbo_files, definition_files, statistics_files, at_ns: int, *,
 def pipeline_chain_gex(chain: pd.DataFrame, futures_mid: float, rate: float = 0.0, **overrides):
     """``chain_gex`` with the options stage's conventions: every option priced off the futures
     mid (options on futures: the forward is the future itself), Black-76 at ``rate``,
-    ACT/365.25, the definitions' multiplier, OTM-shared IVs and the stage's zero-gamma range."""
+    the package's year (``black76.DAY_COUNT``), the definitions' multiplier, OTM-shared IVs and the stage's zero-gamma range."""
     from marketphys.pipeline.silver_options import PROFILE_POINTS, PROFILE_RANGE
 
     from .exposure import chain_gex
 
-    kw = {"multiplier": "column", "spot": float(futures_mid), "rate": rate, "day_count": "ACT/365.25",
+    kw = {"multiplier": "column", "spot": float(futures_mid), "rate": rate, "day_count": DAY_COUNT,
           "share_otm_iv": True, "profile_range": PROFILE_RANGE, "profile_points": PROFILE_POINTS}
     kw.update(overrides)
     return chain_gex(chain.assign(forward=float(futures_mid)), **kw)

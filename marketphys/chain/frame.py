@@ -17,8 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from marketphys.pipeline.black76 import DAY_COUNT, DAYS_PER_YEAR
+
 REQUIRED = ("strike", "expiry", "type", "open_interest")
-DAY_COUNTS = {"ACT/365": 365.0, "ACT/365.25": 365.25, "ACT/360": 360.0}
+DAY_COUNTS = {"ACT/365": 365.0, DAY_COUNT: DAYS_PER_YEAR, "ACT/360": 360.0}
+"""Index chains are often quoted ACT/365 (the default here); the lake's DBN chain uses the package's one
+year (``black76.DAY_COUNT``)."""
 NS_PER_DAY = 86_400e9
 # why a row was set aside, in the order they are tested (a row gets the first that applies)
 REASONS = ("bad_type", "bad_strike", "bad_expiry", "expired", "no_open_interest", "no_price", "no_iv")

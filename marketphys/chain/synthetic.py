@@ -13,12 +13,17 @@ import pandas as pd
 
 from marketphys.pipeline import black76
 
+from .frame import NS_PER_DAY, year_basis
+
 
 def synthetic_chain(spot: float = 5000.0, asof="2024-06-21 10:15", days=(7, 28, 91), strike_step: float = 25.0,
                     width: float = 0.15, rate: float = 0.05, div: float = 0.013, atm_vol: float = 0.15,
                     skew: float = -0.6, half_spread: float = 0.05, seed: int = 0,
-                    tz: str = "America/New_York") -> pd.DataFrame:
-    """One call and one put per (expiry, strike); attrs hold spot, asof and the true forwards."""
+                    tz: str = "America/New_York", day_count="ACT/365") -> pd.DataFrame:
+    """One call and one put per (expiry, strike); attrs hold spot, asof and the true forwards.
+
+    ``day_count`` is the chain readers' (``frame.DAY_COUNTS``; ``chain_gex``'s default ACT/365), so
+    inverting the mids with the same day count recovers ``iv``."""
     rng = np.random.default_rng(seed)
     t0 = pd.Timestamp(asof, tz=tz) if pd.Timestamp(asof).tzinfo is None else pd.Timestamp(asof)
     strikes = np.arange(np.floor(spot * (1 - width) / strike_step), np.ceil(spot * (1 + width) / strike_step) + 1) \
@@ -27,7 +32,7 @@ def synthetic_chain(spot: float = 5000.0, asof="2024-06-21 10:15", days=(7, 28, 
     for d in days:
         exp = (t0.normalize() + pd.Timedelta(days=int(d))).date()
         exp_ts = pd.Timestamp(exp).tz_localize(tz) + pd.Timedelta(hours=16)
-        T = (exp_ts - t0).value / (365.0 * 86400e9)
+        T = (exp_ts - t0).value / (year_basis(day_count) * NS_PER_DAY)
         F = spot * np.exp((rate - div) * T)
         fwd[exp] = F
         m = np.log(strikes / F) / np.sqrt(T)

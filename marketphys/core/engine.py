@@ -19,7 +19,7 @@ from marketphys.core.frame import FrameError, MarketFrame
 from marketphys.core.grid import Grid
 from marketphys.core.head import ForecastHead, HeadConfig, HeadOutput
 from marketphys.core.integrator import IntegratorConfig, RolloutStats, ensemble_bands
-from marketphys.core.learner import GaussNewtonLearner
+from marketphys.core.learner import GaussNewtonLearner, LearnerConfig
 from marketphys.core.ledger import Ledger, LedgerEntry
 from marketphys.core.producers import (FIELD_TARGETS, Producer, check_field_output, check_wall_output)
 from marketphys.core.theta import Theta, ThetaBounds
@@ -33,19 +33,17 @@ ENGINE_BACKENDS = ("auto", "numpy", "msl-cpu", "metal")
 
 
 @dataclass(frozen=True)
-class EngineConfig:
+class EngineConfig(LearnerConfig):
+    """Everything an engine runs with. The learner's settings (``LearnerConfig``: huber_delta, forgetting,
+    damping, ridge, prior_strength, step_size, learn, alpha) are the engine's own top-level settings,
+    checked there once, so ``replace(config, learn=False)`` and recorded files keep them flat."""
+
     grid: Grid = field(default_factory=Grid)
     integrator: IntegratorConfig = field(default_factory=IntegratorConfig)
     mode: str = "replay"
     seed: int = 0
     n_paths: int = 32
     quantiles: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
-    learn: bool = True
-    huber_delta: float = 4.0
-    forgetting: float = 0.999
-    damping: float = 0.1
-    prior_strength: float = 1.0
-    alpha: tuple[float, ...] | None = None
     bounds: ThetaBounds = field(default_factory=ThetaBounds)
     max_v0_gap_s: float = 2.0
     backend: str = "auto"
@@ -59,6 +57,7 @@ class EngineConfig:
     """The forecast head: blend with no change, skill gates, learned D and calibrated bands (core/head.py)."""
 
     def __post_init__(self) -> None:
+        self._check_learner()
         if self.mode not in MODES:
             raise ValueError(f"EngineConfig.mode must be one of {MODES}, got {self.mode!r}")
         if self.backend not in ENGINE_BACKENDS:
@@ -81,9 +80,7 @@ class EngineConfig:
 
     def to_dict(self) -> dict:
         return {"grid": self.grid.to_dict(), "integrator": self.integrator.to_dict(), "mode": self.mode,
-                "seed": self.seed, "n_paths": self.n_paths, "quantiles": list(self.quantiles), "learn": self.learn,
-                "huber_delta": self.huber_delta, "forgetting": self.forgetting, "damping": self.damping,
-                "prior_strength": self.prior_strength, "alpha": None if self.alpha is None else list(self.alpha),
+                "seed": self.seed, "n_paths": self.n_paths, "quantiles": list(self.quantiles), **self.learner_dict(),
                 "bounds": self.bounds.to_dict(), "backend": self.backend, "start": self.start,
                 "head": self.head.to_dict()}
 
@@ -147,7 +144,7 @@ class Engine:
             if getattr(p, "target", None) not in (*FIELD_TARGETS, "walls"):
                 raise ValueError(f"producer {p!r} has target {getattr(p, 'target', None)!r}; expected one of {(*FIELD_TARGETS, 'walls')}")
         self.producers = list(producers)
-        self.theta0 = Theta() if theta0 is None else (theta0 if isinstance(theta0, Theta) else Theta(np.asarray(theta0)))
+        self.theta0 = Theta.coerce(theta0)
         self.reset()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -155,9 +152,7 @@ class Engine:
         c = self.config
         for p in self.producers:
             p.reset()
-        self.learner = GaussNewtonLearner(self.theta0, bounds=c.bounds, cfg=c.integrator, alpha=c.alpha,
-                                          huber_delta=c.huber_delta, forgetting=c.forgetting, damping=c.damping,
-                                          prior_strength=c.prior_strength, learn=c.learn)
+        self.learner = GaussNewtonLearner(self.theta0, bounds=c.bounds, cfg=c.integrator, settings=c.learner)
         self.ledger = Ledger(c.integrator.horizons, c.dt_ns)
         self.head = ForecastHead(c.integrator.horizons, c.integrator.dt, c.head)
         self.walls = WallSet()

@@ -60,6 +60,14 @@ class Theta:
         self.values = v
 
     @classmethod
+    def coerce(cls, theta) -> "Theta":
+        """θ given any way a caller holds it: None is the default θ, a Theta passes as it is, and
+        anything array-like is checked (five values, finite) on the way in."""
+        if theta is None:
+            return cls()
+        return theta if isinstance(theta, Theta) else cls(np.asarray(theta))
+
+    @classmethod
     def from_dict(cls, d: dict) -> "Theta":
         missing = [n for n in PARAM_NAMES if n not in d]
         if missing:

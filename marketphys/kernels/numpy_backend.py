@@ -18,7 +18,7 @@ from marketphys.core.theta import N_PARAMS, ThetaBounds
 from marketphys.core.walls import obstacle_field
 from marketphys.kernels import layout
 from marketphys.kernels.base import KernelBackend, fields_matrix
-from marketphys.kernels.replay import CalibrationResult, ReplayBlock, hyper_from_engine
+from marketphys.kernels.replay import CalibrationResult, ReplayBlock, hyper_from_engine, lane_settings
 
 
 def compose_reference(grid: Grid, contrib: np.ndarray, walls: np.ndarray) -> np.ndarray:
@@ -83,12 +83,8 @@ class NumpyBackend(KernelBackend):
             prior = np.broadcast_to(np.asarray(prior_strength, float), (L,))
             state = []
             for lane in range(L):
-                hp = hyper[lane]
-                learner = GaussNewtonLearner(theta0[lane], bounds=bounds, cfg=cfg, alpha=hp["alpha"][:H].astype(float),
-                                             huber_delta=float(hp["huber_delta"]), forgetting=float(hp["forgetting"]),
-                                             damping=float(hp["damping"]), ridge=float(hp["ridge"]),
-                                             prior_strength=float(prior[lane]), step_size=float(hp["step_size"]),
-                                             learn=bool(hp["learn"]))
+                learner = GaussNewtonLearner(theta0[lane], bounds=bounds, cfg=cfg,
+                                             settings=lane_settings(hyper[lane], H, prior[lane]))
                 ledger = Ledger(H, dt_ns=block.dt_units, tolerance_ns=block.tol_units, keep_history=False)
                 state.append({"learner": learner, "ledger": ledger, "loss_sum": 0.0, "stats": np.zeros(4, np.int64)})
         elif not (isinstance(state, list) and all(isinstance(s, dict) and "learner" in s for s in state)):

@@ -20,6 +20,7 @@ import numpy as np
 
 from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig
+from marketphys.core.learner import LearnerConfig, LearnerSettingError
 from marketphys.core.producers import FIELD_TARGETS
 from marketphys.core.theta import N_PARAMS, ThetaBounds
 from marketphys.kernels.layout import LANE_HYPER, LANE_STATE, LEDGER_CAP, MAX_H
@@ -176,35 +177,50 @@ class ReplayBlock:
                    dt_units=dt_ns // anchor.unit_ns, tol_units=tol_ns // anchor.unit_ns, anchor=anchor, x0=x0)
 
 
-def make_hyper(lanes: int, horizons: int, *, huber_delta=4.0, forgetting=0.999, damping=0.1, ridge=1e-6,
-               step_size=1.0, learn=True, alpha=None) -> np.ndarray:
-    """Per-lane learner hyper-parameters (each argument a scalar or one value per lane)."""
+LANE_SETTINGS = tuple(n for n in LANE_HYPER.names if n != "alpha")
+"""The ``LearnerConfig`` settings a lane carries (besides alpha); prior_strength goes in the lane's state."""
+
+
+def make_hyper(lanes: int, horizons: int, alpha=None, **settings) -> np.ndarray:
+    """Per-lane learner hyper-parameters: each of ``LANE_SETTINGS`` a scalar or one value per lane
+    (unset: ``LearnerConfig``'s default), ``alpha`` one weight per horizon or one row per lane. Every lane
+    is checked as a ``LearnerConfig``; an error names the setting, the lane and the value."""
+    unknown = sorted(set(settings) - set(LANE_SETTINGS))
+    if unknown:
+        raise TypeError(f"make_hyper: unknown settings {unknown}; a lane carries {LANE_SETTINGS} and alpha")
+    default = LearnerConfig()
     out = np.zeros(lanes, dtype=LANE_HYPER)
-    vals = {"huber_delta": huber_delta, "forgetting": forgetting, "damping": damping, "ridge": ridge,
-            "step_size": step_size}
-    for k, v in vals.items():
-        a = np.broadcast_to(np.asarray(v, dtype=np.float64), (lanes,))
-        if not np.all(np.isfinite(a)) or np.any(a < 0):
-            i = int(np.flatnonzero(~(np.isfinite(a) & (a >= 0)))[0])
-            raise ValueError(f"hyper-parameter {k} of lane {i} must be finite and >= 0, got {a[i]!r}")
-        out[k] = a
-    fg = out["forgetting"]
-    if np.any((fg <= 0) | (fg > 1)):
-        i = int(np.flatnonzero((fg <= 0) | (fg > 1))[0])
-        raise ValueError(f"hyper-parameter forgetting of lane {i} must be in (0, 1], got {fg[i]!r}")
-    out["learn"] = np.broadcast_to(np.asarray(learn, dtype=bool), (lanes,))
+    # object arrays keep each lane's value as given (a 1 among bools stays a 1), so the check sees it
+    per_lane = {k: np.broadcast_to(np.asarray(settings.get(k, getattr(default, k)), dtype=object), (lanes,))
+                for k in LANE_SETTINGS}
     al = np.ones(horizons) if alpha is None else np.asarray(alpha, dtype=np.float64)
-    al = np.broadcast_to(al, (lanes, horizons))
-    if not np.all(np.isfinite(al)) or np.any(al < 0):
-        raise ValueError(f"alpha must be finite weights >= 0 per horizon, got {alpha!r}")
+    try:
+        al = np.broadcast_to(al, (lanes, horizons))
+    except ValueError:
+        raise ValueError(f"alpha must be {horizons} finite weights >= 0 per horizon (or one row per lane), "
+                         f"got shape {al.shape}") from None
+    for i in range(lanes):
+        lane = {k: v[i] for k, v in per_lane.items()}
+        try:
+            LearnerConfig(**lane, alpha=tuple(al[i]))
+        except LearnerSettingError as err:
+            raise ValueError(f"hyper-parameter {err.field} of lane {i} {err.rule}, got {err.value!r}") from None
+    for k, v in per_lane.items():
+        out[k] = v.astype(np.float64 if k != "learn" else bool)
     out["alpha"][:, :horizons] = al
     return out
 
 
-def hyper_from_engine(config, lanes: int = 1) -> np.ndarray:
-    """The hyper-parameters an Engine with ``config`` uses, repeated over lanes."""
-    return make_hyper(lanes, config.integrator.horizons, huber_delta=config.huber_delta, forgetting=config.forgetting,
-                      damping=config.damping, learn=config.learn, alpha=config.alpha)
+def lane_settings(hp, horizons: int, prior_strength: float) -> LearnerConfig:
+    """One lane's hyper-parameters (a ``make_hyper`` row) back as a ``LearnerConfig`` (float32-rounded)."""
+    return LearnerConfig(**{k: bool(hp[k]) if k == "learn" else float(hp[k]) for k in LANE_SETTINGS},
+                         prior_strength=float(prior_strength), alpha=tuple(hp["alpha"][:horizons].astype(float)))
+
+
+def hyper_from_engine(config: LearnerConfig, lanes: int = 1) -> np.ndarray:
+    """The hyper-parameters an Engine with ``config`` (an ``EngineConfig``) uses, repeated over lanes."""
+    return make_hyper(lanes, config.integrator.horizons, alpha=config.alpha,
+                      **{k: getattr(config, k) for k in LANE_SETTINGS})
 
 
 def initial_state(theta0, bounds: ThetaBounds, prior_strength=1.0) -> np.ndarray:

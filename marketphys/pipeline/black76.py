@@ -7,7 +7,8 @@ compiled with numba; each element is independent, so a failure is reported per
 element as a status code, never raised from inside the loop.
 
 Conventions
-- ``F`` futures price, ``K`` strike, ``T`` years to expiry (ACT/365.25), ``sigma``
+- ``F`` futures price, ``K`` strike, ``T`` years to expiry (``DAY_COUNT``: ACT/365.25, the one
+  year of the package: the synthetic market prices with it and the pipeline inverts with it), ``sigma``
   annualised vol, ``r`` continuously compounded rate; discount ``D = exp(-r T)``.
   ``r = 0`` (the default) gives undiscounted prices, the usual choice for
   futures-style margined options such as CME ES options.
@@ -33,7 +34,10 @@ import math
 import numba
 import numpy as np
 
-YEAR_NS = 365.25 * 86400e9
+DAY_COUNT = "ACT/365.25"
+DAYS_PER_YEAR = 365.25
+YEAR_NS = DAYS_PER_YEAR * 86400e9
+"""Nanoseconds per year: the one year convention (synthetic quotes, IV, greeks, the DBN chain)."""
 IV_LO = 1e-4          # lower end of the search bracket (0.01 % vol)
 IV_HI = 10.0          # upper end (1000 % vol)
 IV_TOL = 1e-12        # on log-price and on bracket width
@@ -91,17 +95,22 @@ def _degenerate(F, K, T, sigma, r):
     return 0
 
 
+@numba.njit(cache=True, inline="always")
+def price_one(F, K, T, sigma, call, r):
+    """One discounted Black-76 price (compiled; the limits and NaN of the module docstring)."""
+    kind = _degenerate(F, K, T, sigma, r)
+    if kind == 2:
+        return math.nan
+    if kind == 1:
+        disc = math.exp(-r * max(T, 0.0))
+        return disc * (max(F - K, 0.0) if call else max(K - F, 0.0))
+    return math.exp(-r * T) * _undiscounted(F, K, T, sigma, call)
+
+
 @numba.njit(cache=True)
 def _price_loop(F, K, T, sigma, call, r, out):
     for i in range(out.size):
-        kind = _degenerate(F[i], K[i], T[i], sigma[i], r[i])
-        if kind == 2:
-            out[i] = math.nan
-        elif kind == 1:
-            disc = math.exp(-r[i] * max(T[i], 0.0))
-            out[i] = disc * (max(F[i] - K[i], 0.0) if call[i] else max(K[i] - F[i], 0.0))
-        else:
-            out[i] = math.exp(-r[i] * T[i]) * _undiscounted(F[i], K[i], T[i], sigma[i], call[i])
+        out[i] = price_one(F[i], K[i], T[i], sigma[i], call[i], r[i])
 
 
 @numba.njit(cache=True)
@@ -262,5 +271,5 @@ def implied_vol(option_price, F, K, T, is_call, r=0.0) -> tuple[np.ndarray, np.n
 
 
 def years_to_expiry(expiration_ns, now_ns) -> np.ndarray:
-    """ACT/365.25 year fraction between two nanosecond timestamps (negative once expired)."""
+    """Year fraction (``DAY_COUNT``) between two nanosecond timestamps (negative once expired)."""
     return (np.asarray(expiration_ns, dtype=np.int64) - np.asarray(now_ns, dtype=np.int64)) / YEAR_NS

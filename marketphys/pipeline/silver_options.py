@@ -482,7 +482,7 @@ class SilverComputeGexSurface1s:
         K = c.strike_int[pos] / PRICE_SCALE
         is_call = c.is_call[pos]
         F = Fw[ow]
-        T = (c.expiration_ns[pos] - win_end[ow]) / black76.YEAR_NS
+        T = black76.years_to_expiry(c.expiration_ns[pos], win_end[ow])
         two_sided = (bid > 0) & (ask > 0) & (ask >= bid)
         mid = np.where(two_sided, (bid + ask) / 2e9, np.nan)
         iv_raw, _ = black76.implied_vol(mid, F, K, T, is_call, self.rate)

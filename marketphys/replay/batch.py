@@ -158,7 +158,7 @@ def replay_day(frames: Sequence[MarketFrame], producers=None, config: EngineConf
     config = config or EngineConfig()
     ic = config.integrator
     baselines = default_baselines(ic.horizons, ic.dt) if baselines is None else list(baselines)
-    th0 = (Theta() if theta0 is None else theta0 if isinstance(theta0, Theta) else Theta(np.asarray(theta0))).values
+    th0 = Theta.coerce(theta0).values
     timings = {}
 
     t0 = time.perf_counter()

@@ -23,9 +23,11 @@ import numpy as np
 import pandas as pd
 
 from marketphys.core.engine import EngineConfig
+from marketphys.core.learner import LEARNER_FIELDS
 from marketphys.core.theta import PARAM_NAMES
 
-TUNABLE = ("forgetting", "damping", "huber_delta", "prior_strength", "learn")
+TUNABLE = LEARNER_FIELDS
+"""Every ``LearnerConfig`` setting: both the kernel lanes and the reference session honour each one."""
 
 
 def hyper_grid(**axes: Sequence) -> list[dict]:
@@ -87,7 +89,7 @@ def _run_day_kernel(label: str, frames: list, producers, base: EngineConfig, lan
     ic = base.integrator
     block = ReplayBlock.from_frames(frames, producers, base)
     be = get_backend(backend)
-    th0 = (Theta() if theta0 is None else theta0 if isinstance(theta0, Theta) else Theta(np.asarray(theta0))).values
+    th0 = Theta.coerce(theta0).values
     res = be.calibrate(block, np.tile(th0, (len(cfgs), 1)), np.concatenate([hyper_from_engine(c, 1) for c in cfgs]),
                        bounds=base.bounds, prior_strength=np.array([c.prior_strength for c in cfgs]), trace=True)
     baselines = default_baselines(ic.horizons, ic.dt)

@@ -78,7 +78,7 @@ def _first_non_finite(obj, where: str = "") -> str | None:
 def theta_document(theta, config: EngineConfig, producers=(), training_window: dict | None = None,
                    scorecard: dict | None = None, notes: str = "", state: dict | None = None) -> dict:
     import marketphys
-    t = theta if isinstance(theta, Theta) else Theta(np.asarray(theta))
+    t = Theta.coerce(theta)
     doc = {"schema": THETA_SCHEMA, "schema_version": THETA_SCHEMA_VERSION, "package_version": marketphys.__version__,
            "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "theta": t.to_dict(), "param_names": list(PARAM_NAMES), "bounds": config.bounds.to_dict(),

@@ -48,8 +48,7 @@ def _header(session) -> dict:
     return {"log_schema_version": LOG_SCHEMA_VERSION, "package_version": marketphys.__version__,
             "engine_config": session.config.to_dict(), "seed": session.config.seed,
             "backend": session.backend,  # the kernel backend that ran ("auto" resolved): a bit-identical replay needs it
-            "theta0": Theta().to_dict() if session.theta0 is None else
-            (session.theta0 if isinstance(session.theta0, Theta) else Theta(np.asarray(session.theta0))).to_dict(),
+            "theta0": Theta.coerce(session.theta0).to_dict(),
             "producers": [producer_spec(p) for p in session.producers], "source": session.source.describe(),
             "meta": session.meta}
 

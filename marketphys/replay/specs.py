@@ -17,6 +17,7 @@ import numpy as np
 from marketphys.core.engine import EngineConfig
 from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig
+from marketphys.core.learner import LEARNER_FIELDS, LearnerConfig
 from marketphys.core.head import HeadConfig
 from marketphys.core.producers import FunctionProducer, Producer, class_key, registered_class, registered_function
 from marketphys.core.theta import PARAM_NAMES, ThetaBounds
@@ -131,11 +132,15 @@ def engine_config_from_dict(d: dict) -> EngineConfig:
     try:
         b = d["bounds"]
         bounds = ThetaBounds(lo=tuple(float(b[n][0]) for n in PARAM_NAMES), hi=tuple(float(b[n][1]) for n in PARAM_NAMES))
+        # the learner's settings (LearnerConfig, checked there); records from before ridge and step_size
+        # were recorded ran with their defaults
+        learner = {n: d[n] if n not in ("ridge", "step_size", "alpha") else d.get(n, getattr(LearnerConfig, n))
+                   for n in LEARNER_FIELDS}
+        if learner["alpha"] is not None:
+            learner["alpha"] = tuple(learner["alpha"])
         return EngineConfig(grid=Grid(**d["grid"]), integrator=IntegratorConfig(**d["integrator"]), mode=d["mode"],
                             seed=int(d["seed"]), n_paths=int(d["n_paths"]), quantiles=tuple(d["quantiles"]),
-                            learn=bool(d["learn"]), huber_delta=float(d["huber_delta"]), forgetting=float(d["forgetting"]),
-                            damping=float(d["damping"]), prior_strength=float(d["prior_strength"]),
-                            alpha=None if d.get("alpha") is None else tuple(d["alpha"]), bounds=bounds,
+                            **learner, bounds=bounds,
                             backend=str(d.get("backend", "numpy")),  # records from before "auto" ran on numpy
                             # files from before the seed's start was the default were trained with the latent start
                             start=d.get("start", "latent"),

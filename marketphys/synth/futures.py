@@ -1,8 +1,8 @@
 """ES futures MBO: a per-order book with price-time priority that follows the latent mid.
 
-Compiled with numba. The book lives on absolute tick levels; each level on each side is
-a FIFO (doubly linked list of order slots), so fills walk the queue from its head and a
-size reduction keeps the order's place. The generator:
+Compiled with numba, on the FIFO book of :mod:`marketphys.synth.futures_book`. The
+generator runs in named phases (``_open_snapshot``, ``_shape_window``, ``_draw_substep``,
+then one function per event type); it:
 
 * opens with a snapshot (``R`` clear, then ``A`` records flagged F_SNAPSHOT, the last one
   also F_LAST), like Databento's start-of-day book;
@@ -22,182 +22,63 @@ Every cancel, modify and fill refers to a live order with enough size (tested).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
 
 from marketphys.synth.config import TICK, TICK_INT, SynthConfig
 from marketphys.synth.events import F_LAST, F_SNAPSHOT, N_COLS, UNDEF_PRICE, emit, close_group
+from marketphys.synth.futures_book import (A_ADD, A_CANCEL, A_CLEAR, A_MODIFY, S_NONE, best_level, book_add,
+                                            book_remove, clear_level, new_book, side_char, trade_partial)
 from marketphys.synth.medium import Medium
 
-FUTURE_ORDER_ID0 = 6_400_000_000_000
 N_LEVELS_ARRAY = 16384
 TABLE_HALF = 96
-A_ADD, A_CANCEL, A_MODIFY, A_TRADE, A_FILL, A_CLEAR = 65, 67, 77, 84, 70, 82
-S_ASK, S_BID, S_NONE = 65, 66, 78
+
+
+class Ladder(NamedTuple):
+    """Where the book lives: absolute tick of level 0, number of levels, quoted depth, instrument."""
+
+    base: int
+    n_array: int
+    depth: int
+    inst: int
+
+
+class WindowShape(NamedTuple):
+    """The medium around the touch for one window, per level (index ``L - center + TABLE_HALF``)."""
+
+    liq: np.ndarray     # add weight: thinner in vacuums, thicker at gamma walls
+    pullm: np.ndarray   # pull preference (1 + 4 x vacuum depth, out of 5)
+    vacn: np.ndarray    # vacuum depth in [0, 1]: the chance a level in the way is pulled, not traded
 
 
 @nb.njit(cache=True, inline="always")
-def _side_char(s):
-    return S_BID if s == 0 else S_ASK
-
-
-@nb.njit(cache=True)
-def _book_add(o, lv, free, st, live, pos, s, L, size, oid):
-    top = st[0]
-    if top == 0:
-        return -1
-    slot = free[top - 1]
-    st[0] = top - 1
-    t = lv[s, L, 1]
-    o[slot, 0] = oid
-    o[slot, 1] = L
-    o[slot, 2] = s
-    o[slot, 3] = size
-    o[slot, 4] = -1
-    o[slot, 5] = t
-    if t >= 0:
-        o[t, 4] = slot
-    else:
-        lv[s, L, 0] = slot
-    lv[s, L, 1] = slot
-    lv[s, L, 2] += size
-    lv[s, L, 3] += 1
-    pos[slot] = st[2]
-    live[st[2]] = slot
-    st[2] += 1
-    return slot
-
-
-@nb.njit(cache=True)
-def _book_remove(o, lv, free, st, live, pos, slot):
-    s = o[slot, 2]
-    L = o[slot, 1]
-    p = o[slot, 5]
-    nx = o[slot, 4]
-    if p >= 0:
-        o[p, 4] = nx
-    else:
-        lv[s, L, 0] = nx
-    if nx >= 0:
-        o[nx, 5] = p
-    else:
-        lv[s, L, 1] = p
-    lv[s, L, 2] -= o[slot, 3]
-    lv[s, L, 3] -= 1
-    last = live[st[2] - 1]
-    k = pos[slot]
-    live[k] = last
-    pos[last] = k
-    st[2] -= 1
-    free[st[0]] = slot
-    st[0] += 1
-
-
-@nb.njit(cache=True)
-def _best(lv, s, hint, nl):
-    """Best level of side s scanning from ``hint`` towards worse prices (-1 if none near)."""
-    L = hint
-    for _ in range(400):
-        if L < 0 or L >= nl:
-            return -1
-        if lv[s, L, 3] > 0:
-            return L
-        L = L - 1 if s == 0 else L + 1
-    return -1
-
-
-@nb.njit(cache=True)
 def _geom_size(mean):
     return 1 + int(-np.log(1.0 - np.random.random()) * mean)
 
 
-@nb.njit(cache=True)
-def _clear_level(ev, n, o, lv, free, st, live, pos, s, L, price, ts, tr, inst, trade):
-    """Remove a whole level: as a trade (T, F..., C...) or as pulls (C...)."""
-    if lv[s, L, 3] == 0:
-        return n
-    if trade:
-        q = lv[s, L, 2]
-        n = emit(ev, n, ts, tr, inst, st[1], price, q, 0, A_TRADE, _side_char(1 - s))
-        st[1] += 1
-        slot = lv[s, L, 0]
-        while slot >= 0:
-            n = emit(ev, n, ts, tr, inst, o[slot, 0], price, o[slot, 3], 0, A_FILL, _side_char(s))
-            slot = o[slot, 4]
-    slot = lv[s, L, 0]
-    while slot >= 0:
-        nx = o[slot, 4]
-        n = emit(ev, n, ts, tr, inst, o[slot, 0], price, o[slot, 3], 0, A_CANCEL, _side_char(s))
-        _book_remove(o, lv, free, st, live, pos, slot)
-        slot = nx
-    close_group(ev, n)
+@nb.njit(cache=True, inline="always")
+def _add_resting(ev, n, bk, lad, s, L, size, ts, tr, flags, counts):
+    """A new order at level L (a failed slot allocation is counted, not emitted)."""
+    oid = bk.counters[1]
+    bk.counters[1] += 1
+    if book_add(bk, s, L, size, oid) >= 0:
+        n = emit(ev, n, ts, tr, lad.inst, oid, (lad.base + L) * TICK_INT, size, flags, A_ADD, side_char(s))
+    else:
+        counts[5] += 1
     return n
 
 
-@nb.njit(cache=True)
-def _trade_partial(ev, n, o, lv, free, st, live, pos, s, L, q, price, ts, tr, inst):
-    """An aggressor of size q < level depth: fills walk the FIFO; full fills C, the partial M."""
-    n = emit(ev, n, ts, tr, inst, st[1], price, q, 0, A_TRADE, _side_char(1 - s))
-    st[1] += 1
-    rem = q
-    slot = lv[s, L, 0]
-    while rem > 0 and slot >= 0:
-        f = min(rem, o[slot, 3])
-        n = emit(ev, n, ts, tr, inst, o[slot, 0], price, f, 0, A_FILL, _side_char(s))
-        rem -= f
-        slot = o[slot, 4]
-    rem = q
-    slot = lv[s, L, 0]
-    while rem > 0 and slot >= 0:
-        nx = o[slot, 4]
-        f = min(rem, o[slot, 3])
-        if f == o[slot, 3]:
-            n = emit(ev, n, ts, tr, inst, o[slot, 0], price, f, 0, A_CANCEL, _side_char(s))
-            _book_remove(o, lv, free, st, live, pos, slot)
-        else:
-            o[slot, 3] -= f
-            lv[s, L, 2] -= f
-            n = emit(ev, n, ts, tr, inst, o[slot, 0], price, o[slot, 3], 0, A_MODIFY, _side_char(s))
-        rem -= f
-        slot = nx
-    close_group(ev, n)
-    return n
+# -- phases --------------------------------------------------------------------------------
 
-
-@nb.njit(cache=True)
-def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_c, wall_w, wall_s, base, nl,
-              n_levels, lam_add, kappa, lam_mod, lam_trade, inst, seed, cap_ev, cap_ord):
-    np.random.seed(seed)
-    ev = np.zeros((N_COLS, cap_ev), np.int64)
-    n = 0
-    o = np.zeros((cap_ord, 6), np.int64)
-    lv = np.zeros((2, nl, 4), np.int64)
-    lv[:, :, 0] = -1
-    lv[:, :, 1] = -1
-    free = np.arange(cap_ord)[::-1].copy()
-    live = np.zeros(cap_ord, np.int64)
-    pos = np.zeros(cap_ord, np.int64)
-    st = np.zeros(4, np.int64)  # free_top, next_oid, n_live, spare
-    st[0] = cap_ord
-    st[1] = FUTURE_ORDER_ID0
-    W = ofi.shape[0]
-    mids = np.empty(W + 1)
-    counts = np.zeros(6, np.int64)  # moves, levels traded, levels pulled, trades, stale pulls, failed allocs
-    K = wall_c.shape[0]
-    J = vac_c.shape[0]
-    liq = np.ones(2 * TABLE_HALF + 1)
-    pullm = np.ones(2 * TABLE_HALF + 1)
-    vacn = np.zeros(2 * TABLE_HALF + 1)
-    wts = np.empty(n_levels)
-
-    # -- opening snapshot --------------------------------------------------------------
-    tb = int(np.floor(msub[0])) - base
-    bb = tb
-    ba = tb + 1
-    tr_last = t0
-    n = emit(ev, n, t0, t0, inst, 0, UNDEF_PRICE, 0, F_SNAPSHOT, A_CLEAR, S_NONE)
-    for d in range(n_levels):
+@nb.njit(cache=True, inline="always")
+def _open_snapshot(ev, n, bk, lad, bb, ba, t0):
+    """Start-of-day book: ``R`` clear, then 2 + Poisson(4) orders per level, all F_SNAPSHOT."""
+    st = bk.counters
+    n = emit(ev, n, t0, t0, lad.inst, 0, UNDEF_PRICE, 0, F_SNAPSHOT, A_CLEAR, S_NONE)
+    for d in range(lad.depth):
         for s in range(2):
             L = bb - d if s == 0 else ba + d
             k = 2 + np.random.poisson(4.0)
@@ -205,190 +86,248 @@ def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_
                 size = _geom_size(4.0)
                 oid = st[1]
                 st[1] += 1
-                _book_add(o, lv, free, st, live, pos, s, L, size, oid)
-                n = emit(ev, n, t0, t0, inst, oid, (base + L) * TICK_INT, size, F_SNAPSHOT, A_ADD, _side_char(s))
+                book_add(bk, s, L, size, oid)
+                n = emit(ev, n, t0, t0, lad.inst, oid, (lad.base + L) * TICK_INT, size, F_SNAPSHOT, A_ADD, side_char(s))
     close_group(ev, n)
-    mids[0] = base + 0.5 * (bb + ba)
+    return n
 
+
+@nb.njit(cache=True, inline="always")
+def _shape_window(shape, first_tick, w, vac_c, vac_w, vac_a, vac_ref, wall_c, wall_w, wall_s):
+    """Fill ``shape`` for window w from the vacuums' and walls' amplitudes around ``first_tick``."""
+    vacn, liq, pullm = shape.vacn, shape.liq, shape.pullm
+    for r in range(2 * TABLE_HALF + 1):
+        p = first_tick + r
+        vv = 0.0
+        for j in range(vac_c.shape[0]):
+            zz = (p - vac_c[j]) / vac_w
+            vv += vac_a[w, j] * np.exp(-0.5 * zz * zz)
+        vv = min(vv / vac_ref, 1.0)
+        wb = 0.0
+        for k in range(wall_c.shape[0]):
+            zz = (p - wall_c[k]) / wall_w
+            wb += wall_s[w, k] * np.exp(-0.5 * zz * zz)
+        vacn[r] = vv
+        liq[r] = (1.0 - 0.9 * vv) * (1.0 + 0.15 * wb)
+        pullm[r] = 1.0 + 4.0 * vv
+
+
+@nb.njit(cache=True, inline="always")
+def _draw_substep(n_live, h_ns, lam_add, kappa, lam_mod, lam_trade):
+    """Event types of one substep (0 add, 1 cancel, 2 modify, 3 trade, 4 move the touch, 5 sweep)
+    in random order, and their sorted time offsets."""
+    n_add = np.random.poisson(lam_add * h_ns * 1e-9)
+    n_can = np.random.poisson(kappa * n_live * h_ns * 1e-9)
+    n_mod = np.random.poisson(lam_mod * h_ns * 1e-9)
+    n_tr = np.random.poisson(lam_trade * h_ns * 1e-9)
+    ne = n_add + n_can + n_mod + n_tr + 2
+    types = np.empty(ne, np.int64)
+    types[:n_add] = 0
+    types[n_add:n_add + n_can] = 1
+    types[n_add + n_can:n_add + n_can + n_mod] = 2
+    types[n_add + n_can + n_mod:ne - 2] = 3
+    types[ne - 2] = 4
+    types[ne - 1] = 5
+    np.random.shuffle(types)
+    offs = np.sort(np.random.randint(0, h_ns, ne))
+    return types, offs
+
+
+@nb.njit(cache=True, inline="always")
+def _move_touch(ev, n, bk, lad, shape, center, bb, ba, tb, ts, tr, counts):
+    """Move the touch to best bid ``tb``: levels in the way are traded through or pulled
+    (pulled likelier in vacuums), then the touch is refilled so the spread is one tick."""
+    lv, vacn = bk.levels, shape.vacn
+    ta = tb + 1
+    moved = False
+    if ba >= 0 and ba < ta:
+        moved = True
+        for L in range(ba, ta):
+            r = L - center + TABLE_HALF
+            vv = vacn[r] if 0 <= r < vacn.shape[0] else 0.0
+            trade = np.random.random() >= 0.15 + 0.75 * vv
+            if lv[1, L, 3] > 0:
+                counts[1 if trade else 2] += 1
+            n = clear_level(ev, n, bk, 1, L, (lad.base + L) * TICK_INT, ts, tr, lad.inst, trade)
+    if bb >= 0 and bb > tb:
+        moved = True
+        for L in range(bb, tb, -1):
+            r = L - center + TABLE_HALF
+            vv = vacn[r] if 0 <= r < vacn.shape[0] else 0.0
+            trade = np.random.random() >= 0.15 + 0.75 * vv
+            if lv[0, L, 3] > 0:
+                counts[1 if trade else 2] += 1
+            n = clear_level(ev, n, bk, 0, L, (lad.base + L) * TICK_INT, ts, tr, lad.inst, trade)
+    if moved:
+        counts[0] += 1
+    # refill the touch (and the levels a jump skipped) so the spread is one tick
+    lo = tb if bb < 0 else min(bb + 1, tb)
+    for L in range(lo, tb + 1):
+        if lv[0, L, 3] == 0:
+            n = _add_resting(ev, n, bk, lad, 0, L, _geom_size(4.0), ts, tr, F_LAST, counts)
+    hi = ta if ba < 0 else max(ba - 1, ta)
+    for L in range(hi, ta - 1, -1):
+        if lv[1, L, 3] == 0:
+            n = _add_resting(ev, n, bk, lad, 1, L, _geom_size(4.0), ts, tr, F_LAST, counts)
+    return n
+
+
+@nb.njit(cache=True, inline="always")
+def _sweep_stale(ev, n, bk, lad, bb, ba, ts, tr, counts):
+    """Pull whole levels 8-16 levels beyond the quoted depth."""
+    lv = bk.levels
+    for s in range(2):
+        ref = bb if s == 0 else ba
+        if ref < 0:
+            continue
+        for d in range(lad.depth + 8, lad.depth + 17):
+            L = ref - d if s == 0 else ref + d
+            if 0 <= L < lad.n_array and lv[s, L, 3] > 0:
+                counts[4] += 1
+                n = clear_level(ev, n, bk, s, L, (lad.base + L) * TICK_INT, ts, tr, lad.inst, False)
+    return n
+
+
+@nb.njit(cache=True, inline="always")
+def _background_add(ev, n, bk, lad, shape, center, bb, ba, tb, p_bid_add, wts, ts, tr, counts):
+    """An add at depth d ~ exp(-d/8) x the level's liquidity weight, bid side with ``p_bid_add``."""
+    liq = shape.liq
+    s = 0 if np.random.random() < p_bid_add else 1
+    ref = bb if s == 0 else ba
+    if ref < 0:
+        ref = tb if s == 0 else tb + 1
+    tot = 0.0
+    for d in range(lad.depth):
+        L = ref - d if s == 0 else ref + d
+        r = L - center + TABLE_HALF
+        m = liq[r] if 0 <= r < liq.shape[0] else 1.0
+        wts[d] = np.exp(-d / 8.0) * m
+        tot += wts[d]
+    u = np.random.random() * tot
+    d = 0
+    while d < lad.depth - 1 and u > wts[d]:
+        u -= wts[d]
+        d += 1
+    L = ref - d if s == 0 else ref + d
+    if 0 <= L < lad.n_array:
+        n = _add_resting(ev, n, bk, lad, s, L, _geom_size(4.0), ts, tr, F_LAST, counts)
+    return n
+
+
+@nb.njit(cache=True, inline="always")
+def _background_cancel(ev, n, bk, lad, shape, center, ts, tr):
+    """Cancel a live order, picked uniformly then rejection-sampled towards vacuum levels."""
+    o, live, st, pullm = bk.orders, bk.live, bk.counters, shape.pullm
+    slot = live[np.random.randint(0, st[2])]
+    for _ in range(4):
+        r = o[slot, 1] - center + TABLE_HALF
+        m = pullm[r] if 0 <= r < pullm.shape[0] else 1.0
+        if np.random.random() * 5.0 < m:
+            break
+        slot = live[np.random.randint(0, st[2])]
+    L = o[slot, 1]
+    s = o[slot, 2]
+    n = emit(ev, n, ts, tr, lad.inst, o[slot, 0], (lad.base + L) * TICK_INT, o[slot, 3], F_LAST, A_CANCEL, side_char(s))
+    book_remove(bk, slot)
+    return n
+
+
+@nb.njit(cache=True, inline="always")
+def _background_modify(ev, n, bk, lad, ts, tr):
+    """Modify a live order: 30% a price move away from the touch (loses its place), else a size
+    reduction (keeps it)."""
+    o, lv = bk.orders, bk.levels
+    slot = bk.live[np.random.randint(0, bk.counters[2])]
+    if np.random.random() < 0.3:
+        L = o[slot, 1]
+        s = o[slot, 2]
+        oid = o[slot, 0]
+        size = o[slot, 3]
+        step = 1 + np.random.randint(0, 2)
+        L2 = L - step if s == 0 else L + step
+        if 0 <= L2 < lad.n_array:
+            book_remove(bk, slot)
+            book_add(bk, s, L2, size, oid)
+            n = emit(ev, n, ts, tr, lad.inst, oid, (lad.base + L2) * TICK_INT, size, F_LAST, A_MODIFY, side_char(s))
+    else:
+        size = o[slot, 3]
+        if size > 1:
+            new = 1 + np.random.randint(0, size - 1)
+            L = o[slot, 1]
+            s = o[slot, 2]
+            lv[s, L, 2] -= size - new
+            o[slot, 3] = new
+            n = emit(ev, n, ts, tr, lad.inst, o[slot, 0], (lad.base + L) * TICK_INT, new, F_LAST, A_MODIFY, side_char(s))
+    return n
+
+
+@nb.njit(cache=True, inline="always")
+def _background_trade(ev, n, bk, lad, bb, ba, p_buy, ts, tr, counts):
+    """A small aggressor at the touch; buys (the ask side hit) with probability ``p_buy``."""
+    s = 1 if np.random.random() < p_buy else 0  # resting side hit
+    L = ba if s == 1 else bb
+    lv = bk.levels
+    if L >= 0 and lv[s, L, 2] > 1:
+        q = min(_geom_size(3.0), lv[s, L, 2] - 1)
+        counts[3] += 1
+        n = trade_partial(ev, n, bk, s, L, q, (lad.base + L) * TICK_INT, ts, tr, lad.inst)
+    return n
+
+
+@nb.njit(cache=True)
+def _generate(msub, substeps, t0, h_ns, ofi, vac_c, vac_w, vac_a, vac_ref, wall_c, wall_w, wall_s, base, nl,
+              n_levels, lam_add, kappa, lam_mod, lam_trade, inst, seed, cap_ev, cap_ord):
+    """The session: opening snapshot, then per window the medium's shape and per substep a
+    shuffled batch of events (touch move, stale sweep, background adds/cancels/modifies/trades)."""
+    np.random.seed(seed)
+    ev = np.zeros((N_COLS, cap_ev), np.int64)
+    bk = new_book(cap_ord, nl)
+    lad = Ladder(base, nl, n_levels, inst)
+    shape = WindowShape(np.ones(2 * TABLE_HALF + 1), np.ones(2 * TABLE_HALF + 1), np.zeros(2 * TABLE_HALF + 1))
+    W = ofi.shape[0]
+    mids = np.empty(W + 1)
+    counts = np.zeros(6, np.int64)  # moves, levels traded, levels pulled, trades, stale pulls, failed allocs
+    wts = np.empty(n_levels)
+    levels, counters = bk.levels, bk.counters
+    bb = int(np.floor(msub[0])) - base
+    ba = bb + 1
+    n = _open_snapshot(ev, 0, bk, lad, bb, ba, t0)
+    mids[0] = base + 0.5 * (bb + ba)
+    tr_last = t0
     for w in range(W):
         center = bb
-        for r in range(2 * TABLE_HALF + 1):
-            p = base + center - TABLE_HALF + r
-            vv = 0.0
-            for j in range(J):
-                zz = (p - vac_c[j]) / vac_w
-                vv += vac_a[w, j] * np.exp(-0.5 * zz * zz)
-            vv = min(vv / vac_ref, 1.0)
-            wb = 0.0
-            for k in range(K):
-                zz = (p - wall_c[k]) / wall_w
-                wb += wall_s[w, k] * np.exp(-0.5 * zz * zz)
-            vacn[r] = vv
-            liq[r] = (1.0 - 0.9 * vv) * (1.0 + 0.15 * wb)
-            pullm[r] = 1.0 + 4.0 * vv
+        _shape_window(shape, base + center - TABLE_HALF, w, vac_c, vac_w, vac_a, vac_ref, wall_c, wall_w, wall_s)
         p_buy = 0.5 + 0.3 * np.tanh(ofi[w])
         p_bid_add = 0.5 + 0.1 * np.tanh(ofi[w])
         for k in range(substeps):
             i = w * substeps + k
             t_start = t0 + np.int64(i) * h_ns
             tb = int(np.floor(msub[i])) - base
-            n_add = np.random.poisson(lam_add * h_ns * 1e-9)
-            n_can = np.random.poisson(kappa * st[2] * h_ns * 1e-9)
-            n_mod = np.random.poisson(lam_mod * h_ns * 1e-9)
-            n_tr = np.random.poisson(lam_trade * h_ns * 1e-9)
-            ne = n_add + n_can + n_mod + n_tr + 2
-            types = np.empty(ne, np.int64)
-            q = 0
-            for _ in range(n_add):
-                types[q] = 0
-                q += 1
-            for _ in range(n_can):
-                types[q] = 1
-                q += 1
-            for _ in range(n_mod):
-                types[q] = 2
-                q += 1
-            for _ in range(n_tr):
-                types[q] = 3
-                q += 1
-            types[q] = 4      # move the touch to the latent mid
-            types[q + 1] = 5  # sweep stale orders far from the touch
-            np.random.shuffle(types)
-            offs = np.sort(np.random.randint(0, h_ns, ne))
-            for e in range(ne):
+            types, offs = _draw_substep(counters[2], h_ns, lam_add, kappa, lam_mod, lam_trade)
+            for e in range(types.shape[0]):
                 ts = t_start + offs[e]
                 tr = max(ts + 15_000 + np.random.randint(0, 40_000), tr_last)
                 tr_last = tr
                 typ = types[e]
-                bb = _best(lv, 0, bb, nl)
-                ba = _best(lv, 1, ba, nl)
+                bb = best_level(levels, 0, bb, nl)
+                ba = best_level(levels, 1, ba, nl)
                 if typ == 4:
-                    ta = tb + 1
-                    moved = False
-                    if ba >= 0 and ba < ta:
-                        moved = True
-                        for L in range(ba, ta):
-                            r = L - center + TABLE_HALF
-                            vv = vacn[r] if 0 <= r < vacn.shape[0] else 0.0
-                            trade = np.random.random() >= 0.15 + 0.75 * vv
-                            if lv[1, L, 3] > 0:
-                                counts[1 if trade else 2] += 1
-                            n = _clear_level(ev, n, o, lv, free, st, live, pos, 1, L, (base + L) * TICK_INT, ts, tr, inst, trade)
-                    if bb >= 0 and bb > tb:
-                        moved = True
-                        for L in range(bb, tb, -1):
-                            r = L - center + TABLE_HALF
-                            vv = vacn[r] if 0 <= r < vacn.shape[0] else 0.0
-                            trade = np.random.random() >= 0.15 + 0.75 * vv
-                            if lv[0, L, 3] > 0:
-                                counts[1 if trade else 2] += 1
-                            n = _clear_level(ev, n, o, lv, free, st, live, pos, 0, L, (base + L) * TICK_INT, ts, tr, inst, trade)
-                    if moved:
-                        counts[0] += 1
-                    # refill the touch (and the levels a jump skipped) so the spread is one tick
-                    lo = tb if bb < 0 else min(bb + 1, tb)
-                    for L in range(lo, tb + 1):
-                        if lv[0, L, 3] == 0:
-                            oid = st[1]
-                            st[1] += 1
-                            size = _geom_size(4.0)
-                            if _book_add(o, lv, free, st, live, pos, 0, L, size, oid) >= 0:
-                                n = emit(ev, n, ts, tr, inst, oid, (base + L) * TICK_INT, size, F_LAST, A_ADD, S_BID)
-                            else:
-                                counts[5] += 1
-                    hi = ta if ba < 0 else max(ba - 1, ta)
-                    for L in range(hi, ta - 1, -1):
-                        if lv[1, L, 3] == 0:
-                            oid = st[1]
-                            st[1] += 1
-                            size = _geom_size(4.0)
-                            if _book_add(o, lv, free, st, live, pos, 1, L, size, oid) >= 0:
-                                n = emit(ev, n, ts, tr, inst, oid, (base + L) * TICK_INT, size, F_LAST, A_ADD, S_ASK)
-                            else:
-                                counts[5] += 1
+                    n = _move_touch(ev, n, bk, lad, shape, center, bb, ba, tb, ts, tr, counts)
                     bb = tb
-                    ba = ta
+                    ba = tb + 1
                 elif typ == 5:
-                    for s in range(2):
-                        ref = bb if s == 0 else ba
-                        if ref < 0:
-                            continue
-                        for d in range(n_levels + 8, n_levels + 17):
-                            L = ref - d if s == 0 else ref + d
-                            if 0 <= L < nl and lv[s, L, 3] > 0:
-                                counts[4] += 1
-                                n = _clear_level(ev, n, o, lv, free, st, live, pos, s, L, (base + L) * TICK_INT, ts, tr, inst, False)
+                    n = _sweep_stale(ev, n, bk, lad, bb, ba, ts, tr, counts)
                 elif typ == 0:
-                    s = 0 if np.random.random() < p_bid_add else 1
-                    ref = bb if s == 0 else ba
-                    if ref < 0:
-                        ref = tb if s == 0 else tb + 1
-                    tot = 0.0
-                    for d in range(n_levels):
-                        L = ref - d if s == 0 else ref + d
-                        r = L - center + TABLE_HALF
-                        m = liq[r] if 0 <= r < liq.shape[0] else 1.0
-                        wts[d] = np.exp(-d / 8.0) * m
-                        tot += wts[d]
-                    u = np.random.random() * tot
-                    d = 0
-                    while d < n_levels - 1 and u > wts[d]:
-                        u -= wts[d]
-                        d += 1
-                    L = ref - d if s == 0 else ref + d
-                    if 0 <= L < nl:
-                        oid = st[1]
-                        st[1] += 1
-                        size = _geom_size(4.0)
-                        if _book_add(o, lv, free, st, live, pos, s, L, size, oid) >= 0:
-                            n = emit(ev, n, ts, tr, inst, oid, (base + L) * TICK_INT, size, F_LAST, A_ADD, _side_char(s))
-                        else:
-                            counts[5] += 1
-                elif typ == 1 or typ == 2:
-                    if st[2] == 0:
-                        continue
-                    slot = live[np.random.randint(0, st[2])]
+                    n = _background_add(ev, n, bk, lad, shape, center, bb, ba, tb, p_bid_add, wts, ts, tr, counts)
+                elif typ == 3:
+                    n = _background_trade(ev, n, bk, lad, bb, ba, p_buy, ts, tr, counts)
+                elif counters[2] > 0:  # a cancel or modify needs a live order
                     if typ == 1:
-                        for _ in range(4):  # rejection sampling: pulls favour vacuum levels
-                            r = o[slot, 1] - center + TABLE_HALF
-                            m = pullm[r] if 0 <= r < pullm.shape[0] else 1.0
-                            if np.random.random() * 5.0 < m:
-                                break
-                            slot = live[np.random.randint(0, st[2])]
-                        L = o[slot, 1]
-                        s = o[slot, 2]
-                        n = emit(ev, n, ts, tr, inst, o[slot, 0], (base + L) * TICK_INT, o[slot, 3], F_LAST, A_CANCEL, _side_char(s))
-                        _book_remove(o, lv, free, st, live, pos, slot)
-                    elif np.random.random() < 0.3:
-                        # price modify away from the touch: the order moves and loses its place
-                        L = o[slot, 1]
-                        s = o[slot, 2]
-                        oid = o[slot, 0]
-                        size = o[slot, 3]
-                        step = 1 + np.random.randint(0, 2)
-                        L2 = L - step if s == 0 else L + step
-                        if 0 <= L2 < nl:
-                            _book_remove(o, lv, free, st, live, pos, slot)
-                            _book_add(o, lv, free, st, live, pos, s, L2, size, oid)
-                            n = emit(ev, n, ts, tr, inst, oid, (base + L2) * TICK_INT, size, F_LAST, A_MODIFY, _side_char(s))
+                        n = _background_cancel(ev, n, bk, lad, shape, center, ts, tr)
                     else:
-                        size = o[slot, 3]
-                        if size > 1:
-                            new = 1 + np.random.randint(0, size - 1)
-                            L = o[slot, 1]
-                            s = o[slot, 2]
-                            lv[s, L, 2] -= size - new
-                            o[slot, 3] = new
-                            n = emit(ev, n, ts, tr, inst, o[slot, 0], (base + L) * TICK_INT, new, F_LAST, A_MODIFY, _side_char(s))
-                else:
-                    s = 1 if np.random.random() < p_buy else 0  # resting side hit
-                    L = ba if s == 1 else bb
-                    if L >= 0 and lv[s, L, 2] > 1:
-                        q = min(_geom_size(3.0), lv[s, L, 2] - 1)
-                        counts[3] += 1
-                        n = _trade_partial(ev, n, o, lv, free, st, live, pos, s, L, q, (base + L) * TICK_INT, ts, tr, inst)
-        bb = _best(lv, 0, bb, nl)
-        ba = _best(lv, 1, ba, nl)
+                        n = _background_modify(ev, n, bk, lad, ts, tr)
+        bb = best_level(levels, 0, bb, nl)
+        ba = best_level(levels, 1, ba, nl)
         mids[w + 1] = base + 0.5 * (bb + ba) if bb >= 0 and ba >= 0 else np.nan
     return ev, n, mids, counts
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import types
-from numba.typed import Dict, List
 
 F_SNAPSHOT = 0x20
 _A, _C, _M, _R, _T, _F = (ord(c) for c in "ACMRTF")

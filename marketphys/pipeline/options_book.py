@@ -392,7 +392,7 @@ def _reduce(o_row, j, q, ts, rest_ns, bk_row, lv_hash, lv_row, f_hash, f_row, ct
     return size - q
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)   # allocates nothing: no refcounts
 def _apply(ts_a, inst_a, act_a, side_a, price_a, size_a, oid_a, flags_a, start, end_ts, rest_ns,
            o_key, o_used, o_row, bk_hash, bk_row, lv_hash, lv_row, f_hash, f_row, ctl, stats):
     i = start
@@ -513,20 +513,19 @@ def _apply(ts_a, inst_a, act_a, side_a, price_a, size_a, oid_a, flags_a, start, 
             if nonempty:
                 b0 = _find_book(bk_hash, bk_row, inst * 2)
                 b1 = _find_book(bk_hash, bk_row, inst * 2 + 1)
-                dead = np.empty(ctl[_NO], np.int64)
-                nd = 0
-                for j in range(o_key.size):
-                    if o_used[j] and (o_row[j, 0] == b0 or o_row[j, 0] == b1):
-                        dead[nd] = o_key[j]
-                        nd += 1
-                for q in range(nd):
-                    _o_del(o_key, o_used, o_row, ctl, _o_find(o_key, o_used, dead[q]))
+                gone = 1
+                while gone:                       # a deletion shifts entries back, past the scan when
+                    gone = 0                      # a probe run wraps around: scan until nothing is left
+                    for j in range(o_key.size):
+                        while o_used[j] and (o_row[j, 0] == b0 or o_row[j, 0] == b1):
+                            _o_del(o_key, o_used, o_row, ctl, j)
+                            gone += 1
         i += 1
     ctl[_GROW] = 0
     return i
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)   # allocates nothing: no refcounts
 def _flush(f_hash, f_row, bk_row, lv_hash, lv_row, ctl, inst, side, price, add, pull, fill, pull_rest, depth):
     for e in range(ctl[_NF]):
         b = f_row[e, 0]
@@ -542,14 +541,14 @@ def _flush(f_hash, f_row, bk_row, lv_hash, lv_row, ctl, inst, side, price, add, 
     _clear_flows(f_hash, f_row, ctl)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)   # allocates nothing: no refcounts
 def _clear_flows(f_hash, f_row, ctl):
     for e in range(ctl[_NF]):
         f_hash[f_row[e, 6]] = -1
     ctl[_NF] = 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, _nrt=False)   # allocates nothing: no refcounts
 def _top(ids, bk_hash, bk_row, lv_row, bid, ask, depth):
     for j in range(ids.size):
         bb = _find_book(bk_hash, bk_row, ids[j] * 2 + 1)

@@ -156,10 +156,27 @@ def book_keys(name):
         bad = pc.invert(pc.is_in(side, pa.array(["A", "B"])))
         if pc.any(bad).as_py():
             _fail(name, "side in {'A', 'B'}", pc.filter(side, bad)[0].as_py())
-        keys = t.select(["window_end_ts_ns", "instrument_id", "side", "price_int"]).to_pandas()
-        if keys.duplicated().any():
+        if t.num_rows < 2:
+            return
+        w, inst, price = _np(t, "window_end_ts_ns"), _np(t, "instrument_id"), _np(t, "price_int")
+        is_b = pc.equal(side, "B").to_numpy(zero_copy_only=False)
+        # rows as the stage writes them are sorted by the key: one linear pass; otherwise sort first
+        key = (w, inst, is_b, price)
+        ahead = [a[1:] > a[:-1] for a in key]
+        same = [a[1:] == a[:-1] for a in key]
+        ok = ahead[3] | ~same[3]                    # strictly increasing (lexicographic) from the last key up
+        for k in (2, 1, 0):
+            ok = ahead[k] | (same[k] & ok)
+        if ok.all():
+            return
+        order = np.lexsort((price, is_b, inst, w))  # stable: a repeat's later rows follow its first one
+        dup = np.ones(len(order) - 1, bool)
+        for a in key:
+            dup &= a[order][1:] == a[order][:-1]
+        if dup.any():
+            first = int(order[1:][dup].min())       # the first row (in table order) that repeats a key
             _fail(name, "one row per (window_end_ts_ns, instrument_id, side, price_int)",
-                  keys[keys.duplicated()].iloc[0].tolist())
+                  [int(w[first]), int(inst[first]), "B" if is_b[first] else "A", int(price[first])])
     return check
 
 

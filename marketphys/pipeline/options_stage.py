@@ -74,7 +74,7 @@ def build_options_day(mbo_files, definition_files, statistics_files, lake, date:
     ``spec``: the ``ProductSpec`` of the build (its multiplier, for options whose definition lacks one).
     Returns {"rows": per dataset, "products": per-product summaries, "skipped": notes}.
     """
-    from .bronze import iter_mbo, read_info
+    from .bronze import DECODE_RECORDS, iter_mbo, read_info
 
     defs = read_option_definitions(definition_files)
     if len(defs) == 0:
@@ -94,7 +94,8 @@ def build_options_day(mbo_files, definition_files, statistics_files, lake, date:
     infos = sorted((read_info(p) for p in mbo_files), key=lambda i: i.start_ns)
     unknown = 0
     for info in infos:
-        for c in iter_mbo(info, chunk_records=chunk_records):
+        # small chunks into one reused buffer: the stage copies the columns it keeps (``columns``)
+        for c in iter_mbo(info, chunk_records=min(int(chunk_records), DECODE_RECORDS), reuse=True):
             if progress is not None:
                 progress.update(len(c))
             ids = c["instrument_id"].astype(np.int64)

@@ -42,11 +42,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
+import numba
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from marketphys.dbn import BID, PRICE_SCALE
+from marketphys.dbn import ASK, BID, PRICE_SCALE
 
 from . import black76, gex
 from .gex import N_ROWS, REL_TICKS, TICK_INT
@@ -304,6 +305,32 @@ def otm_iv(win, strike, expiry, is_call, strike_above_spot, iv) -> np.ndarray:
     return np.where(np.isfinite(got), got, iv)
 
 
+@numba.njit(cache=True)
+def _window_order(key, price, starts):
+    """Row order that sorts each segment ``starts[s]:starts[s+1]`` by (key, price), segments kept in
+    place. One int64 sort key per segment when its key and price spans allow (the pairs are unique
+    in a window: one flow per book level), else two stable sorts."""
+    out = np.empty(key.size, np.int64)
+    for s in range(starts.size - 1):
+        a, b = starts[s], starts[s + 1]
+        if b - a == 0:
+            continue
+        kmin, kmax, pmin, pmax = key[a], key[a], price[a], price[a]
+        for i in range(a, b):
+            kmin = min(kmin, key[i])
+            kmax = max(kmax, key[i])
+            pmin = min(pmin, price[i])
+            pmax = max(pmax, price[i])
+        pr = pmax - pmin + 1
+        if 0 < pr < (1 << 62) and kmax - kmin < (1 << 62) // pr:
+            out[a:b] = np.argsort((key[a:b] - kmin) * pr + (price[a:b] - pmin), kind="mergesort") + a
+        else:
+            p = np.argsort(price[a:b], kind="mergesort")
+            q = np.argsort(key[a:b][p], kind="mergesort")
+            out[a:b] = p[q] + a
+    return out
+
+
 @dataclass
 class _Batch:
     """Rows buffered between vectorised pricing passes (bounded by batch_windows)."""
@@ -451,11 +478,19 @@ class SilverComputeGexSurface1s:
                 parts[k].append(f[k])
         cat = {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in parts.items()}
         end = np.concatenate(ends) if ends else np.zeros(0, np.int64)
-        order = np.lexsort((cat["price_int"], cat["side"], cat["instrument_id"], end))
-        side = np.array(["A", "B"])[(cat["side"][order] == BID).astype(int)] if len(order) else np.array([], str)
+        # windows arrive in time order, so sorting each window by (instrument, side, price) is the
+        # lexsort by (window, instrument, side, price); side 'A' < 'B' is the book key's low bit
+        starts = np.concatenate([[0], np.cumsum([len(e) for e in ends], dtype=np.int64)]).astype(np.int64)
+        if len(end) > 1 and (np.diff(end) < 0).any():
+            order = np.lexsort((cat["price_int"], cat["side"], cat["instrument_id"], end))
+        else:
+            order = _window_order(cat["instrument_id"] * 2 + (cat["side"] == BID), cat["price_int"], starts)
+        side_b = np.where(cat["side"][order] == BID, np.uint8(BID), np.uint8(ASK))
+        side = pa.StringArray.from_buffers(len(order), pa.py_buffer(np.arange(len(order) + 1, dtype=np.int32)),
+                                           pa.py_buffer(side_b))       # one byte per row: no Python strings
         base = {"window_end_ts_ns": pa.array(end[order], pa.int64()),
                 "instrument_id": pa.array(cat["instrument_id"][order].astype(np.uint32), pa.uint32()),
-                "side": pa.array(side, pa.string()),
+                "side": side,
                 "price_int": pa.array(cat["price_int"][order], pa.int64())}
         q = {k: pa.array(cat[k][order], pa.int64()) for k in keys[3:]}
         flow = pa.table({**base, "add_qty": q["add_qty"], "pull_qty": q["pull_qty"], "fill_qty": q["fill_qty"]})
@@ -499,10 +534,8 @@ class SilverComputeGexSurface1s:
         gex_net = call_abs - put_abs
         ratio = gex.imbalance_ratio(call_abs, put_abs)
         strikes = centre[:, None] + (REL_TICKS[None, :].astype(np.int64) * TICK_INT)
-        derivs = {k: np.zeros((nw, N_ROWS, 3)) for k in self._d}
-        for w in range(nw):
-            for k, v in (("gex_abs", gex_abs), ("gex", gex_net), ("gex_imbalance_ratio", ratio)):
-                derivs[k][w] = self._d[k].step(int(seq[gw[w]]), strikes[w], v[w])
+        derivs = {k: self._d[k].steps(seq[gw], strikes, v)
+                  for k, v in (("gex_abs", gex_abs), ("gex", gex_net), ("gex_imbalance_ratio", ratio))}
 
         # flows per strike
         fl = [b.flows[i] for i in gw]

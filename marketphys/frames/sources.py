@@ -1,7 +1,7 @@
 """Where a session's frames come from: a list, the lake (one date), or a live stream.
 
 Lake frames are assembled window by window in time order from the silver surfaces
-(``serving.source`` cursors merged by ``window_end_ts_ns``, then ``assemble.py``):
+(``frames.cursors`` merged by ``window_end_ts_ns``, then ``frames.assemble``):
 futures every 0.5 s, options held until their next 1 s window, so a frame never
 sees a surface whose window ends after its own.
 """
@@ -14,9 +14,10 @@ from typing import Iterable, Iterator, Sequence
 import pyarrow.parquet as pq
 
 from marketphys.core.frame import MarketFrame
+from marketphys.frames.assemble import PRICE_SCALE, AssembleConfig, FrameAssembler, assemble_day
+from marketphys.frames.cursors import SurfaceCursor, WindowMerger, read_day_tables
 from marketphys.pipeline import lake as lakemod
 from marketphys.pipeline.contracts import by_surface
-from marketphys.replay.assemble import AssembleConfig, FrameAssembler
 
 LAKE_SURFACES = ("snap", "wall", "vacuum", "physics", "bucket_radar", "gex", "gex_flow")
 
@@ -114,7 +115,7 @@ class LakeSource(FrameSource):
         col = pq.read_table(sorted(d.glob("part-*.parquet"))[0], columns=["tick_int"]).column("tick_int")
         if len(col) == 0 or col[0].as_py() <= 0:
             raise SourceError(f"{d}: snap has no positive tick_int to take the tick size from")
-        return col[0].as_py() * 1e-9
+        return col[0].as_py() * PRICE_SCALE
 
     @property
     def has_options(self) -> bool:
@@ -126,8 +127,6 @@ class LakeSource(FrameSource):
         return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(d.glob("part-*.parquet")))
 
     def __iter__(self):
-        from marketphys.serving.source import SurfaceCursor, WindowMerger
-
         with lakemod.consistent_view(self.lake):   # every surface's folder from one build
             cursors = [SurfaceCursor(self.lake, c, self.product, self.date) for c in self.contracts.values()]
         merger = WindowMerger(cursors)
@@ -146,8 +145,6 @@ class LakeSource(FrameSource):
 
     def day_frames(self, progress: bool = False) -> list[MarketFrame]:
         """All frames of the date at once (``assemble_day``: vectorised, same frames as iterating)."""
-        from marketphys.replay.assemble_day import assemble_day, read_day_tables
-
         tables = read_day_tables(self.lake, self.contracts, self.product, self.date)
         issues: dict[str, int] = {}
         frames = assemble_day(tables, self.assemble, issues)

@@ -148,7 +148,7 @@ def hand_made_day() -> dict[str, pa.Table]:
     vacuum = pa.table({TS: vac_ts, "rel_ticks": np.tile(lv, 8)[::-1].copy(), "vacuum_score": vac,
                        "wall_erosion": rng.normal(size=vac_ts.size)})
     wall_ts = np.repeat(ts, 2 * len(lv))
-    wall = pa.table({TS: wall_ts, "rel_ticks": np.tile(np.r_[lv, lv], 8), "side": np.tile(["A"] * len(lv) + ["B"] * len(lv), 8),
+    wall = pa.table({TS: wall_ts, "rel_ticks": np.tile(np.r_[lv, lv[::-1]], 8), "side": np.tile(["A"] * len(lv) + ["B"] * len(lv), 8),
                      "depth_qty_rest": rng.uniform(0, 90, wall_ts.size)})
     strikes = 5000 * 4 * TICK_INT + np.arange(-5, 6) * 20 * TICK_INT
     gts = np.repeat(ts[1::2], len(strikes))

@@ -90,12 +90,21 @@ def _ts(t: pa.Table) -> np.ndarray:
 
 
 def _nonfinite_prefix(v: np.ndarray) -> np.ndarray:
-    """cum[k] = non-finite values among v[:k]: a row range [a, b) is clean iff cum[b] == cum[a]."""
-    return np.concatenate([[0], np.cumsum(~np.isfinite(v))])
+    """cum[k] = non-finite values among v[:k] (per column of a 2-D v): rows [a, b) are clean iff cum[b] == cum[a]."""
+    bad = np.cumsum(~np.isfinite(v), axis=0)
+    return np.concatenate([np.zeros((1, *bad.shape[1:]), bad.dtype), bad])
+
+
+def _value_columns(t: pa.Table) -> tuple[list[str], np.ndarray]:
+    """The numeric value columns of a surface as (names, rows × columns float64, column-major: a column is contiguous)."""
+    names = _numeric_columns(t)
+    return names, np.stack([_col(t, c) for c in names]).T if names else np.zeros((t.num_rows, 0))
 
 
 def _sorted(t: pa.Table, by_rel: bool) -> pa.Table:
     """Rows by window then level (stable); skips the sort when the lake already wrote them so."""
+    if t.num_rows < 2:
+        return t
     by_rel = by_rel and "rel_ticks" in t.column_names
     ts = t.column(TS).to_numpy()
     d = np.diff(ts)
@@ -117,8 +126,8 @@ class _DayRows:
     def __init__(self, ts: np.ndarray):
         self.ts = ts
 
-    def exact(self, t: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-        rts = _ts(t)
+    def exact(self, rts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row range [start, end) of each frame's own window among rows whose window ends are ``rts`` (sorted)."""
         return np.searchsorted(rts, self.ts, "left"), np.searchsorted(rts, self.ts, "right")
 
     def held(self, t: pa.Table):
@@ -132,8 +141,8 @@ class _DayRows:
 class _WindowRows:
     """One window's tables, already cut by the merger: every row is the one frame's (options: its held window)."""
 
-    def exact(self, t: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-        return np.zeros(1, np.int64), np.array([t.num_rows])
+    def exact(self, rts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros(1, np.int64), np.array([rts.shape[0]])
 
     def held(self, t: pa.Table):
         return np.zeros(1, np.int64), _ts(t)[:1], np.zeros(1, np.int64), np.array([t.num_rows])
@@ -175,7 +184,7 @@ def _physics_scalars(phys: pa.Table | None, rows, note: Note) -> dict[str, tuple
     if phys is None or phys.num_rows == 0:
         return {}
     phys = _sorted(phys, False)
-    s, e = rows.exact(phys)
+    s, e = rows.exact(_ts(phys))
     if np.any(e - s > 1):
         raise FrameError(f"physics: expected 1 row per window, got {int(np.max(e - s))}")
     has = e > s
@@ -278,10 +287,8 @@ class _HeldOptions:
             t = _sorted(t, True)
             k, wins, starts, ends = rows.held(t)
             newest = np.maximum(newest, np.where(k >= 0, wins[np.maximum(k, 0)], -1))
-            cols = {}
-            for c in _numeric_columns(t):
-                v = _col(t, c)
-                cols[c] = (v, _nonfinite_prefix(v))
+            names, vals = _value_columns(t)
+            cols = (names, vals, _nonfinite_prefix(vals))
             self.surfaces.append((sname, k, _strike_prices(t, sname, w.tick), cols, starts, ends))
         self.age: Column = ("options_age_s", (w.ts - newest) / 1e9, newest >= 0)
 
@@ -290,11 +297,12 @@ class _HeldOptions:
         key = tuple(int(k[i]) for _, k, *_ in self.surfaces)
         if key not in self._cache:
             parts = []
-            for (sname, _, prices, cols, starts, ends), k in zip(self.surfaces, key):
+            for (sname, _, prices, (names, vals, cum), starts, ends), k in zip(self.surfaces, key):
                 a, b = (int(starts[k]), int(ends[k])) if k >= 0 else (0, 0)
                 if b > a:
-                    parts.append((sname, prices[a:b], {c: v[a:b] for c, (v, _) in cols.items()},
-                                  {c: cum[b] == cum[a] for c, (_, cum) in cols.items()}))
+                    clean = cum[b] == cum[a]
+                    parts.append((sname, prices[a:b], {c: vals[a:b, j] for j, c in enumerate(names)},
+                                  {c: bool(clean[j]) for j, c in enumerate(names)}))
             self._cache[key] = align_strikes(parts)
         return self._cache[key]
 
@@ -310,10 +318,12 @@ class _Profile:
     present: np.ndarray  # (frames,) the surface has rows at the window
 
 
-def _profile(surface: str, name: str, plans, v: np.ndarray, s, e, present, cells: int) -> _Profile:
-    """One column on the grid for every frame; a window with a non-finite level is marked, not interpolated."""
-    ok = (_nonfinite_prefix(v)[e] - _nonfinite_prefix(v)[s]) == 0
-    return _Profile(surface, name, apply_plans(plans, np.where(np.isfinite(v), v, 0.0), cells), ok, present)
+def _on_grid(surface: str, names: list[str], vals: np.ndarray, plans, s, e, present, cells: int) -> list[_Profile]:
+    """Each value column on the grid for every frame; a window with a non-finite level is marked, not interpolated."""
+    cum = _nonfinite_prefix(vals)
+    ok = cum[e] == cum[s]
+    finite = np.where(np.isfinite(vals), vals, 0.0)
+    return [_Profile(surface, c, apply_plans(plans, finite[:, j], cells), ok[:, j], present) for j, c in enumerate(names)]
 
 
 def _profiles(tables: Mapping[str, pa.Table], rows, grid: Grid) -> list[_Profile]:
@@ -323,23 +333,28 @@ def _profiles(tables: Mapping[str, pa.Table], rows, grid: Grid) -> list[_Profile
         if t is None or t.num_rows == 0 or "rel_ticks" not in t.column_names:
             continue
         t = _sorted(t, True)
-        rel = _col(t, "rel_ticks")
-        check_unique_levels(rel, _ts(t), sname)
-        s, e = rows.exact(t)
-        plans = chunked_plans(rel, s, e, grid.x)
-        out += [_profile(sname, c, plans, _col(t, c), s, e, e > s, grid.size) for c in _numeric_columns(t)]
+        rel, rts = _col(t, "rel_ticks"), _ts(t)
+        check_unique_levels(rel, rts, sname)
+        s, e = rows.exact(rts)
+        names, vals = _value_columns(t)
+        out += _on_grid(sname, names, vals, chunked_plans(rel, s, e, grid.x), s, e, e > s, grid.size)
     w = tables.get("wall")
     if w is not None and w.num_rows and {"rel_ticks", "side", "depth_qty_rest"} <= set(w.column_names):
-        w = _sorted(w, True)
-        s_all, e_all = rows.exact(w)
+        w = _sorted(w, False)
+        wts, wrel, depth = _ts(w), _col(w, "rel_ticks"), np.log1p(np.maximum(_col(w, "depth_qty_rest"), 0.0))
         side = np.asarray(w.column("side").to_numpy(zero_copy_only=False))
+        s_all, e_all = rows.exact(wts)
         for code, name in (("A", "wall_depth_ask"), ("B", "wall_depth_bid")):
-            sub = w.filter(pa.array(side == code))
-            rel = _col(sub, "rel_ticks")
-            check_unique_levels(rel, _ts(sub), "wall")
-            s, e = rows.exact(sub)
-            depth = np.log1p(np.maximum(_col(sub, "depth_qty_rest"), 0.0))
-            out.append(_profile("wall", name, chunked_plans(rel, s, e, grid.x), depth, s, e, e_all > s_all, grid.size))
+            m = side == code
+            ts_m, rel = wts[m], wrel[m]
+            d = np.diff(ts_m)
+            if not np.all((d > 0) | ((d == 0) & (np.diff(rel) >= 0))):    # each side's levels by (window, rel_ticks)
+                order = np.lexsort((rel, ts_m))
+                ts_m, rel, m = ts_m[order], rel[order], np.flatnonzero(m)[order]
+            check_unique_levels(rel, ts_m, "wall")
+            s, e = rows.exact(ts_m)
+            out += _on_grid("wall", [name], depth[m][:, None], chunked_plans(rel, s, e, grid.x), s, e, e_all > s_all,
+                            grid.size)
     return out
 
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from marketphys.replay.batch import replay_day  # noqa: E402
 from marketphys.replay.session import Session  # noqa: E402
-from marketphys.replay.sources import LakeSource  # noqa: E402
+from marketphys.frames.sources import LakeSource  # noqa: E402
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ def load_frames(lake: str, date: str | None, product: str, cache: str | None):
     if cache and Path(cache).exists():
         with open(cache, "rb") as f:
             return pickle.load(f)
-    from marketphys.replay.sources import LakeSource
+    from marketphys.frames.sources import LakeSource
 
     frames = LakeSource(lake, date=date, product=product).day_frames()
     if cache:

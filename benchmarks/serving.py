@@ -148,7 +148,7 @@ def baseline(lake: Path) -> tuple[int, float, float]:
     from marketphys.serving import protocol as P
     from marketphys.serving.catalog import Catalog
     from marketphys.serving.producer import encode_window
-    from marketphys.serving.source import SurfaceCursor, WindowMerger
+    from marketphys.frames.cursors import SurfaceCursor, WindowMerger
 
     cs = Catalog(lake).contracts()
     m = WindowMerger([SurfaceCursor(lake, cs[s], "ES", DATE) for s in P.DEFAULT_SURFACES])

@@ -120,7 +120,7 @@ def _replay_kernel(args, out: Path, n: int | None, progress: bool, clock: _Clock
     from marketphys.core.engine import EngineConfig
     from marketphys.replay.batch import replay_day
     from marketphys.replay.figures import three_band_png
-    from marketphys.replay.sources import LakeSource
+    from marketphys.frames.sources import LakeSource
 
     clock.start("lake -> frames")
     src = LakeSource(out / "lake")

@@ -14,7 +14,7 @@ from marketphys.core.engine import Engine, EngineConfig
 from marketphys.core.producers import ConstantDiffusion, ConstantViscosity, ProfileProducer, PushProducer
 from marketphys.core.theta import Theta
 from marketphys.replay.log import read_log, replay_log
-from marketphys.replay.producers import FlowCurrentProducer, GexWallProducer
+from marketphys.frames.producers import FlowCurrentProducer, GexWallProducer
 from marketphys.replay.session import Session
 from marketphys.synth.engine_world import WorldConfig, make_world
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from marketphys.replay.export import export_theta, load_theta
-from marketphys.replay.producers import DepthVacuumProducer, FlowCurrentProducer
+from marketphys.frames.producers import DepthVacuumProducer, FlowCurrentProducer
 from marketphys.replay.session import Session
 from marketphys.synth.engine_world import WorldConfig, make_world
 

@@ -13,7 +13,7 @@ from marketphys.core.engine import Engine, EngineConfig
 from marketphys.core.frame import FrameError
 from marketphys.core.grid import Grid
 from marketphys.core.producers import StrikeWallProducer, v1_producers
-from marketphys.replay.assemble import AssembleConfig, FrameAssembler, assemble_frame, to_grid
+from marketphys.frames.assemble import AssembleConfig, FrameAssembler, assemble_frame, to_grid
 
 S = 1_000_000_000
 TICK_INT = 250_000_000

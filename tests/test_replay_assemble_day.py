@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from fixtures_serving import build_fixture_lake
-from marketphys.replay.assemble_day import interp_segments
-from marketphys.replay.sources import LakeSource
+from marketphys.frames.interp import interp_segments
+from marketphys.frames.sources import LakeSource
 
 FUTURES = ["snap", "wall", "vacuum", "physics", "bucket_radar"]
 

@@ -13,8 +13,8 @@ from marketphys.cli import main
 from marketphys.pipeline import contracts_futures as cf
 from marketphys.pipeline.bronze import iter_mbo, read_info
 from marketphys.pipeline.lake import read_partition
-from marketphys.replay.assemble import AssembleConfig, FrameAssembler
-from marketphys.replay.sources import LakeSource, SourceError
+from marketphys.frames.assemble import AssembleConfig, FrameAssembler
+from marketphys.frames.sources import LakeSource, SourceError
 from marketphys.synth.config import SynthConfig
 from marketphys.synth.dbn import metadata_bytes, write_dbn_zst, write_records
 from marketphys.synth.session import file_names, generate_session

@@ -8,7 +8,7 @@ import pytest
 from marketphys.core.engine import Engine, EngineConfig
 from marketphys.core.frame import MarketFrame
 from marketphys.core.grid import Grid
-from marketphys.replay.producers import (DepthVacuumProducer, DepthViscosity, FlowCurrentProducer,
+from marketphys.frames.producers import (DepthVacuumProducer, DepthViscosity, FlowCurrentProducer,
                                          FlowGexWallProducer, GexWallProducer, seed_producers)
 
 GRID = Grid()

@@ -14,7 +14,7 @@ from marketphys.core.engine import EngineConfig
 from marketphys.core.producers import ConstantViscosity, Producer, PushProducer, producer, register_producer
 from marketphys.core.theta import Theta
 from marketphys.replay.export import SIGNING_KEY_ENV, ThetaFileError, checksum, load_theta, theta_document
-from marketphys.replay.producers import GexWallProducer
+from marketphys.frames.producers import GexWallProducer
 from marketphys.replay.specs import SpecError, build_producer
 
 
@@ -155,7 +155,7 @@ def test_every_builtin_producer_class_is_in_the_registry():
     import inspect
 
     import marketphys.core.producers as core_producers
-    import marketphys.replay.producers as lake_producers
+    import marketphys.frames.producers as lake_producers
     from marketphys.core.producers import FunctionProducer, Producer
     from marketphys.replay.specs import BUILTIN_PRODUCERS
 

@@ -197,7 +197,7 @@ def test_a_window_framed_once_reads_back_as_the_messages_it_was_made_of(big_lake
     from fixtures_serving import ensure_contracts
     from marketphys.serving import protocol as P
     from marketphys.serving.producer import encode_window
-    from marketphys.serving.source import SurfaceCursor, WindowMerger
+    from marketphys.frames.cursors import SurfaceCursor, WindowMerger
 
     cs = ensure_contracts()
     m = WindowMerger([SurfaceCursor(big_lake, cs[s], "ES", DATE) for s in ("snap", "wall", "gex")])

@@ -15,9 +15,9 @@ from marketphys.replay.ablation import ablate
 from marketphys.replay.calibrate import calibrate, hyper_grid, summarize
 from marketphys.replay.export import ThetaFileError, export_theta, load_theta
 from marketphys.replay.log import LogError, read_log, replay_log
-from marketphys.replay.producers import FlowCurrentProducer, GexWallProducer
+from marketphys.frames.producers import FlowCurrentProducer, GexWallProducer
 from marketphys.replay.session import Session, SessionError
-from marketphys.replay.sources import SourceError
+from marketphys.frames.sources import SourceError
 from marketphys.synth.engine_world import WorldConfig, make_world
 
 FUTURES = ["snap", "wall", "vacuum", "physics", "bucket_radar"]

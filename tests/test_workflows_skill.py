@@ -9,9 +9,9 @@ import pytest
 
 from marketphys.core.engine import EngineConfig
 from marketphys.pipeline.build import build
-from marketphys.replay.producers import FlowCurrentProducer
+from marketphys.frames.producers import FlowCurrentProducer
 from marketphys.replay.session import Session
-from marketphys.replay.sources import LakeSource
+from marketphys.frames.sources import LakeSource
 from marketphys.synth import SynthConfig, generate_session
 from marketphys.synth.config import TICK
 

@@ -153,7 +153,7 @@ def replay_day(frames: Sequence[MarketFrame], producers=None, config: EngineConf
     if not frames:
         raise ValueError("replay_day: no frames")
     if producers is None:
-        from marketphys.replay.producers import lake_producers
+        from marketphys.frames.producers import lake_producers
         producers = lake_producers()
     config = config or EngineConfig()
     ic = config.integrator

@@ -42,7 +42,7 @@ def hyper_grid(**axes: Sequence) -> list[dict]:
 def _day_frames(source) -> list:
     if hasattr(source, "day_frames"):          # a lake day: assembled at once (same frames as iterating)
         return source.day_frames()
-    from marketphys.replay.sources import as_source
+    from marketphys.frames.sources import as_source
 
     return list(as_source(source))
 
@@ -135,7 +135,7 @@ def calibrate(days: Mapping[str, object], lanes: Sequence[dict] | None = None, p
 
         get_backend(backend)       # fail here, once, with the backend's own message
     if producers is None:
-        from marketphys.replay.producers import lake_producers
+        from marketphys.frames.producers import lake_producers
         producers = lake_producers()
     base = config or EngineConfig()
     if client is not None:
@@ -177,7 +177,7 @@ def lake_days(lake, dates: Sequence[str] | None = None, product: str | None = No
     """Day label -> LakeSource for each date (all dates with futures snaps when None)."""
     from marketphys.pipeline import lake as lakemod
     from marketphys.pipeline.contracts import by_surface
-    from marketphys.replay.sources import LakeSource
+    from marketphys.frames.sources import LakeSource
 
     product = lakemod.resolve_product(lake, product, by_surface()["snap"].name)
     dates = list(dates) if dates else lakemod.list_dates(lake, by_surface()["snap"].name, product)

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from marketphys.pipeline.lake import LakeError
     from marketphys.replay.export import ThetaFileError, export_theta, load_theta
     from marketphys.replay.session import Session
-    from marketphys.replay.sources import SourceError
+    from marketphys.frames.sources import SourceError
     from marketphys.replay.specs import SpecError
 
     if args.backend not in BACKEND_CHOICES:

@@ -35,7 +35,7 @@ from marketphys.core.head import ForecastHead, HeadConfig
 from marketphys.core.ledger import Ledger, LedgerEntry
 from marketphys.core.producers import Producer
 from marketphys.core.theta import PARAM_NAMES, Theta
-from marketphys.replay.sources import FrameSource, LakeSource, as_source
+from marketphys.frames.sources import FrameSource, LakeSource, as_source
 
 
 class SessionError(ValueError):
@@ -75,7 +75,7 @@ class Session:
             theta0 = tf.theta if theta0 is None else theta0
             self._resume_state = tf.state
         if producers is None:
-            from marketphys.replay.producers import lake_producers
+            from marketphys.frames.producers import lake_producers
             producers = lake_producers()
         self.config = config or EngineConfig()
         self.producers = list(producers)
@@ -106,7 +106,7 @@ class Session:
     @classmethod
     def from_stream(cls, frames, **kw) -> "Session":
         """Live: any iterator of frames (e.g. ``LiveClient(url).frames()``)."""
-        from marketphys.replay.sources import StreamSource
+        from marketphys.frames.sources import StreamSource
         return cls(StreamSource(frames), **kw)
 
     # -- lifecycle ---------------------------------------------------------------------------

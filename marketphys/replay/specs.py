@@ -32,15 +32,18 @@ def producer_spec(p: Producer) -> dict:
     return {"class": f"{cls.__module__}:{cls.__qualname__}", "name": p.name, "target": p.target, "config": p.config()}
 
 
+_LAKE_PRODUCERS = ("GexWallProducer", "FlowCurrentProducer", "DepthVacuumProducer", "DepthViscosity",
+                   "FlowGexWallProducer")
 BUILTIN_PRODUCERS: dict[str, str] = {
     f"{mod}:{cls}": mod for mod, names in {
         "marketphys.core.producers": ("PushProducer", "SoftWallProducer", "ConstantViscosity", "ConstantDiffusion",
                                       "ProfileProducer", "StrikeWallProducer"),
-        "marketphys.replay.producers": ("GexWallProducer", "FlowCurrentProducer", "DepthVacuumProducer",
-                                        "DepthViscosity", "FlowGexWallProducer"),
+        "marketphys.frames.producers": _LAKE_PRODUCERS,
         "marketphys.synth.engine_world": ("WorldProfiles", "WorldWalls"),
     }.items() for cls in names}
 """The producer classes a θ file may name without registering them; only these modules are ever imported."""
+# θ files and replay logs written before the lake producers moved to marketphys.frames name them here
+BUILTIN_PRODUCERS.update({f"marketphys.replay.producers:{cls}": "marketphys.frames.producers" for cls in _LAKE_PRODUCERS})
 
 _FUNCTION_KEY = class_key(FunctionProducer)
 

@@ -30,7 +30,7 @@ import json
 
 import pyarrow as pa
 
-from marketphys.replay.assemble import AssembleConfig, FrameAssembler
+from marketphys.frames.assemble import AssembleConfig, FrameAssembler
 from marketphys.serving import protocol as P
 
 

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from marketphys.serving import protocol as P
 from marketphys.serving.session import ClientQueue, EncodedBatch, StreamStats
-from marketphys.serving.source import Window, WindowMerger
+from marketphys.frames.cursors import Window, WindowMerger
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from marketphys.serving import logs
 from marketphys.serving.catalog import Catalog
 from marketphys.serving.producer import Hub, ProducerConfig, StreamKey
 from marketphys.serving.session import WIRE_EXTENSION, ClientQueue, SessionConfig, StreamStats, run_client
-from marketphys.serving.source import SurfaceCursor, WindowMerger
+from marketphys.frames.cursors import SurfaceCursor, WindowMerger
 
 log = logging.getLogger("marketphys.serving")
 

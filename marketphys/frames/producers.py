@@ -1,4 +1,4 @@
-"""The default producer set for frames assembled from the lake (assemble.py's channels).
+"""The default medium for lake and live frames, reading the channels ``frames.assemble`` names.
 
 Channel names are those the silver contracts give: ``push`` = above_score − below_score
 and ``imbalance`` = book_imbalance (scalars, from ``physics``), ``vacuum_score`` and

@@ -1,7 +1,7 @@
 """Where a session's frames come from: a list, the lake (one date), or a live stream.
 
 Lake frames are assembled window by window in time order from the silver surfaces
-(``serving.source`` cursors merged by ``window_end_ts_ns``, then ``assemble.py``):
+(``frames.cursors`` merged by ``window_end_ts_ns``, then ``frames.assemble``):
 futures every 0.5 s, options held until their next 1 s window, so a frame never
 sees a surface whose window ends after its own.
 """
@@ -15,9 +15,10 @@ import pyarrow.parquet as pq
 
 from marketphys.core.frame import MarketFrame
 from marketphys.dbn import PRICE_SCALE
+from marketphys.frames.assemble import AssembleConfig, FrameAssembler, assemble_day
+from marketphys.frames.cursors import SurfaceCursor, WindowMerger, read_day_tables
 from marketphys.pipeline import lake as lakemod
 from marketphys.pipeline.contracts import by_surface
-from marketphys.replay.assemble import AssembleConfig, FrameAssembler
 
 LAKE_SURFACES = ("snap", "wall", "vacuum", "physics", "bucket_radar", "gex", "gex_flow")
 
@@ -127,8 +128,6 @@ class LakeSource(FrameSource):
         return sum(pq.ParquetFile(p).metadata.num_rows for p in sorted(d.glob("part-*.parquet")))
 
     def __iter__(self):
-        from marketphys.serving.source import SurfaceCursor, WindowMerger
-
         with lakemod.consistent_view(self.lake):   # every surface's folder from one build
             cursors = [SurfaceCursor(self.lake, c, self.product, self.date) for c in self.contracts.values()]
         merger = WindowMerger(cursors)
@@ -147,8 +146,6 @@ class LakeSource(FrameSource):
 
     def day_frames(self, progress: bool = False) -> list[MarketFrame]:
         """All frames of the date at once (``assemble_day``: vectorised, same frames as iterating)."""
-        from marketphys.replay.assemble_day import assemble_day, read_day_tables
-
         tables = read_day_tables(self.lake, self.contracts, self.product, self.date)
         issues: dict[str, int] = {}
         frames = assemble_day(tables, self.assemble, issues)

@@ -1,9 +1,10 @@
-"""Reading served surfaces out of the lake, window by window, in bounded memory.
+"""Reading surfaces out of the lake: window by window in bounded memory, or a whole day at once.
 
-Serving computes nothing: a ``SurfaceCursor`` streams one dataset's day from its
+Serving computes nothing, and lake replay reads the lake the same way: a ``SurfaceCursor`` streams one dataset's day from its
 Parquet parts (via the contract's dataset name and ``lake.partition_dir``, which
 validates every name and date) and cuts it into per-window tables. A
-``WindowMerger`` interleaves several cursors by ``window_end_ts_ns``.
+``WindowMerger`` interleaves several cursors by ``window_end_ts_ns``. ``read_day_tables`` reads each surface's
+whole day (for ``assemble_day``).
 
 Assumptions on what the pipeline writes (its contracts guarantee them):
 rows are sorted by ``window_end_ts_ns`` across the numbered parts of a day, and a
@@ -17,6 +18,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -245,3 +247,15 @@ class WindowMerger:
                     w.tables[s] = self._empty[s]
         self.last_ts = ts
         return w
+
+
+def read_day_tables(lake, contracts: Mapping[str, Contract], product: str, date: str) -> dict[str, pa.Table]:
+    """Each surface's whole day as one Arrow table (the lake's parquet parts of that date)."""
+    out = {}
+    with lakemod.consistent_view(lake):          # every surface from one build, even if another commits meanwhile
+        for s, c in contracts.items():
+            d = lakemod.partition_dir(lake, c.name, product, date)
+            parts = sorted(d.glob("part-*.parquet"))
+            if parts:
+                out[s] = pa.concat_tables([pq.read_table(p) for p in parts])
+    return out

@@ -59,10 +59,8 @@ class _Clock:
 
 
 def run(args: argparse.Namespace) -> int:
-    from marketphys.cli import CliError
-
     if args.minutes <= 0 or args.replay_minutes < 0:
-        raise CliError(f"--minutes must be > 0 and --replay-minutes >= 0, got {args.minutes}, {args.replay_minutes}")
+        raise ValueError(f"--minutes must be > 0 and --replay-minutes >= 0, got {args.minutes}, {args.replay_minutes}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()

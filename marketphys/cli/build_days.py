@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from marketphys.cli import CliError
+from marketphys.cli.errors import CliError
 
 
 def add_arguments(p) -> None:
@@ -27,9 +27,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from .bronze import DbnError
-    from .build import Settings
-    from .fanout import build_days, plan_days
+    from marketphys.pipeline.bronze import DbnError
+    from marketphys.pipeline.build import Settings
+    from marketphys.pipeline.fanout import build_days, plan_days
 
     if args.workers < 1:
         raise CliError(f"--workers must be >= 1, got {args.workers}")
@@ -39,7 +39,7 @@ def run(args) -> int:
         raise CliError(f"--rest-ms must be >= 0, got {args.rest_ms}")
     if not (-1.0 < args.option_rate < 1.0):
         raise CliError(f"--option-rate is a continuously compounded annual rate in (-1, 1), got {args.option_rate}")
-    from .cli import gex_band
+    from marketphys.cli.build import gex_band
 
     band = gex_band(args.gex_band)
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from marketphys.cli import CliError
+from marketphys.cli.errors import CliError
 
 
 def add_arguments(p) -> None:
@@ -49,9 +49,9 @@ def gex_band(text: str) -> int | None:
 
 
 def run(args) -> int:
-    from .bronze import DbnError
-    from .build import build
-    from .spec import ProductSpec
+    from marketphys.pipeline.bronze import DbnError
+    from marketphys.pipeline.build import build
+    from marketphys.pipeline.spec import ProductSpec
 
     if args.window_ms <= 0:
         raise CliError(f"--window-ms must be > 0, got {args.window_ms}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from marketphys.cli import CliError
+from marketphys.cli.errors import CliError
 
 
 def add_arguments(p) -> None:
@@ -25,8 +25,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from . import gold
-    from .lake import LakeError, resolve_product
+    from marketphys.pipeline import gold
+    from marketphys.pipeline.lake import LakeError, resolve_product
 
     if not Path(args.lake).is_dir():
         raise CliError(f"--lake {args.lake}: no such directory")

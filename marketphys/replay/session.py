@@ -35,6 +35,7 @@ from marketphys.core.head import ForecastHead, HeadConfig
 from marketphys.core.ledger import Ledger, LedgerEntry
 from marketphys.core.producers import Producer
 from marketphys.core.theta import PARAM_NAMES, Theta
+from marketphys.kernels import make_engine
 from marketphys.replay.sources import FrameSource, LakeSource, as_source
 
 
@@ -112,7 +113,7 @@ class Session:
     # -- lifecycle ---------------------------------------------------------------------------
     def reset(self) -> None:
         """Back to before the first frame (producers, walls, θ, ledgers, baselines all reset)."""
-        self.engine = Engine(self.producers, self.config, theta0=self.theta0)
+        self.engine = make_engine(self.producers, self.config, theta0=self.theta0)
         if getattr(self, "_resume_state", None) is not None:
             from marketphys.core.state import load_engine_state
             load_engine_state(self.engine, self._resume_state)

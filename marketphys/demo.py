@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
     print(card)
     card.to_json(out / "scorecard.json")
     (out / "charts").mkdir(exist_ok=True)
-    card.charts().save(str(out / "charts" / "scorecard.html"), inline=True)   # Vega inlined: opens offline
-    from marketphys.baselines.charts import theta_chart
+    from marketphys.widgets.scorecard_charts import scorecard_charts, theta_chart
+    scorecard_charts(card).save(str(out / "charts" / "scorecard.html"), inline=True)   # Vega inlined: opens offline
     th = run_.theta_history()
     theta_chart(th.iloc[::max(1, len(th) // 2000)]).save(str(out / "charts" / "theta.html"), inline=True)
 

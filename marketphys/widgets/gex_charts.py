@@ -12,7 +12,7 @@ import pandas as pd
 
 from marketphys.widgets import offline
 
-from .exposure import ChainGex
+from marketphys.chain.exposure import ChainGex
 
 _M = 1e6
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from marketphys import Engine, EngineConfig, FrameError, MarketFrame
+from marketphys.core import Engine, EngineConfig, FrameError, MarketFrame
 from marketphys.core.grid import Grid
 from marketphys.core.learner import GaussNewtonLearner
 from marketphys.core.ledger import EXPIRED, RESOLVED, Ledger, LedgerEntry

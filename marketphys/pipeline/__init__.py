@@ -9,3 +9,15 @@ from . import build as _build_module  # noqa: E402,F401
 def build(inputs, lake, **kwargs):
     """DBN files/directories -> lake; see ``marketphys.pipeline.build.build``."""
     return _build_module.build(inputs, lake, **kwargs)
+
+
+__all__ = ["build", "list_dates", "read_partition"]
+
+
+def __getattr__(name: str):
+    """The lake readers load on first use."""
+    if name in ("list_dates", "read_partition"):
+        from marketphys.pipeline import lake
+
+        return getattr(lake, name)
+    raise AttributeError(f"module 'marketphys.pipeline' has no attribute {name!r}")

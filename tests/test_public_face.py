@@ -82,8 +82,9 @@ def _notebooks(repo_root):
 def _mp_chains(tree: ast.AST) -> list[list[str]]:
     """Every ``mp.a.b`` attribute chain in a cell, outermost names first (``['replay', 'ablate']``)."""
     chains = []
+    inner = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Attribute)}   # part of a longer chain
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
+        if isinstance(node, ast.Attribute) and id(node) not in inner:
             parts, cur = [], node
             while isinstance(cur, ast.Attribute):
                 parts.append(cur.attr)

@@ -123,3 +123,34 @@ def test_notebooks_use_only_public_names(repo_root):
                 assert chain[1] in getattr(sub, "__all__", ()), f"{path.name}: mp.{'.'.join(chain)} is not public"
                 used.add(".".join(chain[:2]))
     assert {"synth.generate_session", "replay.ablate", "serving.LiveClient"} <= used   # the check saw real cells
+
+
+def _check_public(chain: list[str], where: str) -> None:
+    head = chain[0]
+    if head in mp.__all__ or (chain == [head] and head in mp._SUBPACKAGES):     # a name, or a subpackage named
+        return
+    assert head in mp._SUBPACKAGES, f"{where}: mp.{'.'.join(chain)}"
+    assert chain[1] in getattr(mp, head).__all__, f"{where}: mp.{'.'.join(chain)} is not public"
+
+
+def test_docs_show_the_workflow_through_the_public_face(repo_root):
+    """README and docs/*.md: their Python blocks import marketphys only as mp, and every ``mp.`` name they
+    mention (code or prose) is public."""
+    import re
+
+    pages = [repo_root / "README.md", *sorted((repo_root / "docs").glob("*.md"))]
+    seen = 0
+    for page in pages:
+        text = page.read_text()
+        for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+            for node in ast.walk(ast.parse(block)):
+                if isinstance(node, ast.ImportFrom):
+                    assert node.module.split(".")[0] != "marketphys", f"{page.name}: from {node.module}"
+                if isinstance(node, ast.Import):
+                    for a in node.names:
+                        if a.name.split(".")[0] == "marketphys":
+                            assert (a.name, a.asname) == ("marketphys", "mp"), f"{page.name}: import {a.name}"
+        for m in re.finditer(r"(?<![\w.])mp((?:\.[A-Za-z_]\w*)+)", text):
+            _check_public(m.group(1).split(".")[1:3], page.name)
+            seen += 1
+    assert seen > 20

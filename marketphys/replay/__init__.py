@@ -15,6 +15,7 @@ _EXPORTS = {
     "Session": "marketphys.replay.session",
     "ablate": "marketphys.replay.ablation", "ablate_day": "marketphys.replay.ablation",
     "hyper_grid": "marketphys.replay.calibrate", "summarize": "marketphys.replay.calibrate",
+    "lake_days": "marketphys.replay.calibrate",
     "export_theta": "marketphys.replay.export", "load_theta": "marketphys.replay.export",
     "seed_producers": "marketphys.replay.producers", "lake_producers": "marketphys.replay.producers",
     "GexWallProducer": "marketphys.replay.producers",

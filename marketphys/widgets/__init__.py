@@ -12,7 +12,7 @@ import importlib
 
 _EXPORTS = {
     "PhysicsLab": "marketphys.widgets.lab", "sample_session": "marketphys.widgets.sample",
-    "LiveCharts": "marketphys.widgets.charts",
+    "LiveCharts": "marketphys.widgets.charts", "disable_offline_charts": "marketphys.widgets.offline",
     "scorecard_charts": "marketphys.widgets.scorecard_charts", "theta_chart": "marketphys.widgets.scorecard_charts",
     "strike_bars": "marketphys.widgets.gex_charts", "calls_vs_puts": "marketphys.widgets.gex_charts",
     "profile_chart": "marketphys.widgets.gex_charts", "zero_gamma_chart": "marketphys.widgets.gex_charts",

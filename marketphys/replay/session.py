@@ -29,7 +29,7 @@ import pandas as pd
 
 from marketphys.baselines.forecasters import Forecaster, default_baselines
 from marketphys.baselines.scorecard import Scorecard, score_histories
-from marketphys.core.engine import Engine, EngineConfig, Forecast
+from marketphys.core.engine import EngineConfig, Forecast
 from marketphys.core.frame import MarketFrame
 from marketphys.core.head import ForecastHead, HeadConfig
 from marketphys.core.ledger import Ledger, LedgerEntry

@@ -73,7 +73,7 @@ def bench_step(be) -> dict:
     from fixtures_kernels import producers, synthetic_frames
 
     frames = synthetic_frames(300, GRID, seed=3)
-    eng = Engine(producers(), EngineConfig(grid=GRID, backend=be.name))
+    eng = Engine(producers(), EngineConfig(grid=GRID, backend=be.name), backend=be)
     eng.run(frames[:20])
     t0 = time.perf_counter()
     eng.run(frames[20:])

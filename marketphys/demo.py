@@ -59,10 +59,8 @@ class _Clock:
 
 
 def run(args: argparse.Namespace) -> int:
-    from marketphys.cli import CliError
-
     if args.minutes <= 0 or args.replay_minutes < 0:
-        raise CliError(f"--minutes must be > 0 and --replay-minutes >= 0, got {args.minutes}, {args.replay_minutes}")
+        raise ValueError(f"--minutes must be > 0 and --replay-minutes >= 0, got {args.minutes}, {args.replay_minutes}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
@@ -92,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
     print(card)
     card.to_json(out / "scorecard.json")
     (out / "charts").mkdir(exist_ok=True)
-    card.charts().save(str(out / "charts" / "scorecard.html"), inline=True)   # Vega inlined: opens offline
-    from marketphys.baselines.charts import theta_chart
+    from marketphys.widgets.scorecard_charts import scorecard_charts, theta_chart
+    scorecard_charts(card).save(str(out / "charts" / "scorecard.html"), inline=True)   # Vega inlined: opens offline
     th = run_.theta_history()
     theta_chart(th.iloc[::max(1, len(th) // 2000)]).save(str(out / "charts" / "theta.html"), inline=True)
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from marketphys.core.engine import Engine, EngineConfig
+from marketphys.core.engine import EngineConfig
 from marketphys.core.producers import ConstantDiffusion, ConstantViscosity, ProfileProducer, PushProducer
 from marketphys.core.theta import Theta
+from marketphys.kernels import make_engine
 from marketphys.replay.log import read_log, replay_log
 from marketphys.frames.producers import FlowCurrentProducer, GexWallProducer
 from marketphys.replay.session import Session
@@ -38,7 +39,7 @@ def logged(tmp_path_factory):
                             baselines=[])
     s.run(progress=False)
     s.close()
-    direct = Engine(producers(), cfg, theta0=Theta(THETA0.copy())).run(frames)
+    direct = make_engine(producers(), cfg, theta0=Theta(THETA0.copy())).run(frames)
     return frames, cfg, path, direct
 
 
@@ -65,9 +66,9 @@ def test_replay_honours_the_logged_seed_and_theta0(logged):
     assert r.identical and r.first_mismatch() is None
     assert np.array_equal(r.bands, _bands(direct)) and np.array_equal(r.thetas, np.array([fc.theta for fc in direct]))
     # the test can tell: the default seed changes the bands, the default θ0 changes θ and x̂
-    other_seed = Engine(producers(), EngineConfig(n_paths=48, quantiles=QUANTILES), theta0=Theta(THETA0.copy()))
+    other_seed = make_engine(producers(), EngineConfig(n_paths=48, quantiles=QUANTILES), theta0=Theta(THETA0.copy()))
     assert not np.array_equal(_bands(other_seed.run(frames)), r.bands)
-    default_theta = Engine(producers(), cfg).run(frames)
+    default_theta = make_engine(producers(), cfg).run(frames)
     assert not np.array_equal(np.array([fc.theta for fc in default_theta]), r.thetas)
 
 

@@ -38,7 +38,7 @@ def _four():
 
 
 def test_exported_at_the_package_top_level():
-    assert marketphys.chain_gex is chain_gex and "chain_gex" in marketphys.__all__
+    assert marketphys.gex is chain_gex and "gex" in marketphys.__all__
 
 
 def test_hand_computed_four_option_chain():

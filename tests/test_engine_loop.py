@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from marketphys import Engine, EngineConfig, FrameError, MarketFrame
+from marketphys.core import Engine, EngineConfig, FrameError, MarketFrame
 from marketphys.core.grid import Grid
 from marketphys.core.learner import GaussNewtonLearner
 from marketphys.core.ledger import EXPIRED, RESOLVED, Ledger, LedgerEntry
@@ -277,13 +277,18 @@ def test_learner_settings_are_validated():
         ThetaBounds(lo=(0, 0, -1, 0, 0))
 
 
-def test_engine_pickles_mid_run_and_continues_identically():
+@pytest.mark.parametrize("backend", ["numpy", "auto"])
+def test_engine_pickles_mid_run_and_continues_identically(backend):
+    """The reference engine, and one on the backend auto picks (pickled by name, resolved again on load)."""
+    from marketphys.kernels import make_engine
+
     frames = random_frames(40)
-    e = Engine(producers(), EngineConfig(n_paths=8))
+    e = make_engine(producers(), EngineConfig(n_paths=8, backend=backend))
     e.run(frames[:20])
     e2 = pickle.loads(pickle.dumps(e))
     a = e.run(frames[20:])
     b = e2.run(frames[20:])
+    assert (e2.backend, e2.backend_reason) == (e.backend, e.backend_reason)
     assert forecast_bytes(a) == forecast_bytes(b)
 
 

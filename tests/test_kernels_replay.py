@@ -17,7 +17,7 @@ from marketphys.core.frame import MarketFrame
 from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig
 from marketphys.core.theta import ThetaBounds
-from marketphys.kernels import ReplayAnchor, ReplayBlock, get_backend, make_hyper
+from marketphys.kernels import ReplayAnchor, ReplayBlock, get_backend, make_engine, make_hyper
 
 pytestmark = pytest.mark.xdist_group(name="kernels-replay")  # one worker builds the shared session
 
@@ -164,7 +164,7 @@ def test_bad_inputs_are_named():
 def test_engine_on_msl_cpu_equals_numpy_engine(session):
     """The Engine with its rollout on msl-cpu: same forecasts and learned θ as the NumPy engine."""
     frames, eng, fcs, _ = session
-    k = Engine(producers(), EngineConfig(grid=GRID, backend="msl-cpu"))
+    k = make_engine(producers(), EngineConfig(grid=GRID, backend="msl-cpu"))
     assert k.kernels is not None and k.kernels.name == "msl-cpu"
     kfcs = k.run(frames)
     np.testing.assert_allclose(np.array([f.x_hat for f in kfcs]), np.array([f.x_hat for f in fcs]), atol=1e-3)
@@ -176,7 +176,7 @@ def test_engine_on_msl_cpu_equals_numpy_engine(session):
 def test_engine_bands_on_msl_cpu(session):
     frames, _, _, _ = session
     cfg = dict(grid=GRID, n_paths=501, seed=3)
-    a = Engine(producers(diffusion=True), EngineConfig(**cfg, backend="msl-cpu")).run(frames[:30])
+    a = make_engine(producers(diffusion=True), EngineConfig(**cfg, backend="msl-cpu")).run(frames[:30])
     b = Engine(producers(diffusion=True), EngineConfig(**cfg, backend="numpy")).run(frames[:30])
     for fa, fb in zip(a, b):
         for q in fb.bands:

@@ -8,6 +8,7 @@ import pytest
 
 from fixtures_kernels import assert_standin_clean
 from marketphys.cli import main
+from marketphys.cli.backends import selftest_cases
 from marketphys.kernels import selftest as st
 from marketphys.kernels.msl_cpu import MslCpuBackend
 
@@ -21,7 +22,7 @@ def test_every_entry_point_has_a_check():
     covered = {part for k in KERNELS for part in k.replace("render_prepass+pixels", "render_prepass+render_pixels").split("+")}
     shipped = {name for path in shader_files() for name in entry_points(str(path))}
     assert shipped <= covered, f"entry points without a self-test check: {sorted(shipped - covered)}"
-    assert [c[0] for c in st._cases()] == list(KERNELS)
+    assert [c[0] for c in selftest_cases()] == list(KERNELS)
 
 
 def test_cli_selftest_passes_on_msl_cpu_and_the_standin(capsys):
@@ -51,7 +52,7 @@ class Crashes(MslCpuBackend):
 
 def test_a_wrong_kernel_fails_and_the_command_exits_non_zero(monkeypatch, capsys):
     bad = OffByATick()
-    checks = {c.kernel: c for c in st.run_checks(bad)}
+    checks = {c.kernel: c for c in st.run_checks(bad, cases=selftest_cases())}
     assert not checks["rollout_lanes"].ok and not checks["medium_table"].ok
     assert checks["rollout_lanes"].max_err == pytest.approx(0.01, rel=1e-3)
     assert all(checks[k].ok for k in ("compose_frames", "philox_draws", "select_ranks", "render_prepass+pixels"))

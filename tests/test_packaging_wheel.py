@@ -44,6 +44,8 @@ def test_wheel_ships_the_shaders_and_the_installed_selftest_passes(tmp_path, rep
                if p.is_file() and p.suffix in (".metal", ".h")}
     assert len(shipped) > 10 and shipped <= names, sorted(shipped - names)
     assert "marketphys/kernels/shim/metal_stdlib" in names
+    assert "marketphys/py.typed" in names                  # PEP 561: type checkers read the installed package
+    assert "marketphys/cli/__main__.py" in names           # `python -m marketphys.cli` below
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv])

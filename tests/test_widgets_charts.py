@@ -198,7 +198,7 @@ def test_charts_render_to_marks_with_bundled_vega():
 
 
 def test_baseline_theta_chart_is_24h_in_the_zone():
-    from marketphys.baselines.charts import theta_chart
+    from marketphys.widgets.scorecard_charts import theta_chart
     th = pd.DataFrame({"ts_ns": T0 + np.arange(5, dtype=np.int64) * 500_000_000, "wU": np.arange(5.0), "b": 1.0})
     spec = theta_chart(th, tz="America/Chicago").to_dict()
     assert spec["encoding"]["x"]["axis"] == {"format": "%H:%M:%S", "title": "time (America/Chicago)"}

@@ -55,11 +55,11 @@ def runs(world, metal_is_the_standin):
 def test_default_is_auto_and_the_reason_is_kept():
     assert EngineConfig().backend == "auto"
     name, why = kernels.choose_backend()
-    e = Engine([], EngineConfig())
+    e = kernels.make_engine([], EngineConfig())
     assert (e.backend, e.backend_reason) == (name, why)
     if sys.platform != "darwin":
         assert e.backend == "msl-cpu" and e.kernels is not None and "auto picked msl-cpu" in e.backend_reason
-    ref = Engine([], EngineConfig(backend="numpy"))
+    ref = kernels.make_engine([], EngineConfig(backend="numpy"))
     assert ref.backend == "numpy" and ref.kernels is None and "reference" in ref.backend_reason
     with pytest.raises(ValueError, match="EngineConfig.backend must be one of .* got 'cuda2'"):
         EngineConfig(backend="cuda2")
@@ -96,3 +96,36 @@ def test_session_results_do_not_depend_on_the_backend(runs, backend):
     np.testing.assert_array_equal(card_a["n"], card_b["n"])
     np.testing.assert_allclose(card_a[["mae", "rmse"]].to_numpy(float), card_b[["mae", "rmse"]].to_numpy(float),
                                rtol=MAE_RTOL, atol=0)
+
+
+def test_the_core_engine_takes_its_backend_as_an_argument():
+    """core never resolves a backend name: with none passed it runs its float64 reference ("auto") or says
+    which kernel backend it needs; a backend passed in is used, and one that contradicts the config is refused."""
+    plain = Engine([], EngineConfig())
+    assert plain.backend == "numpy" and plain.kernels is None and "no kernel backend passed" in plain.backend_reason
+    with pytest.raises(ValueError, match="EngineConfig.backend 'msl-cpu' names a kernel backend"):
+        Engine([], EngineConfig(backend="msl-cpu"))
+    be = kernels.get_backend("numpy")
+    with pytest.raises(ValueError, match="EngineConfig.backend is 'metal' but the backend passed in is 'numpy'"):
+        Engine([], EngineConfig(backend="metal"), backend=be)
+    with pytest.raises(TypeError, match="expected a RolloutBackend"):
+        Engine([], EngineConfig(), backend="msl-cpu")
+    name, _ = kernels.choose_backend()
+    if name != "numpy":
+        passed = Engine([], EngineConfig(), backend=kernels.get_backend(name))
+        assert passed.kernels is kernels.get_backend(name) and passed.backend_reason == f"{name} passed in"
+
+
+def test_core_does_not_import_kernels():
+    """The layer rule behind the backend argument, checked in a fresh interpreter: building and stepping a
+    core Engine loads no marketphys.kernels module."""
+    import subprocess
+
+    code = ("import sys, numpy as np\n"
+            "from marketphys.core.engine import Engine, EngineConfig\n"
+            "from marketphys.core.frame import MarketFrame\n"
+            "e = Engine([], EngineConfig(n_paths=4))\n"
+            "e.step(MarketFrame(ts_ns=1, spot=100.0))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('marketphys.kernels')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

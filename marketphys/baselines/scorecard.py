@@ -174,10 +174,6 @@ class Scorecard:
                        f"(MAE x{r.mae_ratio:.3f}, DM p {r.p_value_abs:.2g})")
         return out
 
-    def charts(self):
-        from marketphys.baselines.charts import scorecard_charts
-        return scorecard_charts(self)
-
     def _repr_html_(self) -> str:
         return self.table.to_html(index=False, float_format=lambda v: f"{v:.4g}")
 

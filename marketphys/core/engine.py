@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from marketphys.core.backend import KERNEL_BACKENDS, RolloutBackend
 from marketphys.core.fields import Fields
 from marketphys.core.frame import FrameError, MarketFrame
 from marketphys.core.grid import Grid
@@ -49,7 +50,9 @@ class EngineConfig(LearnerConfig):
     backend: str = "auto"
     """Kernel backend for the rollout and ensemble: "auto" (metal, else msl-cpu, else numpy; the
     engine's ``backend_reason`` says which and why), "numpy" (the float64 reference), "msl-cpu"
-    or "metal". Results agree across backends to float32 tolerance (docs/kernels.md)."""
+    or "metal". Results agree across backends to float32 tolerance (docs/kernels.md). The core only
+    records the name: ``marketphys.kernels.make_engine`` (and ``Session``) resolve it into a backend
+    passed to ``Engine(..., backend=...)``."""
     start: str = "mid"
     """Where the particle starts (docs/architecture.md#dynamics): "mid" = x0 0 at the observed mid, v0 the last tick's motion;
     "latent" = x0 the frame's ``latent_offset`` (EMA(mid) − mid), v0 0 (the latent-mid filter, an ablation)."""
@@ -132,10 +135,17 @@ class Forecast:
 
 
 class Engine:
-    """State: producers (with their own state), walls, learner, ledger, counters."""
+    """State: producers (with their own state), walls, learner, ledger, counters.
 
-    def __init__(self, producers: Sequence[Producer] = (), config: EngineConfig | None = None, theta0=None):
+    ``backend`` runs the rollout and ensemble (a ``core.backend.RolloutBackend``, e.g.
+    ``marketphys.kernels.get_backend("msl-cpu")``; ``backend_reason`` says why it is the one); without
+    one the engine runs its own float64 reference, which ``config.backend`` "numpy" or "auto" allow.
+    ``marketphys.kernels.make_engine`` resolves ``config.backend`` and passes the backend in."""
+
+    def __init__(self, producers: Sequence[Producer] = (), config: EngineConfig | None = None, theta0=None,
+                 backend: RolloutBackend | None = None, backend_reason: str | None = None):
         self.config = config or EngineConfig()
+        self._set_backend(backend, backend_reason)
         names = [p.name for p in producers]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
@@ -163,30 +173,27 @@ class Engine:
         self.rejected: dict[str, int] = {}
         self.last_rejection: str | None = None
         self.stats = RolloutStats()
-        self._attach_backend()
 
-    def _attach_backend(self) -> None:
-        """Resolve ``config.backend`` ("auto": metal, msl-cpu, numpy) into ``kernels``, ``backend`` and
-        ``backend_reason``; numpy runs the engine's own float64 path (``kernels`` is None)."""
-        self.kernels = None
-        self.backend, self.backend_reason = "numpy", "numpy asked for (the float64 reference)"
-        if self.config.backend != "numpy":
-            from marketphys.kernels import resolve_backend
-
-            be, self.backend_reason = resolve_backend(self.config.backend)
-            self.backend = be.name
-            self.kernels = None if be.name == "numpy" else be
-
-    def __getstate__(self) -> dict:
-        """Picklable (Dask workers, checkpoints): the compiled kernel backend is left out and
-        resolved again from the config where the engine is unpickled."""
-        state = self.__dict__.copy()
-        state["kernels"] = None
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._attach_backend()
+    def _set_backend(self, backend: RolloutBackend | None, reason: str | None) -> None:
+        """``kernels`` (None: the float64 reference), ``backend`` (its name) and ``backend_reason``."""
+        asked = self.config.backend
+        if backend is None:
+            if asked in KERNEL_BACKENDS:
+                raise ValueError(f"EngineConfig.backend {asked!r} names a kernel backend, but none was passed to "
+                                 f"Engine: build it with marketphys.kernels.make_engine(...) or pass "
+                                 f"backend=marketphys.kernels.get_backend({asked!r})")
+            self.kernels, self.backend = None, "numpy"
+            self.backend_reason = reason or ("numpy asked for (the float64 reference)" if asked == "numpy" else
+                                             "auto with no kernel backend passed in: the float64 reference "
+                                             "(marketphys.kernels.make_engine picks the fastest that works here)")
+            return
+        if not isinstance(backend, RolloutBackend):
+            raise TypeError(f"Engine backend: expected a RolloutBackend (rollout, ensemble_bands, name), got {backend!r}")
+        if asked not in ("auto", backend.name):
+            raise ValueError(f"EngineConfig.backend is {asked!r} but the backend passed in is {backend.name!r}")
+        self.backend = backend.name
+        self.backend_reason = reason or f"{backend.name} passed in"
+        self.kernels = None if backend.name == "numpy" else backend   # numpy: the engine's own float64 path
 
     @property
     def theta(self) -> Theta:

@@ -10,7 +10,8 @@ Typical uses::
 
     be = get_backend("auto")                           # metal / msl-cpu / numpy
     res = be.rollout(fields, theta, v0, IntegratorConfig())          # one frame, many lanes
-    Engine(producers, EngineConfig(backend="msl-cpu"))               # the engine's rollout on a backend
+    make_engine(producers, EngineConfig(backend="msl-cpu"))          # the engine's rollout on a backend
+    Engine(producers, config, backend=be)                            # the same, the backend passed in
 
     block = ReplayBlock.from_frames(frames, producers, engine_config)  # producers run once, in Python
     hyper = make_hyper(64, 4, huber_delta=np.linspace(1, 8, 64))       # per-lane learner settings
@@ -34,8 +35,8 @@ BACKENDS = ("metal", "msl-cpu", "numpy")
 _instances: dict[str, KernelBackend] = {}
 
 __all__ = ["BACKENDS", "BackendUnavailable", "CalibrationResult", "KernelBackend", "ReplayAnchor", "ReplayBlock",
-           "available_backends", "choose_backend", "get_backend", "hyper_from_engine", "initial_state", "make_hyper",
-           "resolve_backend"]
+           "available_backends", "choose_backend", "get_backend", "hyper_from_engine", "initial_state", "make_engine",
+           "make_hyper", "resolve_backend"]
 
 
 def _make(name: str) -> KernelBackend:
@@ -125,3 +126,16 @@ def get_backend(name: str = "auto") -> KernelBackend:
     if name not in _instances:
         _instances[name] = _make(name)
     return _instances[name]
+
+
+def make_engine(producers=(), config=None, theta0=None):
+    """An ``Engine`` whose rollout runs on the backend ``config.backend`` names ("auto": the fastest that
+    works here, with the reason kept in ``engine.backend_reason``). The core takes the backend as an
+    argument; this is where its name is resolved."""
+    from marketphys.core.engine import Engine, EngineConfig
+
+    config = config or EngineConfig()
+    if config.backend == "numpy":
+        return Engine(producers, config, theta0)
+    be, why = resolve_backend(config.backend)
+    return Engine(producers, config, theta0, backend=be, backend_reason=why)

@@ -107,6 +107,17 @@ class KernelBackend:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
+    def __reduce__(self):
+        """Pickled by name (an engine sent to a Dask worker, a checkpoint): the compiled kernels stay
+        behind and ``get_backend(name)`` resolves them again where the pickle is loaded."""
+        return (_backend_named, (self.name,))
+
+
+def _backend_named(name: str) -> "KernelBackend":
+    from marketphys.kernels import get_backend
+
+    return get_backend(name)
+
 
 def fields_matrix(fields) -> np.ndarray:
     """A Fields object (or a (7, cells) array) as the kernels' (7, cells) row layout."""

@@ -78,8 +78,13 @@ def _producers():
             StrikeWallProducer(threshold=0.85, gain=0.5, width_ticks=4.0, decay=0.7)]
 
 
-def _cases() -> list[tuple[str, float, Callable, Callable]]:
-    """(kernel, tolerance, run(backend) -> output, error(output, reference output))."""
+Case = tuple[str, float, Callable, Callable]
+"""(kernel, tolerance, run(backend) -> output, error(output, reference output))."""
+
+
+def _cases() -> list[Case]:
+    """The engine's kernels. Layers above add theirs (``marketphys.render.selftest.render_case``; the
+    ``backends`` command runs them all: ``marketphys.cli.backends.selftest_cases``)."""
     from marketphys.kernels.base import PAIR_MIN_LANES, TABLE_MIN_LANES
     from marketphys.kernels.layout import N_FIELDS
 
@@ -119,20 +124,6 @@ def _cases() -> list[tuple[str, float, Callable, Callable]]:
     def replay_err(a, b):
         return max(_err(a.trace_x, b.trace_x), _err(a.theta, b.theta))
 
-    def render(be):
-        from marketphys.render import kernel_backend
-        from marketphys.render.reference import render_packed
-        from marketphys.render.scene import RenderScene, pack
-
-        x = np.arange(-grid.n, grid.n + 1) * grid.dx
-        scene = RenderScene(U=-3 * np.exp(-0.5 * ((x - 8) / 6) ** 2), O=np.zeros_like(x), C=4 * np.tanh(x / 15),
-                            G=2 * np.exp(-0.5 * ((x + 20) / 8) ** 2), dx=grid.dx, wall_center=np.array([20.0]),
-                            wall_strength=np.array([5.0]), wall_width=np.array([3.0]), wall_s_max=np.array([10.0]),
-                            wall_d_strength=np.array([0.5]), probe_v=10.0, probe_a=-40.0,
-                            x_hat=np.array([1.0, 3.0, 4.0, 5.0]), width=97, height=61)
-        pk = pack(scene)
-        return render_packed(pk) if be.name == "numpy" else kernel_backend.render(pk, be)
-
     return [
         ("compose_frames", 1e-4, lambda be: be.compose(grid, contrib, walls), compose_err),
         ("rollout_lanes", 1e-3, lambda be: be.rollout(f1, theta, v0, cfg), rollout_err),
@@ -140,12 +131,12 @@ def _cases() -> list[tuple[str, float, Callable, Callable]]:
         ("philox_draws", 1e-4, lambda be: be.philox(9, 13, 7, stream=2), philox_err),
         ("select_ranks", 0.0, lambda be: be.column_quantiles(x_q, qs), _err),
         ("replay_lanes+pair_rows", 1e-2, lambda be: be.calibrate(replay_block(), th_replay, trace=True), replay_err),
-        ("render_prepass+pixels", 1.0,  render, lambda a, b: float(np.abs(a.astype(int) - b.astype(int)).max())),
     ]
 
 
-def run_checks(backend, reference=None) -> list[Check]:
-    """Every kernel case on ``backend`` (a shader backend instance) vs ``reference`` (NumPy).
+def run_checks(backend, reference=None, cases: list[Case] | None = None) -> list[Check]:
+    """Every kernel case (``cases``, default ``_cases()``) on ``backend`` (a shader backend instance) vs
+    ``reference`` (NumPy).
 
     The time is one warm call on ``backend`` (the first call, which compiles, is not timed)."""
     from marketphys.kernels import get_backend
@@ -153,7 +144,7 @@ def run_checks(backend, reference=None) -> list[Check]:
     ref = reference or get_backend("numpy")
     label = getattr(backend, "label", None) or backend.name
     out = []
-    for kernel, tol, run, error in _cases():
+    for kernel, tol, run, error in (_cases() if cases is None else cases):
         t0 = time.perf_counter()
         try:
             want = run(ref)
@@ -192,7 +183,7 @@ def backends_to_test(metalcompute_module: str | None = None) -> tuple[list, list
     return usable, skipped
 
 
-def selftest(metalcompute_module: str | None = None, out=print) -> int:
+def selftest(metalcompute_module: str | None = None, out=print, cases: list[Case] | None = None) -> int:
     """Print one line per (backend, kernel); 0 when every check passed, 1 otherwise."""
     backends, skipped = backends_to_test(metalcompute_module)
     for line in skipped:
@@ -200,7 +191,7 @@ def selftest(metalcompute_module: str | None = None, out=print) -> int:
     if not backends:
         out("no shader backend to test here (numpy is the reference)")
         return 1
-    checks = [c for be in backends for c in run_checks(be)]
+    checks = [c for be in backends for c in run_checks(be, cases=cases)]
     for c in checks:
         out(c.line())
     failed = [c for c in checks if not c.ok]

@@ -25,6 +25,7 @@ import pyarrow as pa
 from marketphys.core.engine import Engine
 from marketphys.core.frame import MarketFrame
 from marketphys.core.theta import Theta
+from marketphys.kernels import make_engine
 from marketphys.replay.specs import build_producers, engine_config_from_dict, producer_spec
 
 LOG_SCHEMA_VERSION = 1
@@ -241,7 +242,7 @@ def replay_log(path, producers=None, progress: bool = False) -> ReplayResult:
     prods = build_producers(log.header["producers"]) if producers is None else list(producers)
     for p in prods:
         p.reset()
-    eng = Engine(prods, cfg, theta0=Theta.from_dict(log.header["theta0"]))
+    eng = make_engine(prods, cfg, theta0=Theta.from_dict(log.header["theta0"]))
     th, xs, bs = [], [], []
     for f in tqdm(log.frames, disable=not progress, desc="replay log", unit="frame"):
         fc = eng.step(f)

@@ -29,13 +29,14 @@ import pandas as pd
 
 from marketphys.baselines.forecasters import Forecaster, default_baselines
 from marketphys.baselines.scorecard import Scorecard, score_histories
-from marketphys.core.engine import Engine, EngineConfig, Forecast
+from marketphys.core.engine import EngineConfig, Forecast
 from marketphys.core.frame import MarketFrame
 from marketphys.core.head import ForecastHead, HeadConfig
 from marketphys.core.ledger import Ledger, LedgerEntry
 from marketphys.core.producers import Producer
 from marketphys.core.theta import PARAM_NAMES, Theta
 from marketphys.frames.sources import FrameSource, LakeSource, as_source
+from marketphys.kernels import make_engine
 
 
 class SessionError(ValueError):
@@ -112,7 +113,7 @@ class Session:
     # -- lifecycle ---------------------------------------------------------------------------
     def reset(self) -> None:
         """Back to before the first frame (producers, walls, θ, ledgers, baselines all reset)."""
-        self.engine = Engine(self.producers, self.config, theta0=self.theta0)
+        self.engine = make_engine(self.producers, self.config, theta0=self.theta0)
         if getattr(self, "_resume_state", None) is not None:
             from marketphys.core.state import load_engine_state
             load_engine_state(self.engine, self._resume_state)

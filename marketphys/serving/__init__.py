@@ -8,3 +8,20 @@
 - ``client``: async ``batches``/``frames``, the notebook ``LiveClient`` and ``LiveFeed`` into an Engine.
 - ``verify``: the stream verification behind ``marketphys verify-stream``.
 """
+
+import importlib
+
+_EXPORTS = {"ServeConfig": "marketphys.serving.server", "ServerThread": "marketphys.serving.server",
+            "LiveClient": "marketphys.serving.client", "StreamError": "marketphys.serving.client"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Names load on first use (PEP 562): the server's Starlette and uvicorn only when asked for."""
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'marketphys.serving' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value

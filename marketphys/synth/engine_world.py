@@ -22,6 +22,7 @@ from marketphys.core.grid import Grid
 from marketphys.core.integrator import IntegratorConfig, rollout
 from marketphys.core.producers import Producer, PushProducer
 from marketphys.core.theta import Theta
+from marketphys.kernels import make_engine
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class World:
         """A fresh engine over this world's producers (``cfg`` goes to EngineConfig)."""
         for p in self.producers:
             p.reset()
-        return Engine(self.producers, EngineConfig(**cfg), theta0=theta0)
+        return make_engine(self.producers, EngineConfig(**cfg), theta0=theta0)
 
 
 def _profiles(c: WorldConfig, grid: Grid, spot_ticks: float) -> dict[str, np.ndarray]:

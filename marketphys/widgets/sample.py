@@ -13,6 +13,7 @@ from marketphys.core.engine import Engine, EngineConfig
 from marketphys.core.frame import MarketFrame
 from marketphys.core.grid import Grid
 from marketphys.core.producers import ConstantViscosity, ProfileProducer, PushProducer, StrikeWallProducer
+from marketphys.kernels import make_engine
 
 
 def sample_frames(n: int = 120, seed: int = 0, grid: Grid | None = None, t0_ns: int = 1_700_000_000_000_000_000):
@@ -43,7 +44,7 @@ def sample_engine(grid: Grid | None = None, n_paths: int = 0) -> Engine:
     producers = [PushProducer(gain=1.0), ProfileProducer("vacuum", "U", gain=20.0),
                  ProfileProducer("flow", "C", gain=3.0), ConstantViscosity(0.8),
                  StrikeWallProducer(gain=1.0, threshold=0.3, width_ticks=6.0, decay=0.85)]
-    return Engine(producers, EngineConfig(grid=grid, n_paths=n_paths, seed=1))
+    return make_engine(producers, EngineConfig(grid=grid, n_paths=n_paths, seed=1))
 
 
 def sample_session(n: int = 120, seed: int = 0, lab=None, n_paths: int = 0):

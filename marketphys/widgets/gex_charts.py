@@ -1,4 +1,5 @@
-"""Altair charts of a ``ChainGex``: per-strike bars, calls vs puts, the profile with its zero-gamma line.
+"""Altair charts of a ``ChainGex``: per-strike bars, calls vs puts, the profile with its zero-gamma line,
+and a lake day's zero-gamma level over time.
 
 Kept out of the notebook so it stays thin; every function returns a chart (compose them
 with ``|``, ``&``, ``+``). ``walls`` (a frame with a ``center`` column, e.g. ``Session.walls``)
@@ -12,7 +13,7 @@ import pandas as pd
 
 from marketphys.widgets import offline
 
-from .exposure import ChainGex
+from marketphys.chain.exposure import ChainGex
 
 _M = 1e6
 
@@ -78,6 +79,22 @@ def profile_chart(res: ChainGex, walls: pd.DataFrame | None = None) -> alt.Layer
     zg = "none in range" if res.zero_gamma is None else f"{res.zero_gamma:,.1f}"
     return alt.layer(lines, zero, *_rules(res, walls)).properties(
         width=620, height=260, title=f"GEX profile ({res.settings.get('sticky', 'strike')} sticky); zero gamma {zg}")
+
+
+def zero_gamma_chart(chain_1s: pd.DataFrame) -> alt.LayerChart:
+    """The lake's ``gex_chain_1s`` over the day: futures spot (black) and the zero-gamma level (red) where one
+    was found, against seconds from the first window."""
+    _need = ("window_end_ts_ns", "underlying_spot_ref", "zero_gamma_found", "zero_gamma_points")
+    missing = [c for c in _need if c not in chain_1s.columns]
+    if missing:
+        raise ValueError(f"zero_gamma_chart: gex_chain_1s frame is missing columns {missing}")
+    ts = chain_1s.assign(t=lambda d: (d["window_end_ts_ns"] - d["window_end_ts_ns"].iloc[0]) / 1e9)
+    zg = ts[ts["zero_gamma_found"]]
+    spot = alt.Chart(ts).mark_line(color="black").encode(
+        x=alt.X("t:Q", title="seconds"),
+        y=alt.Y("underlying_spot_ref:Q", scale=alt.Scale(zero=False), title="points"))
+    zero = alt.Chart(zg).mark_line(color="crimson").encode(x="t:Q", y="zero_gamma_points:Q")
+    return (spot + zero).properties(width=620, height=200, title="futures spot (black) and zero-gamma level (red)")
 
 
 offline.auto_offline()                  # Vega without a CDN in notebooks (see marketphys.widgets.offline)

@@ -1,8 +1,10 @@
-"""The ``marketphys`` command line (docs/architecture.md#command-line).
+"""The ``marketphys`` command line: the top layer, above every library package.
 
-Each subcommand lives beside the code it drives, in a module exposing
-``add_arguments(parser)`` and ``run(args) -> int``; this file only routes.
-Bad input exits non-zero with a one-line message, never a traceback.
+Each subcommand is a module of this package exposing ``add_arguments(parser)`` and
+``run(args) -> int``; this file only routes. Library code raises its own errors
+(``ValueError`` subclasses naming the field and the value, ``OSError``); only this
+package turns them, and its own ``CliError``, into one line and a non-zero exit,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -12,22 +14,22 @@ import errno
 import importlib
 import sys
 
+from marketphys.cli.errors import CliError
+
+__all__ = ["CliError", "COMMANDS", "build_parser", "main"]
+
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("marketphys.synth.cli", "write the DBN files of a synthetic ES session"),
-    "build": ("marketphys.pipeline.cli", "DBN files (ours or Databento's) -> silver/gold lake"),
-    "replay": ("marketphys.replay.cli", "replay a lake date through the engine; scorecard, θ export, log"),
-    "serve": ("marketphys.serving.cli_serve", "stream lake surfaces over WebSocket"),
-    "verify-stream": ("marketphys.serving.cli_verify", "check a running stream's framing and contracts"),
-    "backends": ("marketphys.kernels.cli", "which kernel backends work on this machine"),
-    "build-days": ("marketphys.pipeline.cli_fanout", "build many days on Dask (local cluster or --scheduler)"),
-    "calibrate-norms": ("marketphys.pipeline.cli_calibrate", "recompute gold q05/q95 norms and re-apply them to silver"),
-    "gex": ("marketphys.chain.cli", "gamma exposure of an option chain (CBOE quotedata CSV): total, zero gamma, profile"),
+    "synth": ("marketphys.cli.synth", "write the DBN files of a synthetic ES session"),
+    "build": ("marketphys.cli.build", "DBN files (ours or Databento's) -> silver/gold lake"),
+    "replay": ("marketphys.cli.replay", "replay a lake date through the engine; scorecard, θ export, log"),
+    "serve": ("marketphys.cli.serve", "stream lake surfaces over WebSocket"),
+    "verify-stream": ("marketphys.cli.verify_stream", "check a running stream's framing and contracts"),
+    "backends": ("marketphys.cli.backends", "which kernel backends work on this machine"),
+    "build-days": ("marketphys.cli.build_days", "build many days on Dask (local cluster or --scheduler)"),
+    "calibrate-norms": ("marketphys.cli.calibrate_norms", "recompute gold q05/q95 norms and re-apply them to silver"),
+    "gex": ("marketphys.cli.gex", "gamma exposure of an option chain (CBOE quotedata CSV): total, zero gamma, profile"),
     "demo": ("marketphys.demo", "the end-to-end demo behind `make demo`"),
 }
-
-
-class CliError(Exception):
-    """Raised by a subcommand for bad input; printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,12 +95,3 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    # Run the imported module's main so subcommands' CliError is the class main() catches.
-    try:
-        from marketphys.cli import main as _main
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
-    sys.exit(_main())

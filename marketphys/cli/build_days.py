@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from .errors import PipelineError
+from marketphys.cli.errors import CliError
 
 
 def add_arguments(p) -> None:
@@ -27,28 +27,28 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from .bronze import DbnError
-    from .build import Settings
-    from .fanout import build_days, plan_days
+    from marketphys.pipeline.bronze import DbnError
+    from marketphys.pipeline.build import Settings
+    from marketphys.pipeline.fanout import build_days, plan_days
 
     if args.workers < 1:
-        raise PipelineError(f"--workers must be >= 1, got {args.workers}")
+        raise CliError(f"--workers must be >= 1, got {args.workers}")
     if args.window_ms <= 0:
-        raise PipelineError(f"--window-ms must be > 0, got {args.window_ms}")
+        raise CliError(f"--window-ms must be > 0, got {args.window_ms}")
     if args.rest_ms < 0:
-        raise PipelineError(f"--rest-ms must be >= 0, got {args.rest_ms}")
+        raise CliError(f"--rest-ms must be >= 0, got {args.rest_ms}")
     if not (-1.0 < args.option_rate < 1.0):
-        raise PipelineError(f"--option-rate is a continuously compounded annual rate in (-1, 1), got {args.option_rate}")
-    from .cli import gex_band
+        raise CliError(f"--option-rate is a continuously compounded annual rate in (-1, 1), got {args.option_rate}")
+    from marketphys.cli.build import gex_band
 
     band = gex_band(args.gex_band)
     t0 = time.perf_counter()
     try:
         days, skipped = plan_days(args.input)
     except DbnError as err:
-        raise PipelineError(str(err)) from None
+        raise CliError(str(err)) from None
     if not days:
-        raise PipelineError("no usable inputs: " + "; ".join(skipped))
+        raise CliError("no usable inputs: " + "; ".join(skipped))
     # days run in parallel: none starts from another's stored book (that would depend on timing)
     settings = Settings(window_ms=args.window_ms, progress=False, option_rate=args.option_rate,
                         option_band_rows=band,
@@ -56,7 +56,7 @@ def run(args) -> int:
     try:
         results = build_days(days, args.lake, args.scheduler, n_workers=args.workers, settings=settings)
     except RuntimeError as err:
-        raise PipelineError(str(err)) from None
+        raise CliError(str(err)) from None
     for r in results:
         rows = sum(r["rows"].values())
         print(f"{r['date']}: {', '.join(r['stages'])}; {rows:,} rows")

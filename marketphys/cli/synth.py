@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from marketphys.cli.errors import CliError
 from marketphys.synth.config import RTH_MINUTES, SynthConfig, SynthError
 
 
@@ -19,20 +20,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from marketphys.cli import CliError
     from marketphys.synth.session import generate_session
-
-    class SynthCliError(CliError, ValueError):
-        """Bad settings: a CliError that ``python -m marketphys.cli`` (another CliError class) still prints cleanly."""
 
     try:
         cfg = SynthConfig(minutes=args.minutes, seed=args.seed, date=args.date, open_price=args.open_price,
                           walls_enabled=not args.no_walls)
     except SynthError as err:
-        raise SynthCliError(str(err)) from None
+        raise CliError(str(err)) from None
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise SynthCliError(f"--out {args.out!r} exists and is not a directory")
+        raise CliError(f"--out {args.out!r} exists and is not a directory")
     res = generate_session(cfg, out, progress=not args.quiet)
     print(res.summary())
     return 0

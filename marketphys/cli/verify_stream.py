@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marketphys.cli import CliError
+from marketphys.cli.errors import CliError
 from marketphys.serving import protocol as P
 
 

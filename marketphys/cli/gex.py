@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from marketphys.cli import CliError
+from marketphys.cli.errors import CliError
 
 CBOE_MULTIPLIER = 100.0     # CBOE-listed index and equity options (SPX, NDX, SPY...)
 
@@ -46,7 +46,7 @@ def add_arguments(p) -> None:
 def _load(path: Path):
     import pandas as pd
 
-    from .cboe import read_cboe_quotedata
+    from marketphys.chain.cboe import read_cboe_quotedata
 
     head = path.read_text().splitlines()[:20]
     if any(ln.strip().strip('"').startswith("Expiration Date") for ln in head):
@@ -55,8 +55,8 @@ def _load(path: Path):
 
 
 def run(args) -> int:
-    from .exposure import chain_gex
-    from .frame import ChainError
+    from marketphys.chain.exposure import chain_gex
+    from marketphys.chain.frame import ChainError
 
     if args.dbn:
         return _run_dbn(args)
@@ -80,8 +80,8 @@ def run(args) -> int:
 
 
 def _run_dbn(args) -> int:
-    from .dbn import chain_gex_at
-    from .frame import ChainError
+    from marketphys.chain.dbn import chain_gex_at
+    from marketphys.chain.frame import ChainError
 
     if args.at is None:
         raise CliError("--at: required with --dbn (the instant to take the chain at)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .errors import PipelineError
+from marketphys.cli.errors import CliError
 
 
 def add_arguments(p) -> None:
@@ -42,28 +42,28 @@ def gex_band(text: str) -> int | None:
     try:
         band = int(text)
     except ValueError:
-        raise PipelineError(f"--gex-band: expected a number of strikes or 'all', got {text!r}") from None
+        raise CliError(f"--gex-band: expected a number of strikes or 'all', got {text!r}") from None
     if band < 12:
-        raise PipelineError(f"--gex-band must be >= 12 (the 25-row surface) or 'all', got {band}")
+        raise CliError(f"--gex-band must be >= 12 (the 25-row surface) or 'all', got {band}")
     return band
 
 
 def run(args) -> int:
-    from .bronze import DbnError
-    from .build import build
-    from .spec import ProductSpec
+    from marketphys.pipeline.bronze import DbnError
+    from marketphys.pipeline.build import build
+    from marketphys.pipeline.spec import ProductSpec
 
     if args.window_ms <= 0:
-        raise PipelineError(f"--window-ms must be > 0, got {args.window_ms}")
+        raise CliError(f"--window-ms must be > 0, got {args.window_ms}")
     band = gex_band(args.gex_band)
     if args.tick_size is not None and not args.tick_size > 0:
-        raise PipelineError(f"--tick-size must be a positive price, got {args.tick_size}")
+        raise CliError(f"--tick-size must be a positive price, got {args.tick_size}")
     if args.multiplier is not None and not args.multiplier > 0:
-        raise PipelineError(f"--multiplier must be > 0, got {args.multiplier}")
+        raise CliError(f"--multiplier must be > 0, got {args.multiplier}")
     try:
         ProductSpec(tick_size=args.tick_size, multiplier=args.multiplier)   # checked before any work
     except ValueError as err:
-        raise PipelineError(f"--tick-size/--multiplier: {err}") from None
+        raise CliError(f"--tick-size/--multiplier: {err}") from None
     t0 = time.perf_counter()
     try:
         summary = build(args.input, args.lake, window_ms=args.window_ms, strict=args.strict,
@@ -72,7 +72,7 @@ def run(args) -> int:
                         allow_partial_book=args.allow_partial_book,
                         lock_timeout_s=max(0.0, args.wait_lock), allow_short=args.allow_short)
     except DbnError as err:
-        raise PipelineError(str(err)) from None
+        raise CliError(str(err)) from None
     for line in summary.lines():
         print(line)
     print(f"built in {time.perf_counter() - t0:.1f} s")

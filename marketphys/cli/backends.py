@@ -23,8 +23,16 @@ def run(args) -> int:
         print("--metalcompute only applies with --selftest")
         return 2
     if args.selftest:
-        from marketphys.kernels.selftest import selftest
+        from marketphys.kernels import selftest as st
 
         print()
-        return selftest(args.metalcompute, out=lambda s: print(s, flush=True))
+        return st.selftest(args.metalcompute, out=lambda s: print(s, flush=True), cases=selftest_cases())
     return 0
+
+
+def selftest_cases() -> list:
+    """Every shader's check: the kernels' own, then the renderer's (a layer above the kernels)."""
+    from marketphys.kernels.selftest import _cases
+    from marketphys.render.selftest import render_case
+
+    return [*_cases(), render_case()]

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from marketphys.cli import CliError
+    from marketphys.cli.errors import CliError
     from marketphys.core.engine import EngineConfig
     from marketphys.pipeline.lake import LakeError
     from marketphys.replay.export import ThetaFileError, export_theta, load_theta

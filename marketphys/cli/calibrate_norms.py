@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import PipelineError
+from marketphys.cli.errors import CliError
 
 
 def add_arguments(p) -> None:
@@ -25,24 +25,24 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from . import gold
-    from .lake import LakeError, resolve_product
+    from marketphys.pipeline import gold
+    from marketphys.pipeline.lake import LakeError, resolve_product
 
     if not Path(args.lake).is_dir():
-        raise PipelineError(f"--lake {args.lake}: no such directory")
+        raise CliError(f"--lake {args.lake}: no such directory")
     if args.start and args.end and args.start > args.end:
-        raise PipelineError(f"--from {args.start} is after --to {args.end}")
+        raise CliError(f"--from {args.start} is after --to {args.end}")
     if args.days is not None and args.days < 1:
-        raise PipelineError(f"--days must be >= 1, got {args.days}")
+        raise CliError(f"--days must be >= 1, got {args.days}")
     try:
         product = resolve_product(args.lake, args.product)
     except LakeError as err:
-        raise PipelineError(f"no dates to calibrate: {err}") from None
+        raise CliError(f"no dates to calibrate: {err}") from None
     try:
         days, parts = gold.calibrate(args.lake, product, args.start, args.end, new_version=args.new_version,
                                      apply=not args.no_apply, days=args.days or gold.ROLLING_DAYS)
     except LakeError as err:
-        raise PipelineError(str(err)) from None
+        raise CliError(str(err)) from None
     for d in days:
         c = d.calibration
         came = "bundled default (no earlier day)" if c.source == "default" else \

@@ -16,7 +16,7 @@ Names load on first use, so ``import marketphys`` imports neither NumPy nor pand
 
 import importlib
 
-__version__ = "0.1.0"
+from marketphys._version import __version__
 
 _EXPORTS = {
     "Session": ("marketphys.replay.session", "Session"),
@@ -30,7 +30,7 @@ _EXPORTS = {
     "gex": ("marketphys.chain.exposure", "chain_gex"),
 }
 
-_SUBPACKAGES = {"atomic", "baselines", "chain", "cli", "core", "dbn", "demo", "frames", "kernels", "pipeline", "render",
+_SUBPACKAGES = {"atomic", "baselines", "chain", "cli", "core", "demo", "frames", "kernels", "pipeline", "render",
                 "replay", "serving", "synth", "widgets"}
 
 __all__ = [*_EXPORTS, "__version__"]

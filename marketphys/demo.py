@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 def _replay_kernel(args, out: Path, n: int | None, progress: bool, clock: _Clock):
     from marketphys.core.engine import EngineConfig
     from marketphys.replay.batch import replay_day
-    from marketphys.replay.figures import three_band_png
+    from marketphys.widgets.figures import three_band_png
     from marketphys.frames.sources import LakeSource
 
     clock.start("lake -> frames")
@@ -141,7 +141,7 @@ def _replay_kernel(args, out: Path, n: int | None, progress: bool, clock: _Clock
 
 def _replay_session(args, out: Path, n: int | None, progress: bool, clock: _Clock):
     from marketphys.core.engine import EngineConfig
-    from marketphys.replay.figures import three_band_png
+    from marketphys.widgets.figures import three_band_png
     from marketphys.replay.session import Session
 
     clock.start("replay with learning")

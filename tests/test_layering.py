@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Lowest first. The key is the top-level name under marketphys ("" is marketphys/__init__, the public face).
 RANKS: dict[str, int] = {
-    "atomic": 0, "dbn": 0,
+    "atomic": 0, "dbn": 0, "_version": 0,
     "core": 1,
     "kernels": 2, "baselines": 2,
     "pipeline": 3,
@@ -30,8 +30,13 @@ RANKS: dict[str, int] = {
     "cli": 8, "demo": 8, "": 8,
 }  # fmt: skip
 
-# (importer package, target package) -> reason. Keep it empty; an entry is a documented debt.
-EXCEPTIONS: dict[tuple[str, str], str] = {}
+# (importer module, target module) -> reason. Keep it short; an entry is a documented debt.
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("marketphys.replay.session", "marketphys.widgets.lab"):
+        "Session.lab() is the notebook's one-call way to open the lab on a replay; loaded only when called",
+    ("marketphys.replay.session", "marketphys.widgets.charts"):
+        "Session.charts() is the notebook's one-call way to chart a replay; loaded only when called",
+}
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ def violations(root: Path, exceptions: dict[tuple[str, str], str] | None = None)
         for line, target in imports_of(root, path):
             dst = package_of(target)
             edge = Edge(rel, line, importer, target)
-            if dst == src or (src, dst) in exceptions:
+            if dst == src or (importer, target) in exceptions:
                 continue
             if dst not in RANKS:
                 out.append(f"{edge}  (target is on no layer)")
@@ -129,7 +134,6 @@ def violations(root: Path, exceptions: dict[tuple[str, str], str] | None = None)
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="layering redesign in progress")
 def test_imports_only_point_down():
     bad = violations(ROOT)
     assert not bad, f"{len(bad)} imports break the layering:\n" + "\n".join(bad)
@@ -140,9 +144,9 @@ def test_every_exception_names_known_layers_a_reason_and_a_live_edge():
         return
     live = "\n".join(violations(ROOT, {}))
     for (src, dst), reason in EXCEPTIONS.items():
-        assert src in RANKS and dst in RANKS, (src, dst)
+        assert package_of(src) in RANKS and package_of(dst) in RANKS, (src, dst)
         assert len(reason.split()) >= 3, f"exception {src} -> {dst} needs a reason"
-        assert f"marketphys.{src}." in live and f"-> marketphys.{dst}" in live, f"stale exception {src} -> {dst}"
+        assert f" {src} -> {dst} " in live, f"stale exception {src} -> {dst}"
 
 
 # --- the checker itself bites: a synthetic tree with planted imports -----------------------------------
@@ -212,7 +216,7 @@ def test_checker_accepts_downward_and_public_face_imports(tmp_path):
     # the same upward edge disappears only through a named exception
     (root / "marketphys/core/engine.py").write_text("from marketphys.replay import session\n")
     assert len(violations(root, {})) == 1
-    assert violations(root, {("core", "replay"): "planted for the test"}) == []
+    assert violations(root, {("marketphys.core.engine", "marketphys.replay.session"): "planted for the test"}) == []
 
 
 def test_importing_the_public_face_from_below_is_upward(tmp_path):

@@ -7,9 +7,9 @@ a session iterates, and ``producers`` the default medium built from the channels
 
 from marketphys.frames.assemble import AssembleConfig, FrameAssembler, assemble_day, assemble_frame
 from marketphys.frames.cursors import SurfaceCursor, Window, WindowMerger, read_day_tables
-from marketphys.frames.producers import lake_producers, seed_producers
+from marketphys.frames.producers import GexWallProducer, lake_producers, seed_producers
 from marketphys.frames.sources import FrameSource, LakeSource, ListSource, SourceError, StreamSource, as_source
 
 __all__ = ["AssembleConfig", "FrameAssembler", "assemble_day", "assemble_frame", "SurfaceCursor", "Window",
-           "WindowMerger", "read_day_tables", "lake_producers", "seed_producers", "FrameSource", "LakeSource",
+           "WindowMerger", "read_day_tables", "lake_producers", "seed_producers", "GexWallProducer", "FrameSource", "LakeSource",
            "ListSource", "SourceError", "StreamSource", "as_source"]

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from marketphys._version import __version__
 from marketphys.core.engine import EngineConfig
 from marketphys.core.grid import Grid
 from marketphys.core.theta import PARAM_NAMES, Theta, ThetaBounds
@@ -77,9 +78,8 @@ def _first_non_finite(obj, where: str = "") -> str | None:
 
 def theta_document(theta, config: EngineConfig, producers=(), training_window: dict | None = None,
                    scorecard: dict | None = None, notes: str = "", state: dict | None = None) -> dict:
-    import marketphys
     t = Theta.coerce(theta)
-    doc = {"schema": THETA_SCHEMA, "schema_version": THETA_SCHEMA_VERSION, "package_version": marketphys.__version__,
+    doc = {"schema": THETA_SCHEMA, "schema_version": THETA_SCHEMA_VERSION, "package_version": __version__,
            "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
            "theta": t.to_dict(), "param_names": list(PARAM_NAMES), "bounds": config.bounds.to_dict(),
            "grid": config.grid.to_dict(), "engine_config": config.to_dict(),

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from marketphys._version import __version__
 from marketphys.core.engine import Engine
 from marketphys.core.frame import MarketFrame
 from marketphys.core.theta import Theta
@@ -45,8 +46,7 @@ class LogError(ValueError):
 
 
 def _header(session) -> dict:
-    import marketphys
-    return {"log_schema_version": LOG_SCHEMA_VERSION, "package_version": marketphys.__version__,
+    return {"log_schema_version": LOG_SCHEMA_VERSION, "package_version": __version__,
             "engine_config": session.config.to_dict(), "seed": session.config.seed,
             "backend": session.backend,  # the kernel backend that ran ("auto" resolved): a bit-identical replay needs it
             "theta0": Theta.coerce(session.theta0).to_dict(),

@@ -1,6 +1,6 @@
 """The producer contract by hand: outputs, broadcasting, named errors, the registry, the built-in producers.
 
-Expected values are the producers' formulas (seed section 14) applied by hand to small frames.
+Expected values are the producers' formulas (docs/architecture.md#producers) applied by hand to small frames.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ a default lab (fitted zoom). Its frames are then cycled (origin times shifted) u
   as a same-run baseline, at the whole grid held.
 - ``--screenshot PATH`` writes the lab at default zoom on the last replayed frame (README image).
 
-    python benchmarks/lab_day.py [--minutes 2] [--day-frames 46800] [--steps 40] [--screenshot docs/img/physics_lab.png]
+    python benchmarks/lab_day.py [--quick] [--minutes 2] [--day-frames 46800] [--steps 40] [--screenshot docs/img/physics_lab.png]
 """
 
 from __future__ import annotations
@@ -109,7 +109,10 @@ def main(argv=None) -> int:
     ap.add_argument("--width", type=int, default=960)
     ap.add_argument("--height", type=int, default=540)
     ap.add_argument("--screenshot", type=Path, default=None)
+    ap.add_argument("--quick", action="store_true", help="a 1-minute session cycled to 5,000 frames, 10 scrub steps")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.minutes, args.day_frames, args.steps = 1.0, 5_000, 10
 
     from marketphys.widgets.lab_store import FrameStore
 

@@ -26,7 +26,7 @@ ROOT = HERE.parent
 
 # Every script, the order they run in. A script that needs the shared lake is in NEEDS_LAKE.
 SCRIPTS = ["engine", "kernels", "synth", "pipeline", "options", "lobster", "render", "session_lab", "workflows",
-           "demo", "scorecards", "serving"]  # fmt: skip
+           "demo", "scorecards", "serving", "decode", "lab_day"]  # fmt: skip
 NEEDS_LAKE = {"demo", "scorecards"}
 # The same sizes as each script's --quick, as flags that scripts without --quick (older revisions) accept.
 FALLBACK_QUICK = {
@@ -34,7 +34,7 @@ FALLBACK_QUICK = {
     "kernels": [],  # has had --quick from the start
     "synth": ["--minutes", "2"],
     "pipeline": ["--messages", "200000", "--repeat", "1"],
-    "options": ["--minutes", "2", "--greeks", "100000"],
+    "options": ["--minutes", "5", "--greeks", "100000"],
     "lobster": ["--repeat", "1"],
     "render": ["--no-browser"],
     "session_lab": ["--frames", "120", "--every-frame", "8"],
@@ -42,6 +42,8 @@ FALLBACK_QUICK = {
     "demo": ["--frames", "300"],
     "scorecards": [],
     "serving": ["--seconds", "10", "--realtime-s", "3"],
+    "decode": ["--minutes", "10", "--repeat", "2"],
+    "lab_day": ["--minutes", "1", "--day-frames", "5000", "--steps", "10"],
 }
 
 

@@ -47,6 +47,10 @@ def test_random_media_rollouts_match_reference(msl, n, seed, lanes, v_scale, sub
     assume(a.stats.to_dict() == b.stats.to_dict())
     scale = 1.0 + np.abs(b.x)
     assert np.all(np.abs(a.x - b.x) <= 2e-4 * scale), np.abs(a.x - b.x).max()
+    # likewise a path that ends a horizon on a cell boundary (float32 on one side, float64 on the other)
+    # reads the other cell's slope from there on: the positions agree (checked above), the slopes can't
+    near_edge = np.abs(b.x / grid.dx - np.round(b.x / grid.dx)) * grid.dx <= 2e-4 * scale
+    assume(not near_edge.any())
     # ∂x̂/∂θ uses the interpolant's slope, piecewise constant in x: a float32 path that crosses a
     # cell boundary a substep apart from float64 moves the Jacobian by ~h·Δslope, hence the looser bound
     assert np.all(np.abs(a.jac - b.jac) <= 1e-3 * (1.0 + np.abs(b.jac)))

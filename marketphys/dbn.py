@@ -2,7 +2,7 @@
 
 Every layer that reads, writes or replays MBO records (bronze decode, the books, the synthetic
 market, the chain tools) takes these names from here, so a constant cannot drift between copies.
-Values follow the DBN specification (``databento_dbn``, checked by tests/test_dbn_constants.py).
+Values follow the DBN specification (``databento_dbn``, checked by tests/pipeline/test_dbn_constants.py).
 
 Action and side are the spec's ``c_char``: one byte holding an ASCII code. The record dtype keeps
 them as ``u1`` codes, the form compiled loops compare against the named constants below

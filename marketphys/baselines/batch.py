@@ -6,7 +6,7 @@ ticks, scalars) and return exactly what the per-step objects return, still witho
 lookahead: the forecast at frame i uses frames ≤ i only, and a learned baseline updates
 horizon h from origin o only at the frame that resolves o's h-step move.
 
-Equality with ``Ledger`` and ``baselines.forecasters`` is tested (tests/test_baselines_batch.py).
+Equality with ``Ledger`` and ``baselines.forecasters`` is tested (tests/baselines/test_baselines_batch.py).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ Speed (benchmarks/pipeline.py): outputs are column-major buffers handed out as v
 and reused once their batch is dropped (``iter_feed``); a window's scan skips levels
 that never held an order and takes a short path on levels quiet for two windows; the
 order hash table keeps a slot's key, state and fields in one cache line. Results are
-bit-identical to the first implementation (tests/test_pipeline_surfaces_equivalence.py).
+bit-identical to the first implementation (tests/pipeline/test_pipeline_surfaces_equivalence.py).
 The kernels run without numba's reference counting (``book_layout.NO_REFCOUNT``).
 """
 

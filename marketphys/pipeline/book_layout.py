@@ -21,7 +21,7 @@ import numpy as np
 
 def _no_refcount_option() -> dict:
     """``{"_nrt": False}`` where this numba has the (undocumented) option, else ``{}``: a numba
-    without it still compiles the kernels, only slower (tests/test_pipeline_book_options.py
+    without it still compiles the kernels, only slower (tests/pipeline/test_pipeline_book_options.py
     flags that)."""
     try:
         from numba.core.cpu import CPUTargetOptions

@@ -3,7 +3,7 @@
 The state is everything the compiled loop reads: live orders, the resting ring, per-level depth
 and history (first differences, pull/add ratios, quiet stamps) and the scalar slots (window
 counter, end of the open window, best bid/ask, counters). Restoring it and feeding the next
-records gives the same windows as one uninterrupted feed (tests/test_pipeline_book_carry.py).
+records gives the same windows as one uninterrupted feed (tests/pipeline/test_pipeline_book_carry.py).
 The table has one row; each array is a list cell, so a day's state is one Parquet file.
 """
 

@@ -4,7 +4,7 @@ Why generated: a hand-written page drifts the day a column is added. Names, type
 cadence and row counts come from the contracts; units and meanings from the same
 column notes as ``docs/frontend_data.json`` (``frontend_docs.COLUMNS``, plus the raw
 DBN fields below); each invariant is described from the rule that checks it, with
-its own arguments (columns, bounds). ``tests/test_docs_contracts.py`` fails when the
+its own arguments (columns, bounds). ``tests/docs/test_docs_contracts.py`` fails when the
 committed page differs, a column lacks a note or an invariant lacks a description.
 
 Regenerate: ``python -m marketphys.pipeline.contracts_docs --write``.

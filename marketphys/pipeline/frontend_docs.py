@@ -2,7 +2,7 @@
 
 Why generated: the JSON is what frontend engineers treat as law, so it must say exactly
 what the code produces. Names, types, cadence and row counts come from the contracts;
-only units and meanings are written here. ``tests/test_options_docs.py`` fails when the
+only units and meanings are written here. ``tests/docs/test_options_docs.py`` fails when the
 committed JSON differs from what this module generates, or when a column lacks a note.
 
 Regenerate: ``python -m marketphys.pipeline.frontend_docs --write``.

@@ -14,7 +14,7 @@ and pulled while it erodes, so the book flow at those strikes follows the schedu
 
 The MM prices with the package's one Black-76 and one year (``marketphys.pipeline.black76``,
 ACT/365.25), so the pipeline's implied vol of its fair value is the smile's vol
-(``mm_theo``; tests/test_synth_iv_roundtrip.py).
+(``mm_theo``; tests/synth/test_synth_iv_roundtrip.py).
 
 Compiled with numba, in named phases over one ``OptionBooks`` of arrays: ``_expire``,
 ``_requote`` (``_mm_quote``, ``_pull_stale``, ``_move_mm``), ``_draw_flow`` and the

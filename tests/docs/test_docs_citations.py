@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".git", ".venv", "out", "build", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache",
              ".mypy_cache", "test-artifacts", "mutants", "lake", "cache", "sample"}  # fmt: skip
 

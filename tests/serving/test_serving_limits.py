@@ -32,7 +32,7 @@ from marketphys.serving.server import TOKEN_ENV, ServeConfig, ServeError, Server
 
 pytestmark = pytest.mark.timeout(120)
 DATE = FIXTURE_DATE
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

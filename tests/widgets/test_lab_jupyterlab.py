@@ -6,7 +6,7 @@ cells from the Run menu and checks the widget the notebook shows: the canvas equ
 the texture the kernel rendered for the frame on screen (the notebook saves one file
 per frame version it sends), the hover readout has the frame's values, step and scrub
 change the frame, zoom keeps x = 0 centred. The fast host-page variant of these
-checks is tests/test_lab_browser.py. Screenshots go to test-artifacts/.
+checks is tests/widgets/test_lab_browser.py. Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from marketphys.render import band_heights, px_to_tick
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser"), pytest.mark.timeout(240)]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KERNEL = "marketphys-test"
 W, H, N_FRAMES = 480, 300, 24
 RAW_W, RAW_H = 240, 160

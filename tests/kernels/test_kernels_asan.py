@@ -17,7 +17,7 @@ import pytest
 
 from marketphys.kernels.msl_cpu import find_compiler
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _asan_cxx() -> str | None:

@@ -181,7 +181,7 @@ def _default_bands():
     import json
     from pathlib import Path
 
-    doc = json.loads((Path(__file__).resolve().parents[1] / "data" / "norms" / "default_calibration.json").read_text())
+    doc = json.loads((Path(__file__).resolve().parents[2] / "data" / "norms" / "default_calibration.json").read_text())
     return {k: Band(float(b["q05"]), float(b["q95"]), bool(b["signed"]), int(b["n"])) for k, b in doc["bands"].items()}
 
 

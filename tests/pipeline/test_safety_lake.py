@@ -19,7 +19,7 @@ from marketphys.pipeline import lake as lk
 from marketphys.pipeline.build import build
 from marketphys.pipeline.lake_commit import COMMIT_STEPS, FAULT_ENV, LakeLockedError, lake_lock
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MBO = "data/conformance/glbx/orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst"
 DATE = "2024-05-08"
 SILVER = ["silver.future_mbo.snap", "silver.future_mbo.physics", "silver.future_mbo.wall",

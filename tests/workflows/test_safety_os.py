@@ -110,7 +110,7 @@ def test_files_honour_the_umask(tmp_path, mask, mode):
     old = os.umask(mask)
     try:
         atomic_write_text(tmp_path / "f.json", "{}")
-        build([os.path.join(os.path.dirname(__file__), "..", "data", "conformance", ES_FILE)], tmp_path / "lake",
+        build([os.path.join(os.path.dirname(__file__), "..", "..", "data", "conformance", ES_FILE)], tmp_path / "lake",
               progress=False, tick_size=0.25)
     finally:
         os.umask(old)
@@ -173,5 +173,5 @@ def test_the_command_line_module_imports_nothing_heavy_before_main():
     import sys
     code = "import sys, marketphys.cli; print(sorted(m for m in ('numpy', 'pyarrow', 'pandas') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+                         env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
     assert out.stdout.strip() == "[]"

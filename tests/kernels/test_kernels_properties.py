@@ -25,10 +25,7 @@ def msl(request):
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-# The same examples every run: a path can cross a cell boundary between substeps a float32 rounding apart
-# from float64 (invisible at the horizons), which moves ∂x̂/∂θ by design; random draws found such paths in
-# about one CI run in ten, so this comparison runs on a fixed, reviewed set of 30 media instead.
-@settings(SETTINGS, derandomize=True)
+@SETTINGS
 @given(n=st.integers(1, 40), seed=st.integers(0, 2**32 - 1), lanes=st.integers(1, 40),
        v_scale=st.floats(0.0, 60.0), substeps=st.integers(4, 9), horizons=st.integers(1, 8))
 def test_random_media_rollouts_match_reference(msl, n, seed, lanes, v_scale, substeps, horizons):
@@ -55,8 +52,17 @@ def test_random_media_rollouts_match_reference(msl, n, seed, lanes, v_scale, sub
     near_edge = np.abs(b.x / grid.dx - np.round(b.x / grid.dx)) * grid.dx <= 2e-4 * scale
     assume(not near_edge.any())
     # ∂x̂/∂θ uses the interpolant's slope, piecewise constant in x: a float32 path that crosses a
-    # cell boundary a substep apart from float64 moves the Jacobian by ~h·Δslope, hence the looser bound
-    assert np.all(np.abs(a.jac - b.jac) <= 1e-3 * (1.0 + np.abs(b.jac)))
+    # cell boundary a substep apart from float64 moves the Jacobian by ~h·Δslope, hence the looser bound.
+    # A lane whose float64 Jacobian itself jumps when v0 moves by float32's resolution sits on such a
+    # crossing between substeps: float32 can't be asked to agree there, so only the other lanes are compared.
+    tol = 1e-3 * (1.0 + np.abs(b.jac))
+    lanes_at_edge = np.zeros(lanes, bool)
+    for dv in (1e-6, -1e-6):
+        nudged = REF.rollout(f, theta, v0 * (1 + dv) + dv, cfg, seed=seed)
+        lanes_at_edge |= (np.abs(nudged.jac - b.jac) > tol).reshape(lanes, -1).any(axis=1)
+    assume(not lanes_at_edge.all())
+    ok = ~lanes_at_edge
+    assert np.all(np.abs(a.jac - b.jac)[ok] <= tol[ok])
 
 
 @SETTINGS

@@ -47,22 +47,9 @@ def test_random_media_rollouts_match_reference(msl, n, seed, lanes, v_scale, sub
     assume(a.stats.to_dict() == b.stats.to_dict())
     scale = 1.0 + np.abs(b.x)
     assert np.all(np.abs(a.x - b.x) <= 2e-4 * scale), np.abs(a.x - b.x).max()
-    # likewise a path that ends a horizon on a cell boundary (float32 on one side, float64 on the other)
-    # reads the other cell's slope from there on: the positions agree (checked above), the slopes can't
-    near_edge = np.abs(b.x / grid.dx - np.round(b.x / grid.dx)) * grid.dx <= 2e-4 * scale
-    assume(not near_edge.any())
     # ∂x̂/∂θ uses the interpolant's slope, piecewise constant in x: a float32 path that crosses a
-    # cell boundary a substep apart from float64 moves the Jacobian by ~h·Δslope, hence the looser bound.
-    # A lane whose float64 Jacobian itself jumps when v0 moves by float32's resolution sits on such a
-    # crossing between substeps: float32 can't be asked to agree there, so only the other lanes are compared.
-    tol = 1e-3 * (1.0 + np.abs(b.jac))
-    lanes_at_edge = np.zeros(lanes, bool)
-    for dv in (1e-6, -1e-6):
-        nudged = REF.rollout(f, theta, v0 * (1 + dv) + dv, cfg, seed=seed)
-        lanes_at_edge |= (np.abs(nudged.jac - b.jac) > tol).reshape(lanes, -1).any(axis=1)
-    assume(not lanes_at_edge.all())
-    ok = ~lanes_at_edge
-    assert np.all(np.abs(a.jac - b.jac)[ok] <= tol[ok])
+    # cell boundary a substep apart from float64 moves the Jacobian by ~h·Δslope, hence the looser bound
+    assert np.all(np.abs(a.jac - b.jac) <= 1e-3 * (1.0 + np.abs(b.jac)))
 
 
 @SETTINGS
